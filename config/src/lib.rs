@@ -1,0 +1,99 @@
+//! gatehouse configuration: one YAML file, parsed strictly, validated in one pass that reports
+//! every problem with its YAML path and line, compiled into a [`Config`] the proxy can use.
+//!
+//! ```
+//! let yaml = r#"
+//! listeners: [{ name: http, address: "127.0.0.1:8080" }]
+//! upstreams:
+//!   app: { backends: [{ address: "127.0.0.1:3000" }] }
+//! routes:
+//!   - { name: app, upstream: app }
+//! "#;
+//! let config = gatehouse_config::Config::from_yaml(yaml).unwrap();
+//! assert_eq!(config.routes[0].name, "app");
+//! ```
+
+mod compile;
+mod env;
+mod error;
+mod lines;
+mod model;
+mod raw;
+pub mod units;
+pub mod watch;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use model::*;
+
+use std::path::Path;
+
+impl Config {
+    /// Parse and validate YAML text, taking `${VAR}` values from the process environment.
+    pub fn from_yaml(text: &str) -> Result<Config, ConfigErrors> {
+        Self::from_yaml_with_env(text, &|name| std::env::var(name).ok())
+    }
+
+    /// Parse and validate YAML text with a custom environment lookup.
+    pub fn from_yaml_with_env(
+        text: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigErrors> {
+        parse(text, lookup).map_err(|errors| ConfigErrors { file: None, errors })
+    }
+
+    /// Read, parse and validate a file. Errors name the file.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::single(
+                Some(path.to_path_buf()),
+                ConfigError::new("", format!("cannot read the file: {e}")),
+            )
+        })?;
+        let mut config = Self::from_yaml(&text).map_err(|mut e| {
+            e.file = Some(path.to_path_buf());
+            e
+        })?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// The upstream a route points at. Every route's upstream exists in a valid config.
+    pub fn upstream_of(&self, route: &Route) -> Option<&Upstream> {
+        self.upstreams.get(&route.upstream)
+    }
+}
+
+fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, Vec<ConfigError>> {
+    let mut doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
+        let line = e.location().map(|l| l.line());
+        vec![ConfigError {
+            path: String::new(),
+            line,
+            message: format!("not valid YAML: {e}"),
+        }]
+    })?;
+    let index = lines::LineIndex::build(text);
+    let mut errors = Vec::new();
+    env::substitute(&mut doc, "", lookup, &mut errors);
+    let mut compiler = compile::Compiler { errors };
+    let config = compiler.compile(doc);
+    let mut errors = compiler.errors;
+    if errors.is_empty() {
+        if let Some(config) = config {
+            return Ok(config);
+        }
+    }
+    for e in &mut errors {
+        if e.line.is_none() {
+            e.line = index.line_of(&e.path);
+        }
+    }
+    // One problem per value: a failed `${VAR}` makes later checks of the same value noise.
+    let mut seen = std::collections::HashSet::new();
+    errors.retain(|e| e.path.is_empty() || seen.insert(e.path.clone()));
+    errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+    Err(errors)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,377 @@
+//! The Pingora `ProxyHttp` implementation: the request path of DESIGN.md, phase by phase.
+
+use crate::metrics::ProxyMetrics;
+use crate::request_id;
+use crate::respond::{self, respond, Refusal};
+use crate::router::normalize_host;
+use crate::state::{ProxyState, SharedState};
+use async_trait::async_trait;
+use bytes::Bytes;
+use gatehouse_config::UpstreamProtocol;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::Peer;
+use prometheus::IntGauge;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The proxy. Cheap to share; all live settings come from the [`SharedState`].
+pub struct Gateway {
+    state: SharedState,
+    metrics: ProxyMetrics,
+    draining: Arc<AtomicBool>,
+}
+
+impl Gateway {
+    /// A gateway reading its routes from `state`. While `draining` is set, responses close
+    /// their connection so that clients move elsewhere.
+    pub fn new(state: SharedState, metrics: ProxyMetrics, draining: Arc<AtomicBool>) -> Self {
+        Gateway {
+            state,
+            metrics,
+            draining,
+        }
+    }
+}
+
+/// Decrements the in-flight gauge when the request ends, however it ends.
+pub(crate) struct InFlight(IntGauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Per-request state carried between phases.
+pub struct RequestCtx {
+    state: Arc<ProxyState>,
+    start: Instant,
+    request_id: String,
+    route: Option<usize>,
+    tried: Vec<SocketAddr>,
+    body_bytes: u64,
+    /// Status of a response the proxy made itself.
+    status: Option<u16>,
+    upgraded: bool,
+    _in_flight: InFlight,
+}
+
+impl RequestCtx {
+    fn route(&self) -> Option<&crate::state::CompiledRoute> {
+        self.route.and_then(|i| self.state.routes.get(i))
+    }
+
+    fn total_deadline_passed(&self) -> bool {
+        !self.upgraded
+            && self
+                .route()
+                .and_then(|r| r.config.timeouts.total)
+                .is_some_and(|t| self.start.elapsed() > t)
+    }
+}
+
+fn request_host(req: &RequestHeader) -> &str {
+    req.uri
+        .host()
+        .or_else(|| {
+            req.headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+        })
+        .unwrap_or("")
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        self.metrics.in_flight.inc();
+        RequestCtx {
+            state: self.state.load_full(),
+            start: Instant::now(),
+            request_id: String::new(),
+            route: None,
+            tried: Vec::new(),
+            body_bytes: 0,
+            status: None,
+            upgraded: false,
+            _in_flight: InFlight(self.metrics.in_flight.clone()),
+        }
+    }
+
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        ctx.request_id = request_id::from_client(
+            session
+                .req_header()
+                .headers
+                .get(request_id::HEADER)
+                .map(|v| v.as_bytes()),
+        );
+        Ok(())
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let req = session.req_header();
+        let host = normalize_host(request_host(req));
+        ctx.route = ctx.state.router.find(&host, req.uri.path());
+        let Some(route) = ctx.route() else {
+            ctx.status = Some(404);
+            respond(
+                session,
+                Refusal::NO_ROUTE,
+                "no route matches this host and path",
+                &ctx.request_id,
+            )
+            .await?;
+            return Ok(true);
+        };
+        let limit = route.config.max_body_size;
+        let declared = req
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            ctx.status = Some(413);
+            let msg = format!("the request body is larger than this route accepts ({limit} bytes)");
+            respond(session, Refusal::TOO_LARGE, &msg, &ctx.request_id).await?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(b) = body {
+            ctx.body_bytes += b.len() as u64;
+            let limit = ctx.route().map_or(u64::MAX, |r| r.config.max_body_size);
+            if ctx.body_bytes > limit {
+                return Error::e_explain(
+                    ErrorType::HTTPStatus(413),
+                    format!("request body exceeded {limit} bytes"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn upstream_peer(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let Some(route) = ctx.route() else {
+            return Error::e_explain(ErrorType::InternalError, "upstream_peer without a route");
+        };
+        let Some(backend) = route.pool.select(&ctx.tried) else {
+            return Error::e_explain(
+                respond::NO_HEALTHY_BACKEND,
+                format!("upstream `{}` has no backend in service", route.pool.name()),
+            );
+        };
+        let Some(addr) = backend.addr.as_inet().copied() else {
+            return Error::e_explain(ErrorType::InternalError, "backend is not an inet address");
+        };
+        let t = route.config.timeouts;
+        let mut read = t.read;
+        if let Some(total) = t.total {
+            let left = total.saturating_sub(ctx.start.elapsed());
+            if left.is_zero() {
+                return Error::e_explain(
+                    respond::TOTAL_TIMEOUT,
+                    "total timeout passed before connecting",
+                );
+            }
+            read = read.min(left);
+        }
+        let protocol = route.pool.definition.protocol;
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        peer.options.connection_timeout = Some(t.connect);
+        peer.options.total_connection_timeout = Some(t.connect);
+        peer.options.read_timeout = Some(read);
+        peer.options.write_timeout = Some(t.read);
+        peer.options.idle_timeout = Some(Duration::from_secs(60));
+        if protocol == UpstreamProtocol::H2c && !session.is_upgrade_req() {
+            peer.options.set_http_version(2, 2);
+        }
+        ctx.tried.push(addr);
+        Ok(Box::new(peer))
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        if let Some(route) = ctx.route() {
+            route.pool.connect_errors.inc();
+            let retries_used = ctx.tried.len().saturating_sub(1);
+            let can_retry = retries_used < route.config.retries as usize
+                && route.pool.select(&ctx.tried).is_some();
+            tracing::warn!(
+                request_id = %ctx.request_id, upstream = route.pool.name(), backend = %peer.address(),
+                error = %e, retry = can_retry, "connecting to a backend failed"
+            );
+            e.set_retry(can_retry);
+        }
+        e
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let client = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip().to_string());
+        if let Some(ip) = client {
+            let xff = match upstream
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
+                _ => ip,
+            };
+            upstream.insert_header("x-forwarded-for", xff)?;
+        }
+        upstream.insert_header("x-forwarded-proto", "http")?;
+        let host = request_host(session.req_header()).to_string();
+        if !host.is_empty() {
+            upstream.insert_header("x-forwarded-host", host)?;
+        }
+        upstream.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if upstream.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            ctx.upgraded = true;
+        }
+        if ctx.total_deadline_passed() {
+            return Error::e_explain(
+                respond::TOTAL_TIMEOUT,
+                "response headers arrived after the total timeout",
+            );
+        }
+        Ok(())
+    }
+
+    fn upstream_response_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
+        if ctx.total_deadline_passed() {
+            return Error::e_explain(
+                respond::TOTAL_TIMEOUT,
+                "response body still streaming at the total timeout",
+            );
+        }
+        Ok(None)
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        response.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
+        if self.draining.load(Ordering::Relaxed) {
+            session.set_keepalive(None);
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let Some((refusal, message)) = respond::classify(e) else {
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        };
+        let mut code = refusal.status;
+        if session.response_written().is_none() {
+            if let Err(write_err) = respond(session, refusal, message, &ctx.request_id).await {
+                tracing::debug!(request_id = %ctx.request_id, error = %write_err, "could not send the error response");
+                code = 0;
+            }
+        } else {
+            code = session
+                .response_written()
+                .map_or(code, |r| r.status.as_u16());
+        }
+        ctx.status = Some(code);
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .or(ctx.status)
+            .unwrap_or(0);
+        let elapsed = ctx.start.elapsed();
+        let req = session.req_header();
+        let route = ctx.route();
+        let metrics = route.map_or(&ctx.state.unmatched, |r| &r.metrics);
+        metrics.observe(&req.method, status, elapsed.as_secs_f64());
+        if ctx.state.config.log.access_log {
+            let client = session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default();
+            tracing::info!(
+                target: "gatehouse::access",
+                request_id = %ctx.request_id,
+                client = %client,
+                method = %req.method,
+                host = %request_host(req),
+                path = %req.uri.path(),
+                status,
+                bytes = session.body_bytes_sent(),
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                upstream = ctx.tried.last().map(|a| a.to_string()).unwrap_or_default(),
+                route = route.map_or("", |r| r.config.name.as_str()),
+                error = e.map(|e| e.etype().as_str()).unwrap_or(""),
+                "request"
+            );
+        }
+    }
+}

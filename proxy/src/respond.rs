@@ -1,0 +1,175 @@
+//! Responses the proxy makes itself (404, 413, 502, 504, ...): one small JSON shape, the
+//! request id, `Cache-Control: no-store`. Later edge policies add their headers here too, so
+//! that every response of a route carries them.
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::prelude::*;
+use pingora::proxy::Session;
+
+/// What went wrong, as the client sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub status: u16,
+    /// Stable machine-readable code, e.g. `no_route`.
+    pub code: &'static str,
+}
+
+impl Refusal {
+    pub(crate) const NO_ROUTE: Refusal = Refusal {
+        status: 404,
+        code: "no_route",
+    };
+    pub(crate) const TOO_LARGE: Refusal = Refusal {
+        status: 413,
+        code: "payload_too_large",
+    };
+    pub(crate) const BAD_GATEWAY: Refusal = Refusal {
+        status: 502,
+        code: "bad_gateway",
+    };
+    pub(crate) const GATEWAY_TIMEOUT: Refusal = Refusal {
+        status: 504,
+        code: "gateway_timeout",
+    };
+    pub(crate) const BAD_REQUEST: Refusal = Refusal {
+        status: 400,
+        code: "bad_request",
+    };
+    pub(crate) const INTERNAL: Refusal = Refusal {
+        status: 500,
+        code: "internal_error",
+    };
+}
+
+/// The body of a proxy-made response.
+pub(crate) fn body(refusal: Refusal, message: &str, request_id: &str) -> Bytes {
+    let v = serde_json::json!({
+        "status": refusal.status,
+        "error": refusal.code,
+        "message": message,
+        "request_id": request_id,
+    });
+    let mut s = v.to_string();
+    s.push('\n');
+    Bytes::from(s)
+}
+
+/// Write a complete proxy-made response.
+pub(crate) async fn respond(
+    session: &mut Session,
+    refusal: Refusal,
+    message: &str,
+    request_id: &str,
+) -> Result<()> {
+    let body = body(refusal, message, request_id);
+    let mut header = ResponseHeader::build(refusal.status, Some(4))?;
+    header.insert_header("content-type", "application/json")?;
+    header.insert_header("content-length", body.len().to_string())?;
+    header.insert_header("cache-control", "no-store")?;
+    header.insert_header(crate::request_id::HEADER, request_id)?;
+    let head_only = session.req_header().method == http::Method::HEAD;
+    session
+        .write_response_header(Box::new(header), head_only)
+        .await?;
+    if !head_only {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(())
+}
+
+/// Name for the error a total-deadline expiry raises.
+pub(crate) const TOTAL_TIMEOUT: ErrorType = ErrorType::Custom("route total timeout exceeded");
+/// Name for the error raised when a pool has no backend in service.
+pub(crate) const NO_HEALTHY_BACKEND: ErrorType = ErrorType::Custom("no healthy backend");
+
+/// Map a proxy error to what the client gets; `None` when the client is gone.
+pub(crate) fn classify(e: &Error) -> Option<(Refusal, &'static str)> {
+    use ErrorType::*;
+    let etype = e.etype();
+    if *etype == TOTAL_TIMEOUT {
+        return Some((
+            Refusal::GATEWAY_TIMEOUT,
+            "the upstream did not answer within the route's total timeout",
+        ));
+    }
+    if *etype == NO_HEALTHY_BACKEND {
+        return Some((
+            Refusal::BAD_GATEWAY,
+            "no backend of the upstream is in service",
+        ));
+    }
+    match (etype, e.esource()) {
+        (HTTPStatus(413), _) => Some((
+            Refusal::TOO_LARGE,
+            "the request body is larger than this route accepts",
+        )),
+        (HTTPStatus(code), _) => Some((
+            Refusal {
+                status: *code,
+                code: if *code >= 500 {
+                    "upstream_error"
+                } else {
+                    "bad_request"
+                },
+            },
+            "the request could not be proxied",
+        )),
+        (ConnectTimedout, _) => Some((
+            Refusal::GATEWAY_TIMEOUT,
+            "connecting to the upstream timed out",
+        )),
+        (ReadTimedout | WriteTimedout, ErrorSource::Upstream) => Some((
+            Refusal::GATEWAY_TIMEOUT,
+            "the upstream did not answer in time",
+        )),
+        (_, ErrorSource::Upstream) => Some((
+            Refusal::BAD_GATEWAY,
+            "the upstream could not be reached or failed",
+        )),
+        (
+            ReadError | WriteError | ConnectionClosed | ReadTimedout | WriteTimedout,
+            ErrorSource::Downstream,
+        ) => None,
+        (_, ErrorSource::Downstream) => {
+            Some((Refusal::BAD_REQUEST, "the request could not be read"))
+        }
+        (_, ErrorSource::Internal | ErrorSource::Unset) => {
+            Some((Refusal::INTERNAL, "internal error"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_is_small_json_with_request_id() {
+        let b = body(Refusal::NO_ROUTE, "no route", "abc");
+        let v: serde_json::Value = serde_json::from_slice(&b).expect("json");
+        assert_eq!(v["status"], 404);
+        assert_eq!(v["error"], "no_route");
+        assert_eq!(v["request_id"], "abc");
+    }
+
+    #[test]
+    fn classifies_errors() {
+        let e = Error::new_up(ErrorType::ConnectRefused);
+        assert_eq!(classify(&e).map(|c| c.0.status), Some(502));
+        let e = Error::new_up(ErrorType::ReadTimedout);
+        assert_eq!(classify(&e).map(|c| c.0.status), Some(504));
+        let e = Error::new(ErrorType::ConnectTimedout);
+        assert_eq!(classify(&e).map(|c| c.0.status), Some(504));
+        let e = Error::new_down(ErrorType::ReadError);
+        assert_eq!(classify(&e), None);
+        assert_eq!(
+            classify(&Error::new(ErrorType::HTTPStatus(413))).map(|c| c.0.status),
+            Some(413)
+        );
+        assert_eq!(
+            classify(&Error::new(TOTAL_TIMEOUT)).map(|c| c.0.status),
+            Some(504)
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! `gatehouse run`: load the config, start the control plane (admin listener, demo backend,
+//! reloads, health checks) on its own runtime, then hand the listeners to Pingora.
+
+use crate::admin::{self, AdminState};
+use crate::reload::{ReloadMetrics, Reloader};
+use crate::shutdown::DrainOnSignal;
+use crate::{demo, logging};
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use gatehouse_config::Config;
+use gatehouse_proxy::{Gateway, ProxyMetrics, ProxyState, SharedState};
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server};
+use prometheus::{IntGaugeVec, Opts, Registry};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
+    let config = Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    logging::init(&config.log)?;
+    if rustls::crypto::ring::default_provider()
+        .install_default()
+        .is_err()
+    {
+        tracing::warn!("a rustls crypto provider was already installed; keeping it");
+    }
+
+    let registry = Registry::new();
+    let proxy_metrics = ProxyMetrics::register(&registry)?;
+    let reload_metrics = ReloadMetrics::register(&registry)?;
+    let build_info = IntGaugeVec::new(
+        Opts::new(
+            "gatehouse_build_info",
+            "Always 1; labels carry the running version.",
+        ),
+        &["version"],
+    )?;
+    registry.register(Box::new(build_info.clone()))?;
+    build_info
+        .with_label_values(&[env!("CARGO_PKG_VERSION")])
+        .set(1);
+
+    let control = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("gatehouse-control")
+        .enable_all()
+        .build()
+        .context("cannot start the control runtime")?;
+
+    // Fail early and clearly when a listener's address is taken.
+    for (i, l) in config.listeners.iter().enumerate() {
+        std::net::TcpListener::bind(l.address)
+            .with_context(|| format!("listeners[{i}] `{}`: cannot bind {}", l.name, l.address))?;
+    }
+
+    let config = Arc::new(config);
+    let state = ProxyState::build(config.clone(), None, &proxy_metrics, control.handle())?;
+    let shared: SharedState = Arc::new(ArcSwap::from_pointee(state));
+    let ready = Arc::new(AtomicBool::new(false));
+    let draining = Arc::new(AtomicBool::new(false));
+
+    let admin_listener = control
+        .block_on(tokio::net::TcpListener::bind(config.admin.listen))
+        .with_context(|| format!("admin.listen: cannot bind {}", config.admin.listen))?;
+    tracing::info!(address = %admin_listener.local_addr()?, "admin listener: /healthz /readyz /metrics");
+    control.spawn(admin::serve(
+        admin_listener,
+        AdminState {
+            registry: registry.clone(),
+            ready: ready.clone(),
+            draining: draining.clone(),
+        },
+    ));
+
+    if let Some(d) = &config.demo {
+        let listener = control
+            .block_on(tokio::net::TcpListener::bind(d.listen))
+            .with_context(|| format!("demo.listen: cannot bind {}", d.listen))?;
+        tracing::info!(address = %d.listen, "demo backend listening");
+        control.spawn(demo::serve(listener));
+    }
+
+    let reloader = Arc::new(Reloader {
+        path: path.to_path_buf(),
+        state: shared.clone(),
+        proxy_metrics: proxy_metrics.clone(),
+        metrics: reload_metrics,
+        rt: control.handle().clone(),
+        lock: Mutex::new(()),
+    });
+    let _watch = {
+        let r = reloader.clone();
+        match gatehouse_config::watch::watch_file(path, Duration::from_millis(200), move || {
+            r.reload("file change");
+        }) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, file = %path.display(), "cannot watch the config file; reload with SIGHUP instead");
+                None
+            }
+        }
+    };
+    {
+        let r = reloader.clone();
+        control.spawn(async move {
+            let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGHUP; reloads happen on file change only");
+                    return;
+                }
+            };
+            while hup.recv().await.is_some() {
+                let r = r.clone();
+                let _ = tokio::task::spawn_blocking(move || r.reload("SIGHUP")).await;
+            }
+        });
+    }
+    control.spawn(mark_ready_when_listening(
+        config.listeners.iter().map(|l| l.address).collect(),
+        ready.clone(),
+    ));
+
+    let conf = ServerConf {
+        threads: config.server.threads,
+        // Draining is done before Pingora is told to stop (see shutdown.rs).
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        Gateway::new(shared.clone(), proxy_metrics.clone(), draining.clone()),
+        "gatehouse proxy",
+    );
+    for l in &config.listeners {
+        proxy.add_tcp(&l.address.to_string());
+        tracing::info!(listener = %l.name, address = %l.address, "proxy listening");
+    }
+    server.add_service(proxy);
+    server.run(RunArgs {
+        shutdown_signal: Box::new(DrainOnSignal {
+            draining,
+            metrics: proxy_metrics,
+            state: shared,
+        }),
+    });
+    control.shutdown_timeout(Duration::from_secs(1));
+    tracing::info!("gatehouse stopped");
+    Ok(())
+}
+
+/// `/readyz` turns ready once every listener accepts connections.
+async fn mark_ready_when_listening(addrs: Vec<SocketAddr>, ready: Arc<AtomicBool>) {
+    for addr in addrs {
+        let target = match addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => {
+                SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+            }
+            IpAddr::V6(ip) if ip.is_unspecified() => {
+                SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
+            }
+            _ => addr,
+        };
+        while tokio::net::TcpStream::connect(target).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    ready.store(true, Ordering::SeqCst);
+    tracing::info!("ready");
+}
