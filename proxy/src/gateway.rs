@@ -188,7 +188,8 @@ impl ProxyHttp for Gateway {
         };
         let t = route.config.timeouts;
         let mut read = t.read;
-        if let Some(total) = t.total {
+        // A WebSocket outlives the total deadline once upgraded; its reads wait `read` only.
+        if let Some(total) = t.total.filter(|_| !session.is_upgrade_req()) {
             let left = total.saturating_sub(ctx.start.elapsed());
             if left.is_zero() {
                 return Error::e_explain(

@@ -1,0 +1,328 @@
+//! Test support: start the real gatehouse binary with a small YAML on free loopback ports, and
+//! real upstream HTTP servers bound to 127.0.0.1:0. Everything started is ended by pid on drop.
+#![allow(dead_code, unreachable_pub)]
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A port that was free a moment ago (gatehouse's own listeners are bound by Pingora, which
+/// cannot report an ephemeral port back, so tests choose one).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+/// Wait for `cond` with a deadline.
+pub async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+pub struct Gatehouse {
+    pub child: Child,
+    pub port: u16,
+    pub admin_port: u16,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub log_path: PathBuf,
+}
+
+impl Gatehouse {
+    /// `body` is the YAML after the listeners/admin sections (upstreams, routes, ...).
+    pub async fn start(body: &str) -> Gatehouse {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let admin_port = free_port();
+        let config_path = dir.path().join("gatehouse.yaml");
+        std::fs::write(&config_path, Self::yaml(port, admin_port, body)).expect("write config");
+        let log_path = dir.path().join("gatehouse.log");
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["run", "--config"])
+            .arg(&config_path)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().expect("clone")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn gatehouse");
+        let g = Gatehouse {
+            child,
+            port,
+            admin_port,
+            dir,
+            config_path,
+            log_path,
+        };
+        let url = g.admin("/readyz");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = client.get(&url).send().await {
+                if r.status() == 200 {
+                    break;
+                }
+            }
+            if Instant::now() > deadline {
+                panic!("gatehouse did not become ready; log:\n{}", g.log());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        g
+    }
+
+    pub fn yaml(port: u16, admin_port: u16, body: &str) -> String {
+        format!(
+            "listeners:\n  - {{ name: http, address: \"127.0.0.1:{port}\" }}\nadmin:\n  listen: \"127.0.0.1:{admin_port}\"\nserver:\n  threads: 2\n  grace_period: 5s\n{body}"
+        )
+    }
+
+    /// Replace the config file (atomically, as editors and deploy tools do).
+    pub fn rewrite(&self, body: &str) {
+        let tmp = self.dir.path().join(".gatehouse.yaml.tmp");
+        std::fs::write(&tmp, Self::yaml(self.port, self.admin_port, body)).expect("write");
+        std::fs::rename(&tmp, &self.config_path).expect("rename");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn admin(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.admin("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
+    /// Value of one sample line, e.g. `gatehouse_config_reloads_total{result="success"}`.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .and_then(|rest| rest.strip_prefix(' '))
+            })
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+}
+
+impl Drop for Gatehouse {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A real HTTP upstream on 127.0.0.1:0 that answers with its name and what it received.
+///
+/// Paths: `/slow?ms=N` waits; `/health` answers 200 or 503 per `healthy`; `/status/N`;
+/// anything else echoes. Speaks HTTP/1.1 and HTTP/2 (h2c prior knowledge); WebSocket on `/ws`.
+pub struct Upstream {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub healthy: Arc<AtomicBool>,
+    pub hits: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Upstream {
+    pub async fn start(name: &str) -> Upstream {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let healthy = Arc::new(AtomicBool::new(true));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (n, h, c) = (name.to_string(), healthy.clone(), hits.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (n, h, c) = (n.clone(), h.clone(), c.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let (n, h, c) = (n.clone(), h.clone(), c.clone());
+                        async move { Ok::<_, std::convert::Infallible>(handle(req, &n, &h, &c).await) }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Upstream {
+            name: name.to_string(),
+            addr,
+            healthy,
+            hits,
+            task,
+        }
+    }
+}
+
+async fn handle(
+    mut req: Request<Incoming>,
+    name: &str,
+    healthy: &AtomicBool,
+    hits: &AtomicUsize,
+) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_string();
+    if path == "/health" {
+        let ok = healthy.load(Ordering::SeqCst);
+        let status = if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        return reply(status, "health".into());
+    }
+    hits.fetch_add(1, Ordering::SeqCst);
+    if path == "/ws" {
+        return websocket(&mut req);
+    }
+    if let Some(code) = path.strip_prefix("/status/") {
+        let s = code
+            .parse()
+            .ok()
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .unwrap_or(StatusCode::OK);
+        return reply(s, String::new());
+    }
+    if path.starts_with("/slow") {
+        let ms: u64 = req
+            .uri()
+            .query()
+            .and_then(|q| q.strip_prefix("ms="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let headers: serde_json::Map<String, serde_json::Value> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned().into(),
+            )
+        })
+        .collect();
+    let version = format!("{:?}", req.version());
+    let method = req.method().to_string();
+    let uri = req.uri().to_string();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes().len())
+        .unwrap_or(0);
+    let v = serde_json::json!({
+        "backend": name, "path": path, "uri": uri, "method": method,
+        "version": version, "headers": headers, "body_len": body,
+    });
+    reply(StatusCode::OK, v.to_string())
+}
+
+fn reply(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r
+}
+
+fn websocket(req: &mut Request<Incoming>) -> Response<Full<Bytes>> {
+    use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
+        return reply(StatusCode::BAD_REQUEST, "not a websocket request".into());
+    };
+    let upgrade = hyper::upgrade::on(req);
+    tokio::spawn(async move {
+        use futures_util::{SinkExt, StreamExt};
+        let Ok(upgraded) = upgrade.await else { return };
+        let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            Role::Server,
+            None,
+        )
+        .await;
+        while let Some(Ok(msg)) = ws.next().await {
+            if msg.is_text() {
+                let text = format!("echo: {}", msg.to_text().unwrap_or(""));
+                if ws
+                    .send(tokio_tungstenite::tungstenite::Message::text(text))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            } else if msg.is_close() {
+                break;
+            }
+        }
+    });
+    let mut r = reply(StatusCode::SWITCHING_PROTOCOLS, String::new());
+    let h = r.headers_mut();
+    h.insert("connection", "upgrade".parse().expect("hv"));
+    h.insert("upgrade", "websocket".parse().expect("hv"));
+    h.insert(
+        "sec-websocket-accept",
+        derive_accept_key(key.as_bytes()).parse().expect("hv"),
+    );
+    r
+}
+
+/// GET and parse the JSON echo of a test upstream.
+pub async fn get_json(client: &reqwest::Client, url: &str) -> (u16, serde_json::Value) {
+    let r = client.get(url).send().await.expect("request");
+    let status = r.status().as_u16();
+    let v = r.json().await.unwrap_or(serde_json::Value::Null);
+    (status, v)
+}

@@ -1,0 +1,359 @@
+//! The proxy core, end to end: the real binary, real upstream servers, real clients.
+
+mod common;
+
+use common::{get_json, wait_for, Gatehouse, Upstream};
+use std::time::Duration;
+
+fn pool(name: &str, backends: &[&Upstream]) -> String {
+    let mut s = format!("  {name}:\n    backends:\n");
+    for b in backends {
+        s += &format!("      - {{ address: \"{}\" }}\n", b.addr);
+    }
+    s
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn routes_by_host_and_longest_prefix() {
+    let (a, b, c) = (
+        Upstream::start("a").await,
+        Upstream::start("b").await,
+        Upstream::start("c").await,
+    );
+    let g = Gatehouse::start(&format!(
+        "upstreams:\n{}{}{}routes:\n  - {{ name: root, upstream: a }}\n  - {{ name: api, upstream: b, path_prefix: /api }}\n  - {{ name: wild, upstream: c, hosts: [\"*.example.com\"] }}\n",
+        pool("a", &[&a]), pool("b", &[&b]), pool("c", &[&c])
+    ))
+    .await;
+    let client = reqwest::Client::new();
+    let backend_for = |host: &'static str, path: &'static str| {
+        let client = client.clone();
+        let url = g.url(path);
+        async move {
+            let r = client
+                .get(url)
+                .header("host", host)
+                .send()
+                .await
+                .expect("request");
+            let v: serde_json::Value = r.json().await.expect("json");
+            v["backend"].as_str().unwrap_or_default().to_string()
+        }
+    };
+    assert_eq!(backend_for("localhost", "/").await, "a");
+    assert_eq!(backend_for("localhost", "/api/users").await, "b");
+    assert_eq!(backend_for("localhost", "/apix").await, "a");
+    assert_eq!(backend_for("shop.example.com", "/api").await, "c");
+    assert_eq!(backend_for("Shop.Example.com:80", "/").await, "c");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn weighted_round_robin_across_two_backends() {
+    let (a, b) = (Upstream::start("a").await, Upstream::start("b").await);
+    let g = Gatehouse::start(&format!(
+        "upstreams:\n  app:\n    backends:\n      - {{ address: \"{}\", weight: 3 }}\n      - {{ address: \"{}\", weight: 1 }}\nroutes:\n  - {{ name: app, upstream: app }}\n",
+        a.addr, b.addr
+    ))
+    .await;
+    let client = reqwest::Client::new();
+    let (mut na, mut nb) = (0, 0);
+    for _ in 0..40 {
+        let (_, v) = get_json(&client, &g.url("/")).await;
+        match v["backend"].as_str() {
+            Some("a") => na += 1,
+            Some("b") => nb += 1,
+            other => panic!("unexpected backend {other:?}"),
+        }
+    }
+    assert_eq!((na, nb), (30, 10), "weights 3:1 over 40 requests");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_checks_take_a_backend_out_and_put_it_back() {
+    let (a, b) = (Upstream::start("a").await, Upstream::start("b").await);
+    let g = Gatehouse::start(&format!(
+        "upstreams:\n  app:\n    backends:\n      - {{ address: \"{}\" }}\n      - {{ address: \"{}\" }}\n    health_check: {{ type: http, path: /health, interval: 100ms, timeout: 500ms, unhealthy_threshold: 2, healthy_threshold: 2 }}\nroutes:\n  - {{ name: app, upstream: app }}\n",
+        a.addr, b.addr
+    ))
+    .await;
+    let b_up = format!(
+        "gatehouse_upstream_backend_up{{backend=\"{}\",upstream=\"app\"}}",
+        b.addr
+    );
+    assert_eq!(g.metric(&b_up).await, Some(1.0));
+    b.healthy.store(false, std::sync::atomic::Ordering::SeqCst);
+    wait_for("b to be taken out", Duration::from_secs(10), || async {
+        g.metric(&b_up).await == Some(0.0)
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let before = b.hits.load(std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..10 {
+        let (status, v) = get_json(&client, &g.url("/")).await;
+        assert_eq!((status, v["backend"].as_str()), (200, Some("a")));
+    }
+    assert_eq!(
+        b.hits.load(std::sync::atomic::Ordering::SeqCst),
+        before,
+        "no traffic to an ejected backend"
+    );
+    b.healthy.store(true, std::sync::atomic::Ordering::SeqCst);
+    wait_for("b to come back", Duration::from_secs(10), || async {
+        g.metric(&b_up).await == Some(1.0)
+    })
+    .await;
+    let mut seen_b = false;
+    for _ in 0..4 {
+        let (_, v) = get_json(&client, &g.url("/")).await;
+        seen_b |= v["backend"] == "b";
+    }
+    assert!(seen_b, "b serves again after passing its checks");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_made_errors_have_consistent_bodies() {
+    let a = Upstream::start("a").await;
+    let dead = common::free_port();
+    let g = Gatehouse::start(&format!(
+        "upstreams:\n{}  dead:\n    backends: [{{ address: \"127.0.0.1:{dead}\" }}]\nroutes:\n  - {{ name: app, upstream: a, hosts: [app.test], max_body_size: 1KiB, timeouts: {{ read: 300ms }} }}\n  - {{ name: dead, upstream: dead, hosts: [dead.test] }}\n",
+        pool("a", &[&a])
+    ))
+    .await;
+    let client = reqwest::Client::new();
+    let check = |r: reqwest::Response, status: u16, code: &'static str| async move {
+        assert_eq!(r.status().as_u16(), status);
+        let rid = r
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let v: serde_json::Value = r.json().await.expect("json body");
+        assert_eq!(v["status"], status, "{v}");
+        assert_eq!(v["error"], code, "{v}");
+        assert!(
+            v["request_id"].as_str().is_some_and(|s| !s.is_empty()),
+            "{v}"
+        );
+        assert_eq!(rid.as_deref(), v["request_id"].as_str());
+    };
+    // no route
+    check(
+        client
+            .get(g.url("/"))
+            .header("host", "nowhere.test")
+            .send()
+            .await
+            .expect("req"),
+        404,
+        "no_route",
+    )
+    .await;
+    // declared body too large
+    let big = vec![b'x'; 4096];
+    check(
+        client
+            .post(g.url("/"))
+            .header("host", "app.test")
+            .body(big.clone())
+            .send()
+            .await
+            .expect("req"),
+        413,
+        "payload_too_large",
+    )
+    .await;
+    // chunked body too large (no content-length)
+    let stream =
+        futures_util::stream::iter((0..8).map(|_| Ok::<_, std::io::Error>(vec![b'y'; 512])));
+    let r = client
+        .post(g.url("/"))
+        .header("host", "app.test")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .expect("req");
+    check(r, 413, "payload_too_large").await;
+    // a small chunked body passes
+    let stream =
+        futures_util::stream::iter((0..2).map(|_| Ok::<_, std::io::Error>(vec![b'y'; 100])));
+    let r = client
+        .post(g.url("/"))
+        .header("host", "app.test")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .expect("req");
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(v["body_len"], 200);
+    // dead upstream
+    check(
+        client
+            .get(g.url("/"))
+            .header("host", "dead.test")
+            .send()
+            .await
+            .expect("req"),
+        502,
+        "bad_gateway",
+    )
+    .await;
+    // slow upstream
+    check(
+        client
+            .get(g.url("/slow?ms=2000"))
+            .header("host", "app.test")
+            .send()
+            .await
+            .expect("req"),
+        504,
+        "gateway_timeout",
+    )
+    .await;
+    let m = g.metrics().await;
+    assert!(
+        m.contains("gatehouse_upstream_connect_errors_total{upstream=\"dead\"} 1"),
+        "{m}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_connect_failures_on_another_backend() {
+    let a = Upstream::start("a").await;
+    let dead = common::free_port();
+    let g = Gatehouse::start(&format!(
+        "upstreams:\n  app:\n    backends:\n      - {{ address: \"127.0.0.1:{dead}\" }}\n      - {{ address: \"{}\" }}\nroutes:\n  - {{ name: app, upstream: app, retries: 1 }}\n",
+        a.addr
+    ))
+    .await;
+    let client = reqwest::Client::new();
+    for _ in 0..6 {
+        let (status, v) = get_json(&client, &g.url("/")).await;
+        assert_eq!((status, v["backend"].as_str()), (200, Some("a")));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forwarded_headers_and_request_id() {
+    let a = Upstream::start("a").await;
+    let g = Gatehouse::start(&format!(
+        "upstreams:\n{}routes:\n  - {{ name: app, upstream: a }}\n",
+        pool("a", &[&a])
+    ))
+    .await;
+    let client = reqwest::Client::new();
+    let r = client
+        .get(g.url("/x?y=1"))
+        .header("host", "site.test")
+        .header("x-request-id", "client-id-123")
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.headers()["x-request-id"], "client-id-123");
+    let v: serde_json::Value = r.json().await.expect("json");
+    let h = &v["headers"];
+    assert_eq!(h["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(h["x-forwarded-host"], "site.test");
+    assert_eq!(h["x-request-id"], "client-id-123");
+    assert_eq!(v["uri"], "/x?y=1");
+    // an unusable id is replaced
+    let r = client
+        .get(g.url("/"))
+        .header("x-request-id", "no spaces allowed")
+        .send()
+        .await
+        .expect("request");
+    let rid = r.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert_eq!(rid.len(), 32);
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(v["headers"]["x-request-id"], rid.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_through_the_proxy() {
+    use futures_util::{SinkExt, StreamExt};
+    let a = Upstream::start("a").await;
+    let g = Gatehouse::start(&format!(
+        "upstreams:\n{}routes:\n  - {{ name: app, upstream: a, timeouts: {{ total: 1s }} }}\n",
+        pool("a", &[&a])
+    ))
+    .await;
+    let (mut ws, resp) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws", g.port))
+        .await
+        .expect("ws connect");
+    assert_eq!(resp.status(), 101);
+    for i in 0..3 {
+        ws.send(tokio_tungstenite::tungstenite::Message::text(format!(
+            "hi {i}"
+        )))
+        .await
+        .expect("send");
+        let msg = ws.next().await.expect("message").expect("ok");
+        assert_eq!(msg.to_text().expect("text"), format!("echo: hi {i}"));
+    }
+    // an upgraded connection outlives the route's total timeout
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    ws.send(tokio_tungstenite::tungstenite::Message::text("late"))
+        .await
+        .expect("send");
+    let msg = ws.next().await.expect("message").expect("ok");
+    assert_eq!(msg.to_text().expect("text"), "echo: late");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http2_to_the_upstream() {
+    let a = Upstream::start("a").await;
+    let g = Gatehouse::start(&format!(
+        "upstreams:\n  a:\n    protocol: h2c\n    backends: [{{ address: \"{}\" }}]\nroutes:\n  - {{ name: app, upstream: a }}\n",
+        a.addr
+    ))
+    .await;
+    let (status, v) = get_json(&reqwest::Client::new(), &g.url("/h2")).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["version"], "HTTP/2.0", "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_after_traffic() {
+    let a = Upstream::start("a").await;
+    let g = Gatehouse::start(&format!(
+        "upstreams:\n{}routes:\n  - {{ name: web, upstream: a, path_prefix: /web }}\n",
+        pool("a", &[&a])
+    ))
+    .await;
+    let client = reqwest::Client::new();
+    for _ in 0..3 {
+        client.get(g.url("/web/page")).send().await.expect("req");
+    }
+    client.get(g.url("/nothing")).send().await.expect("req");
+    let m = g.metrics().await;
+    for needle in [
+        "gatehouse_http_requests_total{method=\"GET\",route=\"web\",status=\"200\"} 3",
+        "gatehouse_http_requests_total{method=\"GET\",route=\"none\",status=\"404\"} 1",
+        "gatehouse_http_request_duration_seconds_count{route=\"web\"} 3",
+        "gatehouse_http_requests_in_flight 0",
+        &format!(
+            "gatehouse_upstream_backend_up{{backend=\"{}\",upstream=\"a\"}} 1",
+            a.addr
+        ),
+        "gatehouse_config_reloads_total{result=\"success\"} 0",
+        "gatehouse_config_last_reload_success_timestamp_seconds ",
+        "gatehouse_build_info{version=\"",
+    ] {
+        assert!(m.contains(needle), "missing `{needle}` in:\n{m}");
+    }
+    assert!(!m.contains("/web/page"), "raw paths never become labels");
+    // one access-log line per request, with the route name
+    let log = g.log();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("gatehouse::access"))
+            .count(),
+        4,
+        "{log}"
+    );
+}
