@@ -13,14 +13,10 @@ pub(crate) fn substitute(
     errors: &mut Vec<ConfigError>,
 ) {
     match value {
-        Value::String(s) => {
-            if s.contains('$') {
-                match expand(s, lookup) {
-                    Ok(out) => *s = out,
-                    Err(msg) => errors.push(ConfigError::new(path, msg)),
-                }
-            }
-        }
+        Value::String(s) if s.contains('$') => match expand(s, lookup) {
+            Ok(out) => *s = out,
+            Err(msg) => errors.push(ConfigError::new(path, msg)),
+        },
         Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 substitute(item, &format!("{path}[{i}]"), lookup, errors);

@@ -130,6 +130,7 @@ impl ProxyHttp for Gateway {
                 Refusal::NO_ROUTE,
                 "no route matches this host and path",
                 &ctx.request_id,
+                false,
             )
             .await?;
             return Ok(true);
@@ -143,7 +144,7 @@ impl ProxyHttp for Gateway {
         if declared.is_some_and(|n| n > limit) {
             ctx.status = Some(413);
             let msg = format!("the request body is larger than this route accepts ({limit} bytes)");
-            respond(session, Refusal::TOO_LARGE, &msg, &ctx.request_id).await?;
+            respond(session, Refusal::TOO_LARGE, &msg, &ctx.request_id, true).await?;
             return Ok(true);
         }
         Ok(false)
@@ -325,7 +326,8 @@ impl ProxyHttp for Gateway {
         };
         let mut code = refusal.status;
         if session.response_written().is_none() {
-            if let Err(write_err) = respond(session, refusal, message, &ctx.request_id).await {
+            if let Err(write_err) = respond(session, refusal, message, &ctx.request_id, true).await
+            {
                 tracing::debug!(request_id = %ctx.request_id, error = %write_err, "could not send the error response");
                 code = 0;
             }

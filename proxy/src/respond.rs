@@ -55,12 +55,15 @@ pub(crate) fn body(refusal: Refusal, message: &str, request_id: &str) -> Bytes {
     Bytes::from(s)
 }
 
-/// Write a complete proxy-made response.
+/// Write a complete proxy-made response. With `close`, the connection ends after it and the
+/// client is told so (`Connection: close`), so that it does not reuse a connection being torn
+/// down (after a failed exchange, or with an unread oversized body).
 pub(crate) async fn respond(
     session: &mut Session,
     refusal: Refusal,
     message: &str,
     request_id: &str,
+    close: bool,
 ) -> Result<()> {
     let body = body(refusal, message, request_id);
     let mut header = ResponseHeader::build(refusal.status, Some(4))?;
@@ -68,6 +71,10 @@ pub(crate) async fn respond(
     header.insert_header("content-length", body.len().to_string())?;
     header.insert_header("cache-control", "no-store")?;
     header.insert_header(crate::request_id::HEADER, request_id)?;
+    if close {
+        header.insert_header("connection", "close")?;
+        session.set_keepalive(None);
+    }
     let head_only = session.req_header().method == http::Method::HEAD;
     session
         .write_response_header(Box::new(header), head_only)
