@@ -210,6 +210,15 @@ async fn sighup_reloads_the_file() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_drains_in_flight_requests_then_exits_zero() {
+    drains_then_exits_zero("TERM").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_drains_in_flight_requests_then_exits_zero() {
+    drains_then_exits_zero("INT").await;
+}
+
+async fn drains_then_exits_zero(signal: &str) {
     let a = Upstream::start("a").await;
     let mut g = Gatehouse::start(&format!(
         "upstreams:\n  a: {{ backends: [{{ address: \"{}\" }}] }}\nroutes:\n  - {{ name: main, upstream: a }}\n",
@@ -224,7 +233,7 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
         || async { g.metric("gatehouse_http_requests_in_flight").await == Some(1.0) },
     )
     .await;
-    g.signal("TERM");
+    g.signal(signal);
     wait_for("readiness to turn off", Duration::from_secs(5), || async {
         reqwest::get(g.admin("/readyz"))
             .await

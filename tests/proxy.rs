@@ -357,3 +357,77 @@ async fn metrics_after_traffic() {
         "{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_access_log_has_one_line_per_request() {
+    let a = Upstream::start("a").await;
+    let g = Gatehouse::start(&format!(
+        "log: {{ format: json }}\nupstreams:\n{}routes:\n  - {{ name: web, upstream: a }}\n",
+        pool("a", &[&a])
+    ))
+    .await;
+    let client = reqwest::Client::new();
+    client
+        .get(g.url("/page?q=1"))
+        .header("host", "site.test")
+        .header("x-request-id", "rid-json-1")
+        .send()
+        .await
+        .expect("req");
+    let lines = wait_for_log_lines(&g, "rid-json-1").await;
+    assert_eq!(lines.len(), 1);
+    let v: serde_json::Value = serde_json::from_str(&lines[0]).expect("a JSON line");
+    for (k, want) in [
+        ("method", "GET"),
+        ("host", "site.test"),
+        ("path", "/page"),
+        ("route", "web"),
+        ("client", "127.0.0.1"),
+    ] {
+        assert_eq!(v[k], want, "{k} in {v}");
+    }
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["upstream"], a.addr.to_string());
+    assert!(v["bytes"].as_u64().is_some_and(|b| b > 0), "{v}");
+    assert!(v["duration_ms"].as_f64().is_some(), "{v}");
+    assert!(v["timestamp"].as_str().is_some(), "{v}");
+}
+
+async fn wait_for_log_lines(g: &Gatehouse, needle: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    wait_for("the access-log line", Duration::from_secs(5), || {
+        lines = g
+            .log()
+            .lines()
+            .filter(|l| l.contains(needle) && l.contains("gatehouse::access"))
+            .map(str::to_string)
+            .collect();
+        let found = !lines.is_empty();
+        async move { found }
+    })
+    .await;
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tcp_health_check_ejects_a_closed_backend() {
+    let a = Upstream::start("a").await;
+    let b = Upstream::start("b").await;
+    let b_addr = b.addr;
+    let g = Gatehouse::start(&format!(
+        "upstreams:\n  app:\n    backends:\n      - {{ address: \"{}\" }}\n      - {{ address: \"{}\" }}\n    health_check: {{ type: tcp, interval: 100ms, timeout: 300ms, unhealthy_threshold: 1 }}\nroutes:\n  - {{ name: app, upstream: app }}\n",
+        a.addr, b_addr
+    ))
+    .await;
+    drop(b); // the port closes
+    let b_up = format!("gatehouse_upstream_backend_up{{backend=\"{b_addr}\",upstream=\"app\"}}");
+    wait_for("b to be taken out", Duration::from_secs(10), || async {
+        g.metric(&b_up).await == Some(0.0)
+    })
+    .await;
+    let client = reqwest::Client::new();
+    for _ in 0..6 {
+        let (status, v) = get_json(&client, &g.url("/")).await;
+        assert_eq!((status, v["backend"].as_str()), (200, Some("a")));
+    }
+}
