@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{wait_for, Gatehouse, Upstream};
+use common::{get_json, wait_for, Gatehouse, Upstream};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -114,14 +114,7 @@ async fn reload_under_load_drops_nothing_and_applies_new_routes() {
         reloads("success").await == 1.0
     })
     .await;
-    let v: serde_json::Value = client
-        .get(g.url("/new"))
-        .send()
-        .await
-        .expect("req")
-        .json()
-        .await
-        .expect("json");
+    let (_, v) = get_json(&client, &g.url("/new")).await;
     assert_eq!(v["backend"], "b");
     // 2. invalid: rejected, the old config keeps serving
     g.rewrite(&with_new.replace("upstream: b", "upstream: nope"));
@@ -148,14 +141,7 @@ async fn reload_under_load_drops_nothing_and_applies_new_routes() {
         reloads("success").await == 2.0
     })
     .await;
-    let v: serde_json::Value = client
-        .get(g.url("/new"))
-        .send()
-        .await
-        .expect("req")
-        .json()
-        .await
-        .expect("json");
+    let (_, v) = get_json(&client, &g.url("/new")).await;
     assert_eq!(v["backend"], "a", "/new now falls to the main route");
 
     stop.store(true, Ordering::SeqCst);

@@ -163,26 +163,10 @@ async fn proxy_made_errors_have_consistent_bodies() {
     )
     .await;
     // chunked body too large (no content-length)
-    let stream =
-        futures_util::stream::iter((0..8).map(|_| Ok::<_, std::io::Error>(vec![b'y'; 512])));
-    let r = client
-        .post(g.url("/"))
-        .header("host", "app.test")
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await
-        .expect("req");
+    let r = post_chunked(&client, &g.url("/"), 8, 512).await;
     check(r, 413, "payload_too_large").await;
     // a small chunked body passes
-    let stream =
-        futures_util::stream::iter((0..2).map(|_| Ok::<_, std::io::Error>(vec![b'y'; 100])));
-    let r = client
-        .post(g.url("/"))
-        .header("host", "app.test")
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await
-        .expect("req");
+    let r = post_chunked(&client, &g.url("/"), 2, 100).await;
     let v: serde_json::Value = r.json().await.expect("json");
     assert_eq!(v["body_len"], 200);
     // dead upstream
@@ -430,4 +414,23 @@ async fn tcp_health_check_ejects_a_closed_backend() {
         let (status, v) = get_json(&client, &g.url("/")).await;
         assert_eq!((status, v["backend"].as_str()), (200, Some("a")));
     }
+}
+
+/// POST `chunks` pieces of `size` bytes as a chunked body (no Content-Length) to host app.test.
+async fn post_chunked(
+    client: &reqwest::Client,
+    url: &str,
+    chunks: usize,
+    size: usize,
+) -> reqwest::Response {
+    let stream = futures_util::stream::iter(
+        (0..chunks).map(move |_| Ok::<_, std::io::Error>(vec![b'y'; size])),
+    );
+    client
+        .post(url)
+        .header("host", "app.test")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .expect("req")
 }
