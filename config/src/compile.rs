@@ -13,6 +13,9 @@ use std::time::Duration;
 /// Collects problems while the sections are compiled.
 pub(crate) struct Compiler {
     pub errors: Vec<ConfigError>,
+    /// Every upstream name in the file, including those that failed to compile (a route
+    /// pointing at one of those is not also reported as pointing at an unknown upstream).
+    pub defined_upstreams: HashSet<String>,
 }
 
 impl Compiler {
@@ -232,6 +235,7 @@ impl Compiler {
             Some(v) => self.section(v, "upstreams").unwrap_or_default(),
         };
         let mut out = BTreeMap::new();
+        self.defined_upstreams = map.keys().cloned().collect();
         for (name, value) in map {
             let path = format!("upstreams.{name}");
             check_name(self, &name, &path);
@@ -392,10 +396,7 @@ impl Compiler {
                 );
             }
             if !upstreams.contains_key(&raw.upstream)
-                && !self
-                    .errors
-                    .iter()
-                    .any(|e| e.path.starts_with(&format!("upstreams.{}", raw.upstream)))
+                && !self.defined_upstreams.contains(&raw.upstream)
             {
                 let known: Vec<&str> = upstreams.keys().map(String::as_str).collect();
                 self.err(

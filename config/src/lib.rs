@@ -75,7 +75,10 @@ fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
     let index = lines::LineIndex::build(text);
     let mut errors = Vec::new();
     env::substitute(&mut doc, "", lookup, &mut errors);
-    let mut compiler = compile::Compiler { errors };
+    let mut compiler = compile::Compiler {
+        errors,
+        defined_upstreams: Default::default(),
+    };
     let config = compiler.compile(doc);
     let mut errors = compiler.errors;
     if errors.is_empty() {

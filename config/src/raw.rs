@@ -128,5 +128,5 @@ pub(crate) const SECTIONS: &[&str] = &[
     "routes",
 ];
 
-/// Unused marker so the map type is named once.
+/// `upstreams` as written: each pool is deserialized on its own, by name.
 pub(crate) type RawUpstreams = BTreeMap<String, serde_yaml::Value>;

@@ -188,3 +188,21 @@ fn the_shipped_examples_are_valid() {
         "expected the reference and quickstart examples, found {n}"
     );
 }
+
+#[test]
+fn a_broken_upstream_is_not_also_unknown_but_a_similar_name_is() {
+    let text = r#"listeners: [{ name: http, address: "127.0.0.1:8080" }]
+upstreams:
+  app: { backends: [{ address: "127.0.0.1:3000", colour: red }] }
+routes:
+  - { name: a, upstream: app }
+  - { name: b, upstream: ap, path_prefix: /b }
+"#;
+    let errs = Config::from_yaml_with_env(text, &no_env).unwrap_err();
+    let paths: Vec<&str> = errs.errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec!["upstreams.app.backends[0].colour", "routes[1].upstream"],
+        "{errs}"
+    );
+}

@@ -257,7 +257,7 @@ impl ProxyHttp for Gateway {
             upstream.insert_header("x-forwarded-for", xff)?;
         }
         upstream.insert_header("x-forwarded-proto", "http")?;
-        let host = request_host(session.req_header()).to_string();
+        let host = request_host(session.req_header());
         if !host.is_empty() {
             upstream.insert_header("x-forwarded-host", host)?;
         }
