@@ -78,11 +78,15 @@ fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
     let mut compiler = compile::Compiler {
         errors,
         defined_upstreams: Default::default(),
+        warnings: Vec::new(),
     };
     let config = compiler.compile(doc);
     let mut errors = compiler.errors;
     if errors.is_empty() {
-        if let Some(config) = config {
+        if let Some(mut config) = config {
+            for w in &mut config.warnings {
+                w.line = index.line_of(&w.path);
+            }
             return Ok(config);
         }
     }

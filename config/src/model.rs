@@ -20,12 +20,18 @@ pub struct Config {
     pub log: LogConfig,
     /// The built-in demo backend, when enabled.
     pub demo: Option<DemoConfig>,
+    /// Directory for state that outlives the process (ACME account and certificates).
+    pub state_dir: PathBuf,
     /// Where the proxy accepts traffic.
     pub listeners: Vec<Listener>,
+    /// Certificates for the TLS listeners, from files and from ACME.
+    pub tls: TlsConfig,
     /// Named pools of backends, by name.
     pub upstreams: BTreeMap<String, Upstream>,
     /// Routes, in file order.
     pub routes: Vec<Route>,
+    /// Things that are allowed but probably not what the operator meant.
+    pub warnings: Vec<crate::ConfigError>,
 }
 
 /// The admin listener.
@@ -62,13 +68,17 @@ pub struct DemoConfig {
     pub listen: SocketAddr,
 }
 
-/// A plain-HTTP listener.
+/// A listener: plain HTTP, or HTTPS when `tls` is set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
     /// Name used in logs.
     pub name: String,
     /// Address to bind.
     pub address: SocketAddr,
+    /// Terminate TLS here (certificates from `tls`).
+    pub tls: bool,
+    /// Offer HTTP/2 by ALPN (TLS listeners only; HTTP/1.1 is always offered).
+    pub http2: bool,
 }
 
 /// A pool of backends.
@@ -143,6 +153,8 @@ pub struct Route {
     pub retries: u32,
     /// Largest request body accepted, in bytes.
     pub max_body_size: u64,
+    /// On a plain listener, redirect requests for TLS-served hosts to HTTPS.
+    pub redirect_https: bool,
 }
 
 /// A host the route answers for.
@@ -166,6 +178,99 @@ pub struct Timeouts {
     pub total: Option<Duration>,
 }
 
+/// TLS certificates and how plain HTTP is treated once HTTPS exists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Certificates read from PEM files (reloaded with the config).
+    pub certificates: Vec<CertificateFiles>,
+    /// A server name whose certificate answers handshakes without SNI or for unknown names;
+    /// `None`: such handshakes fail.
+    pub default_certificate: Option<String>,
+    /// Redirect plain-HTTP requests for TLS-served hosts to HTTPS (308).
+    pub redirect_http: bool,
+    /// Port in the redirect's Location; `None`: the first TLS listener's port.
+    pub https_port: Option<u16>,
+    /// Certificates obtained and renewed over ACME.
+    pub acme: Option<AcmeConfig>,
+}
+
+/// A certificate chain and its private key, as PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateFiles {
+    /// Chain, leaf first.
+    pub cert_file: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+}
+
+/// ACME (RFC 8555) settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmeConfig {
+    /// Contact address given to the CA (expiry notices).
+    pub email: Option<String>,
+    /// Directory URL.
+    pub directory: String,
+    /// A CA certificate (PEM) trusted for the directory's own HTTPS, besides the system roots.
+    pub directory_ca_file: Option<PathBuf>,
+    /// External Account Binding, for CAs that require one.
+    pub external_account: Option<ExternalAccount>,
+    /// Longest time between renewal checks.
+    pub check_interval: Duration,
+    /// First wait after a failed order; doubles per failure.
+    pub retry_min: Duration,
+    /// Longest wait between failed orders.
+    pub retry_max: Duration,
+    /// The certificates to obtain.
+    pub certificates: Vec<AcmeCertificate>,
+}
+
+/// External Account Binding credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalAccount {
+    /// Key identifier from the CA.
+    pub key_id: String,
+    /// The HMAC key, decoded from base64url.
+    pub hmac_key: Vec<u8>,
+}
+
+/// One certificate to obtain over ACME.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmeCertificate {
+    /// Lower-case DNS names; the first names the certificate in storage and logs.
+    pub names: Vec<String>,
+    /// How the CA checks that we control the names.
+    pub challenge: Challenge,
+}
+
+/// ACME challenge kinds gatehouse answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Challenge {
+    /// HTTP-01: the proxy answers `/.well-known/acme-challenge/` on its plain listener.
+    Http01,
+    /// DNS-01: an operator hook sets and clears the TXT record (needed for wildcards).
+    Dns01(DnsHook),
+}
+
+/// The operator's hook that sets and clears `_acme-challenge` TXT records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsHook {
+    /// What to call.
+    pub target: DnsHookTarget,
+    /// Wait after setting the record before asking the CA to validate.
+    pub propagation_delay: Duration,
+    /// Longest run of one hook call.
+    pub timeout: Duration,
+}
+
+/// A command or an HTTP endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DnsHookTarget {
+    /// Run `argv` plus `set|clear`, the record name and the value.
+    Command(Vec<String>),
+    /// POST `{"action","name","value"}` as JSON.
+    Url(String),
+}
+
 /// Defaults applied where the file is silent.
 pub mod defaults {
     use std::time::Duration;
@@ -185,4 +290,28 @@ pub mod defaults {
     pub const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
     /// Health-check timeout.
     pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+    /// State directory, relative to the working directory.
+    pub const STATE_DIR: &str = "gatehouse-data";
+    /// ACME directory when none is named.
+    pub const ACME_DIRECTORY: &str = "https://acme-v02.api.letsencrypt.org/directory";
+    /// Longest time between ACME renewal checks.
+    pub const ACME_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
+    /// First wait after a failed ACME order.
+    pub const ACME_RETRY_MIN: Duration = Duration::from_secs(60);
+    /// Longest wait between failed ACME orders.
+    pub const ACME_RETRY_MAX: Duration = Duration::from_secs(6 * 3600);
+    /// DNS hook: wait after setting the TXT record.
+    pub const DNS_PROPAGATION_DELAY: Duration = Duration::from_secs(0);
+    /// DNS hook: longest run of one call.
+    pub const DNS_HOOK_TIMEOUT: Duration = Duration::from_secs(60);
 }
+
+/// Named ACME directories.
+pub const ACME_DIRECTORIES: &[(&str, &str)] = &[
+    ("letsencrypt", defaults::ACME_DIRECTORY),
+    (
+        "letsencrypt-staging",
+        "https://acme-staging-v02.api.letsencrypt.org/directory",
+    ),
+    ("zerossl", "https://acme.zerossl.com/v2/DV90"),
+];

@@ -1,6 +1,8 @@
 //! gatehouse's proxy: the Pingora request path, routing, upstream pools with health checks,
-//! and the metrics of the traffic that passes through.
+//! TLS termination with certificates from files and ACME, and the metrics of the traffic that
+//! passes through.
 
+pub mod acme;
 mod gateway;
 mod metrics;
 mod pool;
@@ -8,6 +10,7 @@ mod request_id;
 mod respond;
 mod router;
 mod state;
+pub mod tls;
 
 pub use gateway::{Gateway, RequestCtx};
 pub use metrics::ProxyMetrics;

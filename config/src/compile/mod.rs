@@ -1,0 +1,282 @@
+//! The compile step: raw sections -> validated [`Config`], collecting every problem.
+//! One file per section: `upstreams.rs`, `routes.rs`, `tls.rs`.
+
+mod routes;
+mod tls;
+mod upstreams;
+
+use crate::error::ConfigError;
+use crate::model::*;
+use crate::raw::*;
+use crate::units::parse_duration;
+use serde::de::DeserializeOwned;
+use serde_yaml::Value;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Collects problems while the sections are compiled.
+pub(crate) struct Compiler {
+    pub errors: Vec<ConfigError>,
+    /// Every upstream name in the file, including those that failed to compile (a route
+    /// pointing at one of those is not also reported as pointing at an unknown upstream).
+    pub defined_upstreams: HashSet<String>,
+    /// Allowed but probably unintended.
+    pub warnings: Vec<ConfigError>,
+}
+
+impl Compiler {
+    pub(super) fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(ConfigError::new(path, message));
+    }
+
+    pub(super) fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ConfigError::new(path, message));
+    }
+
+    /// Deserialize `value` (found at `path`) into `T`, recording a path-precise error on failure.
+    pub(super) fn section<T: DeserializeOwned>(&mut self, value: Value, path: &str) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let inner = e.path().to_string();
+                let full = match (path.is_empty(), inner.as_str()) {
+                    (_, ".") => path.to_string(),
+                    (true, _) => inner,
+                    (false, i) if i.starts_with('[') => format!("{path}{i}"),
+                    (false, i) => format!("{path}.{i}"),
+                };
+                self.err(full, e.into_inner().to_string());
+                None
+            }
+        }
+    }
+
+    pub(super) fn duration(&mut self, value: Option<&str>, path: String, default: Duration) -> Duration {
+        match value {
+            None => default,
+            Some(v) => parse_duration(v).unwrap_or_else(|e| {
+                self.err(path, e);
+                default
+            }),
+        }
+    }
+
+    pub(super) fn socket_addr(&mut self, value: &str, path: String) -> Option<SocketAddr> {
+        match value.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.err(
+                    path,
+                    format!("`{value}` is not an address; write IP:PORT, e.g. `127.0.0.1:8080` or `[::]:8080`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Compile a whole document (already env-substituted).
+    pub(crate) fn compile(&mut self, doc: Value) -> Option<Config> {
+        let mut map = match doc {
+            Value::Mapping(m) => m,
+            Value::Null => {
+                self.err("", "the configuration is empty; at least `listeners`, `upstreams` and `routes` are needed");
+                return None;
+            }
+            _ => {
+                self.err("", "the configuration must be a mapping of sections (listeners, upstreams, routes, ...)");
+                return None;
+            }
+        };
+        let mut take = |name: &str| map.remove(name);
+        let admin: RawAdmin = take("admin")
+            .and_then(|v| self.section(v, "admin"))
+            .unwrap_or_default();
+        let server: RawServer = take("server")
+            .and_then(|v| self.section(v, "server"))
+            .unwrap_or_default();
+        let log: RawLog = take("log")
+            .and_then(|v| self.section(v, "log"))
+            .unwrap_or_default();
+        let demo: Option<RawDemo> = take("demo").and_then(|v| self.section(v, "demo"));
+        let state_dir: Option<String> = take("state_dir").and_then(|v| self.section(v, "state_dir"));
+        let tls: RawTls = take("tls")
+            .and_then(|v| self.section(v, "tls"))
+            .unwrap_or_default();
+        let listeners = take("listeners");
+        let upstreams = take("upstreams");
+        let routes = take("routes");
+        for (key, _) in map {
+            let key = key
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{key:?}"));
+            self.err(
+                key.clone(),
+                format!(
+                    "unknown section `{key}`; expected one of: {}",
+                    SECTIONS.join(", ")
+                ),
+            );
+        }
+
+        let admin = self.admin(admin);
+        let server = self.server(server);
+        let log = self.log(log);
+        let demo = demo.and_then(|d| {
+            self.socket_addr(&d.listen, "demo.listen".into())
+                .map(|listen| DemoConfig { listen })
+        });
+        let listeners = self.listeners(listeners);
+        let upstreams = self.upstreams(upstreams);
+        let routes = self.routes(routes, &upstreams);
+        let tls = self.tls(tls, &listeners);
+        let state_dir = match state_dir {
+            Some(d) if d.trim().is_empty() => {
+                self.err("state_dir", "must not be empty");
+                PathBuf::new()
+            }
+            Some(d) => PathBuf::from(d),
+            None => PathBuf::from(defaults::STATE_DIR),
+        };
+
+        if let Some(admin) = &admin {
+            for (i, l) in listeners.iter().enumerate() {
+                if l.address == admin.listen {
+                    self.err(
+                        format!("listeners[{i}].address"),
+                        format!("{} is also the admin listener's address", l.address),
+                    );
+                }
+            }
+        }
+        if !self.errors.is_empty() {
+            return None;
+        }
+        Some(Config {
+            source: None,
+            admin: admin?,
+            server,
+            log,
+            demo,
+            state_dir,
+            listeners,
+            tls,
+            upstreams,
+            routes,
+            warnings: std::mem::take(&mut self.warnings),
+        })
+    }
+
+    fn admin(&mut self, raw: RawAdmin) -> Option<AdminConfig> {
+        let listen = raw.listen.as_deref().unwrap_or(defaults::ADMIN_LISTEN);
+        self.socket_addr(listen, "admin.listen".into())
+            .map(|listen| AdminConfig { listen })
+    }
+
+    fn server(&mut self, raw: RawServer) -> ServerConfig {
+        let threads = match raw.threads {
+            Some(0) => {
+                self.err("server.threads", "must be at least 1");
+                1
+            }
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let grace_period = self.duration(
+            raw.grace_period.as_deref(),
+            "server.grace_period".into(),
+            defaults::GRACE_PERIOD,
+        );
+        ServerConfig {
+            threads,
+            grace_period,
+        }
+    }
+
+    fn log(&mut self, raw: RawLog) -> LogConfig {
+        let level = raw.level.unwrap_or_else(|| "info".into());
+        if level.trim().is_empty() {
+            self.err(
+                "log.level",
+                "must not be empty; e.g. `info` or `gatehouse=debug,info`",
+            );
+        }
+        LogConfig {
+            format: raw.format.unwrap_or_default(),
+            level,
+            access_log: raw.access_log.unwrap_or(true),
+        }
+    }
+
+    fn listeners(&mut self, value: Option<Value>) -> Vec<Listener> {
+        let items = self.list(value, "listeners");
+        if items.is_empty() && !self.errors.iter().any(|e| e.path.starts_with("listeners")) {
+            self.err("listeners", "at least one listener is needed, e.g. `- { name: http, address: \"0.0.0.0:8080\" }`");
+        }
+        let mut names = HashSet::new();
+        let mut addrs = HashSet::new();
+        let mut out = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let path = format!("listeners[{i}]");
+            let Some(raw) = self.section::<RawListener>(item, &path) else {
+                continue;
+            };
+            if !names.insert(raw.name.clone()) {
+                self.err(
+                    format!("{path}.name"),
+                    format!("duplicate listener name `{}`", raw.name),
+                );
+            }
+            let Some(address) = self.socket_addr(&raw.address, format!("{path}.address")) else {
+                continue;
+            };
+            if !addrs.insert(address) {
+                self.err(
+                    format!("{path}.address"),
+                    format!("{address} is used by another listener"),
+                );
+            }
+            let tls = raw.tls.unwrap_or(false);
+            if raw.http2.is_some() && !tls {
+                self.err(
+                    format!("{path}.http2"),
+                    "only applies to TLS listeners (`tls: true`); plain listeners speak HTTP/1.1",
+                );
+            }
+            out.push(Listener {
+                name: raw.name,
+                address,
+                tls,
+                http2: raw.http2.unwrap_or(true),
+            });
+        }
+        out
+    }
+
+    pub(super) fn list(&mut self, value: Option<Value>, path: &str) -> Vec<Value> {
+        match value {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Sequence(items)) => items,
+            Some(_) => {
+                self.err(path, "must be a list (`- ...` items)");
+                Vec::new()
+            }
+        }
+    }
+
+}
+
+pub(super) fn check_name(c: &mut Compiler, name: &str, path: &str) {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+    {
+        c.err(
+            path,
+            format!("`{name}` is not a valid name; use letters, digits, `-`, `_` and `.`"),
+        );
+    }
+}

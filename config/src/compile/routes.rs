@@ -1,0 +1,126 @@
+//! `routes`: host and path matching, timeouts and limits per route.
+
+use super::{check_name, Compiler};
+use crate::model::*;
+use crate::raw::*;
+use crate::units::parse_size;
+use serde_yaml::Value;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+impl Compiler {
+    pub(super) fn routes(
+        &mut self,
+        value: Option<Value>,
+        upstreams: &BTreeMap<String, Upstream>,
+    ) -> Vec<Route> {
+        let items = self.list(value, "routes");
+        if items.is_empty() && !self.errors.iter().any(|e| e.path.starts_with("routes")) {
+            self.err("routes", "at least one route is needed");
+        }
+        let mut names = HashSet::new();
+        let mut seen: HashMap<(Vec<HostPattern>, String), String> = HashMap::new();
+        let mut out = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let path = format!("routes[{i}]");
+            let Some(raw) = self.section::<RawRoute>(item, &path) else {
+                continue;
+            };
+            check_name(self, &raw.name, &format!("{path}.name"));
+            if !names.insert(raw.name.clone()) {
+                self.err(
+                    format!("{path}.name"),
+                    format!("duplicate route name `{}`", raw.name),
+                );
+            }
+            if !upstreams.contains_key(&raw.upstream)
+                && !self.defined_upstreams.contains(&raw.upstream)
+            {
+                let known: Vec<&str> = upstreams.keys().map(String::as_str).collect();
+                self.err(
+                    format!("{path}.upstream"),
+                    format!(
+                        "unknown upstream `{}`; defined upstreams: {}",
+                        raw.upstream,
+                        if known.is_empty() {
+                            "(none)".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                );
+            }
+            let mut hosts = Vec::new();
+            for (h, host) in raw.hosts.iter().enumerate() {
+                match parse_host(host) {
+                    Ok(p) => hosts.push(p),
+                    Err(e) => self.err(format!("{path}.hosts[{h}]"), e),
+                }
+            }
+            hosts.sort();
+            hosts.dedup();
+            let prefix = raw.path_prefix.unwrap_or_else(|| "/".into());
+            if !prefix.starts_with('/') {
+                self.err(
+                    format!("{path}.path_prefix"),
+                    format!("`{prefix}` must start with `/`"),
+                );
+            }
+            if let Some(other) = seen.insert((hosts.clone(), prefix.clone()), raw.name.clone()) {
+                self.err(path.clone(), format!("route `{}` matches the same hosts and path_prefix `{prefix}` as route `{other}`", raw.name));
+            }
+            let t = raw.timeouts.unwrap_or_default();
+            let timeouts = Timeouts {
+                connect: self.duration(
+                    t.connect.as_deref(),
+                    format!("{path}.timeouts.connect"),
+                    defaults::CONNECT_TIMEOUT,
+                ),
+                read: self.duration(
+                    t.read.as_deref(),
+                    format!("{path}.timeouts.read"),
+                    defaults::READ_TIMEOUT,
+                ),
+                total: t.total.as_deref().map(|v| {
+                    self.duration(Some(v), format!("{path}.timeouts.total"), Duration::ZERO)
+                }),
+            };
+            let max_body_size = match raw.max_body_size.as_deref() {
+                None => defaults::MAX_BODY_SIZE,
+                Some(v) => parse_size(v).unwrap_or_else(|e| {
+                    self.err(format!("{path}.max_body_size"), e);
+                    0
+                }),
+            };
+            out.push(Route {
+                name: raw.name,
+                hosts,
+                path_prefix: prefix,
+                upstream: raw.upstream,
+                timeouts,
+                retries: raw.retries.unwrap_or(defaults::RETRIES),
+                max_body_size,
+                redirect_https: raw.redirect_https.unwrap_or(true),
+            });
+        }
+        out
+    }
+}
+
+/// Parse a route host: `example.com` or `*.example.com`, case-insensitive, no port.
+pub(crate) fn parse_host(host: &str) -> Result<HostPattern, String> {
+    let h = host.trim().to_ascii_lowercase();
+    let valid_label = |l: &str| {
+        !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if let Some(rest) = h.strip_prefix("*.") {
+        if rest.split('.').all(valid_label) {
+            return Ok(HostPattern::Wildcard(format!(".{rest}")));
+        }
+    } else if h.split('.').all(valid_label) {
+        return Ok(HostPattern::Exact(h));
+    }
+    Err(format!(
+        "`{host}` is not a host name; write `example.com` or `*.example.com` (no scheme, port or path)"
+    ))
+}

@@ -1,0 +1,371 @@
+//! Certificates that obtain and renew themselves (ACME, RFC 8555, with instant-acme).
+//!
+//! One task per configured certificate: serve what is stored, order when nothing usable is
+//! stored, renew when a third of the lifetime is left (or earlier when the CA's renewal
+//! information says so), and after a failure wait with a growing backoff while the current
+//! certificate keeps serving. A new certificate is written to disk atomically, then handed to
+//! the [`CertResolver`], which serves it to the next handshake.
+
+mod dns_hook;
+mod http;
+mod order;
+pub mod schedule;
+mod store;
+mod tokens;
+
+pub use http::{parse_retry_after, AcmeHttp};
+pub use order::OrderError;
+pub use store::{directory_key, write_atomic, AcmeStore, Stored};
+pub use tokens::{Http01Tokens, CHALLENGE_PREFIX};
+
+use crate::tls::{load_pem, CertResolver, LoadedCert};
+use gatehouse_config::{AcmeCertificate, AcmeConfig};
+use instant_acme::{Account, AccountCredentials, CertificateIdentifier, ExternalAccountKey, NewAccount};
+use prometheus::{Gauge, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use schedule::{backoff, renewal_time, Window};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// ACME metrics.
+#[derive(Clone)]
+pub struct AcmeMetrics {
+    orders: IntCounterVec,
+    last_success: Gauge,
+    failures: IntGaugeVec,
+    next_attempt: GaugeVec,
+}
+
+impl AcmeMetrics {
+    /// Register on `registry`.
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let orders = IntCounterVec::new(
+            Opts::new("gatehouse_acme_orders_total", "ACME orders, by result (success or error)."),
+            &["result"],
+        )?;
+        let last_success = Gauge::new(
+            "gatehouse_acme_last_renewal_success_timestamp_seconds",
+            "Unix time of the last certificate obtained over ACME (0: none yet in this process).",
+        )?;
+        let failures = IntGaugeVec::new(
+            Opts::new(
+                "gatehouse_acme_consecutive_failures",
+                "Failed ACME orders in a row, per certificate (by its first name); 0 after a success.",
+            ),
+            &["name"],
+        )?;
+        let next_attempt = GaugeVec::new(
+            Opts::new(
+                "gatehouse_acme_next_attempt_timestamp_seconds",
+                "Unix time of the next ACME order attempt after a failure, per certificate.",
+            ),
+            &["name"],
+        )?;
+        registry.register(Box::new(orders.clone()))?;
+        registry.register(Box::new(last_success.clone()))?;
+        registry.register(Box::new(failures.clone()))?;
+        registry.register(Box::new(next_attempt.clone()))?;
+        for r in ["success", "error"] {
+            orders.with_label_values(&[r]);
+        }
+        Ok(AcmeMetrics {
+            orders,
+            last_success,
+            failures,
+            next_attempt,
+        })
+    }
+}
+
+/// Obtains and renews the `tls.acme` certificates.
+pub struct AcmeManager {
+    config: AcmeConfig,
+    store: AcmeStore,
+    http: AcmeHttp,
+    resolver: Arc<CertResolver>,
+    tokens: Http01Tokens,
+    metrics: AcmeMetrics,
+    account: tokio::sync::Mutex<Option<Account>>,
+    /// Whether the CA answered a renewalInfo request (ARI) in this process.
+    ari: std::sync::atomic::AtomicBool,
+}
+
+impl AcmeManager {
+    /// A manager for `config`, keeping its state under `state_dir`.
+    pub fn new(
+        config: &AcmeConfig,
+        state_dir: &Path,
+        resolver: Arc<CertResolver>,
+        tokens: Http01Tokens,
+        metrics: AcmeMetrics,
+    ) -> Result<Arc<Self>, String> {
+        Ok(Arc::new(AcmeManager {
+            http: AcmeHttp::new(config.directory_ca_file.as_deref())?,
+            store: AcmeStore::new(state_dir, &config.directory),
+            config: config.clone(),
+            resolver,
+            tokens,
+            metrics,
+            account: tokio::sync::Mutex::new(None),
+            ari: std::sync::atomic::AtomicBool::new(false),
+        }))
+    }
+
+    /// Serve the stored certificates that are still usable, at once (before the listeners
+    /// open), and start one maintenance task per certificate on `rt`.
+    pub fn start(self: &Arc<Self>, rt: &tokio::runtime::Handle) {
+        for (i, cert) in self.config.certificates.iter().enumerate() {
+            let stored = self.load_stored(cert);
+            if let Some(c) = &stored {
+                self.resolver.set_acme(first_name(cert), c.clone());
+            }
+            rt.spawn(self.clone().maintain(i, stored));
+        }
+    }
+
+    fn load_stored(&self, cert: &AcmeCertificate) -> Option<LoadedCert> {
+        let name = first_name(cert);
+        match self.store.read_certificate(name) {
+            Stored::Missing => {
+                tracing::info!(certificate = name, "no stored certificate; ordering one");
+                None
+            }
+            Stored::Damaged(e) => {
+                tracing::error!(
+                    certificate = name,
+                    file = %self.store.certificate_path(name).display(),
+                    error = %e,
+                    "the stored certificate is damaged and will not be served; ordering a new one"
+                );
+                None
+            }
+            Stored::Found(c) => {
+                let missing: Vec<&String> =
+                    cert.names.iter().filter(|n| !c.names.contains(n)).collect();
+                if !missing.is_empty() {
+                    tracing::info!(certificate = name, ?missing, "the stored certificate lacks names now configured; ordering a new one");
+                    None
+                } else if !c.valid_at(SystemTime::now()) {
+                    tracing::warn!(certificate = name, "the stored certificate has expired; ordering a new one");
+                    None
+                } else {
+                    tracing::info!(certificate = name, serial = %c.serial, expires = %humanize(c.not_after), "serving the stored certificate");
+                    Some(c)
+                }
+            }
+        }
+    }
+
+    async fn maintain(self: Arc<Self>, index: usize, mut current: Option<LoadedCert>) {
+        let Some(cert) = self.config.certificates.get(index) else {
+            return;
+        };
+        let name = first_name(cert).to_string();
+        let failures_gauge = self.metrics.failures.with_label_values(&[name.as_str()]);
+        let mut failures: u32 = 0;
+        let mut pick = fastrand::f64();
+        loop {
+            let now = SystemTime::now();
+            if let Some(c) = &current {
+                let window = self.renewal_window(c).await;
+                let due = renewal_time(c.not_before, c.not_after, window, pick);
+                if now < due {
+                    let wait = due
+                        .duration_since(now)
+                        .unwrap_or_default()
+                        .min(self.config.check_interval);
+                    tracing::debug!(certificate = %name, renew_at = %humanize(due), "certificate is current");
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                tracing::info!(certificate = %name, serial = %c.serial, expires = %humanize(c.not_after), "renewing the certificate");
+            }
+            let replaces = match &current {
+                Some(c) if self.supports_ari() => c
+                    .leaf()
+                    .and_then(|leaf| CertificateIdentifier::try_from(leaf).ok())
+                    .map(CertificateIdentifier::into_owned),
+                _ => None,
+            };
+            match self.order(cert, replaces).await {
+                Ok(c) => {
+                    failures = 0;
+                    failures_gauge.set(0);
+                    self.metrics.orders.with_label_values(&["success"]).inc();
+                    self.metrics.last_success.set(crate::tls::certs::unix_seconds(SystemTime::now()));
+                    let _ = self.metrics.next_attempt.remove_label_values(&[name.as_str()]);
+                    tracing::info!(certificate = %name, serial = %c.serial, expires = %humanize(c.not_after), "certificate obtained and now served");
+                    self.resolver.set_acme(&name, c.clone());
+                    current = Some(c);
+                    pick = fastrand::f64();
+                    // Never a tight loop, even if the CA issues certificates that are due at once.
+                    tokio::time::sleep(self.config.retry_min).await;
+                }
+                Err(e) => {
+                    failures += 1;
+                    failures_gauge.set(i64::from(failures));
+                    self.metrics.orders.with_label_values(&["error"]).inc();
+                    let retry_after = self
+                        .http
+                        .take_retry_after()
+                        .filter(|_| e.is_rate_limited())
+                        .and_then(|t| t.duration_since(SystemTime::now()).ok());
+                    let wait = backoff(failures, self.config.retry_min, self.config.retry_max, retry_after);
+                    let next = SystemTime::now() + wait;
+                    self.metrics
+                        .next_attempt
+                        .with_label_values(&[name.as_str()])
+                        .set(crate::tls::certs::unix_seconds(next));
+                    let serving = match &current {
+                        Some(c) => format!("the current certificate keeps serving until it expires at {}", humanize(c.not_after)),
+                        None => "no certificate is served for these names yet".to_string(),
+                    };
+                    tracing::error!(
+                        certificate = %name, failures, retry_in_seconds = wait.as_secs_f64(), error = %e,
+                        "could not obtain a certificate; {serving}; retrying in {}",
+                        humantime_short(wait)
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// One order, stored and checked before it is returned.
+    async fn order(
+        &self,
+        cert: &AcmeCertificate,
+        replaces: Option<CertificateIdentifier<'static>>,
+    ) -> Result<LoadedCert, OrderError> {
+        let account = self.account().await?;
+        let issued = order::run(&account, cert, &self.tokens, &self.http, replaces).await?;
+        let loaded = load_pem(issued.chain_pem.as_bytes(), issued.key_pem.as_bytes())
+            .map_err(|e| OrderError::Other(format!("the CA sent a certificate gatehouse cannot serve: {e}")))?;
+        if let Some(n) = cert.names.iter().find(|n| !loaded.names.contains(n)) {
+            return Err(OrderError::Other(format!("the issued certificate does not cover {n}")));
+        }
+        let path = self
+            .store
+            .write_certificate(first_name(cert), &issued.chain_pem, &issued.key_pem)
+            .map_err(|e| OrderError::Other(format!("cannot save the certificate under {}: {e}", self.store.root().display())))?;
+        tracing::debug!(file = %path.display(), "certificate saved");
+        Ok(loaded)
+    }
+
+    /// The account: loaded from the store, or created once and stored.
+    async fn account(&self) -> Result<Account, OrderError> {
+        let mut slot = self.account.lock().await;
+        if let Some(a) = slot.as_ref() {
+            return Ok(a.clone());
+        }
+        let builder = || Account::builder_with_http(Box::new(self.http.clone()));
+        let stored = self.store.read_account().map_err(|e| {
+            OrderError::Other(format!("cannot read {}: {e}", self.store.account_path().display()))
+        })?;
+        if let Some(bytes) = stored {
+            match serde_json::from_slice::<AccountCredentials>(&bytes) {
+                Ok(creds) => {
+                    let account = builder()
+                        .from_credentials(creds)
+                        .await
+                        .map_err(order_acme("loading the ACME account"))?;
+                    *slot = Some(account.clone());
+                    return Ok(account);
+                }
+                Err(e) => tracing::error!(
+                    file = %self.store.account_path().display(), error = %e,
+                    "the stored ACME account is damaged; creating a new account"
+                ),
+            }
+        }
+        let contact: Vec<String> = self.config.email.iter().map(|e| format!("mailto:{e}")).collect();
+        let contact_refs: Vec<&str> = contact.iter().map(String::as_str).collect();
+        let eab = self
+            .config
+            .external_account
+            .as_ref()
+            .map(|e| ExternalAccountKey::new(e.key_id.clone(), &e.hmac_key));
+        let (account, creds) = builder()
+            .create(
+                &NewAccount {
+                    contact: &contact_refs,
+                    terms_of_service_agreed: true,
+                    only_return_existing: false,
+                },
+                self.config.directory.clone(),
+                eab.as_ref(),
+            )
+            .await
+            .map_err(order_acme("creating the ACME account"))?;
+        let json = serde_json::to_vec_pretty(&creds)
+            .map_err(|e| OrderError::Other(format!("cannot serialize the account: {e}")))?;
+        self.store.write_account(&json).map_err(|e| {
+            OrderError::Other(format!("cannot save {}: {e}", self.store.account_path().display()))
+        })?;
+        tracing::info!(account = account.id(), directory = %self.config.directory, "ACME account created");
+        *slot = Some(account.clone());
+        Ok(account)
+    }
+
+    fn supports_ari(&self) -> bool {
+        self.ari.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The CA's suggested renewal window for `cert`, when the CA offers ARI. Only an account
+    /// already loaded is asked: ARI refines the schedule, it is no reason to contact the CA
+    /// when nothing else needs it.
+    async fn renewal_window(&self, cert: &LoadedCert) -> Option<Window> {
+        let account = self.account.lock().await.clone()?;
+        let leaf = cert.leaf()?;
+        let id = CertificateIdentifier::try_from(leaf).ok()?;
+        match account.renewal_info(&id).await {
+            Ok((info, _retry_after)) => {
+                self.ari.store(true, std::sync::atomic::Ordering::Relaxed);
+                let w = Window::from_info(&info);
+                if let (Some(w), Some(url)) = (&w, &info.explanation_url) {
+                    tracing::info!(window_start = %humanize(w.start), explanation = %url, "the CA suggests a renewal window");
+                }
+                w
+            }
+            Err(instant_acme::Error::Unsupported(_)) => {
+                self.ari.store(false, std::sync::atomic::Ordering::Relaxed);
+                None
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "renewal information (ARI) not available");
+                None
+            }
+        }
+    }
+}
+
+fn order_acme(step: &'static str) -> impl FnOnce(instant_acme::Error) -> OrderError {
+    move |source| OrderError::Acme {
+        step,
+        source,
+        hint: Some("is the directory URL right and reachable from here? For a private CA set tls.acme.directory_ca_file"),
+    }
+}
+
+fn first_name(cert: &AcmeCertificate) -> &str {
+    cert.names.first().map_or("", String::as_str)
+}
+
+/// RFC 3339 UTC time for logs.
+fn humanize(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    time::OffsetDateTime::from_unix_timestamp(secs as i64)
+        .ok()
+        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| format!("{secs}"))
+}
+
+fn humantime_short(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs())
+    }
+}
