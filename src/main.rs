@@ -2,6 +2,7 @@
 
 mod admin;
 mod demo;
+mod load;
 mod logging;
 mod reload;
 mod run;
@@ -41,8 +42,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { config } => match gatehouse_config::Config::load(&config) {
-            Ok(c) => {
+        Command::Check { config } => match load::load(&config) {
+            Ok(loaded) => {
+                let c = loaded.config;
+                for w in &c.warnings {
+                    println!("{}: warning: {w}", config.display());
+                }
                 println!(
                     "{}: valid ({} listeners, {} upstreams, {} routes)",
                     config.display(),

@@ -2,6 +2,7 @@
 //! state only if it is valid; otherwise keep serving the old config and say why.
 
 use gatehouse_config::Config;
+use gatehouse_proxy::tls::CertResolver;
 use gatehouse_proxy::{ProxyMetrics, ProxyState, SharedState};
 use prometheus::{Gauge, IntCounterVec, Opts, Registry};
 use std::path::PathBuf;
@@ -54,6 +55,8 @@ pub(crate) struct Reloader {
     pub proxy_metrics: ProxyMetrics,
     pub metrics: ReloadMetrics,
     pub rt: tokio::runtime::Handle,
+    /// Certificates from files are reloaded with the config.
+    pub certs: Arc<CertResolver>,
     /// One reload at a time (the file watch and SIGHUP can fire together).
     pub lock: Mutex<()>,
 }
@@ -62,8 +65,8 @@ impl Reloader {
     /// Reload from the file. Returns whether the new config is now live.
     pub(crate) fn reload(&self, trigger: &str) -> bool {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let config = match Config::load(&self.path) {
-            Ok(c) => Arc::new(c),
+        let (config, file_certs) = match crate::load::load(&self.path) {
+            Ok(l) => (Arc::new(l.config), l.file_certs),
             Err(errors) => {
                 self.metrics.reloads.with_label_values(&["error"]).inc();
                 tracing::error!(
@@ -75,6 +78,9 @@ impl Reloader {
         };
         let current = self.state.load_full();
         if *current.config().as_ref() == *config {
+            // The certificate files may have changed under the same config.
+            self.certs
+                .set_files(file_certs, config.tls.default_certificate.clone());
             tracing::debug!(
                 trigger,
                 "config file changed but its content is the same; nothing to do"
@@ -82,9 +88,12 @@ impl Reloader {
             return true;
         }
         warn_about_restart_only_changes(current.config(), &config);
+        crate::load::log_warnings(&config);
         match ProxyState::build(config, Some(&current), &self.proxy_metrics, &self.rt) {
             Ok(next) => {
                 let routes = next.config().routes.len();
+                self.certs
+                    .set_files(file_certs, next.config().tls.default_certificate.clone());
                 self.state.store(Arc::new(next));
                 self.metrics.reloads.with_label_values(&["success"]).inc();
                 self.metrics.mark_success_time();
@@ -114,6 +123,12 @@ fn warn_about_restart_only_changes(old: &Config, new: &Config) {
     }
     if old.demo != new.demo {
         changed.push("demo");
+    }
+    if old.state_dir != new.state_dir {
+        changed.push("state_dir");
+    }
+    if old.tls.acme != new.tls.acme {
+        changed.push("tls.acme");
     }
     if old.log.level != new.log.level || old.log.format != new.log.format {
         changed.push("log.level/log.format");

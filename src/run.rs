@@ -4,11 +4,14 @@
 use crate::admin::{self, AdminState};
 use crate::reload::{ReloadMetrics, Reloader};
 use crate::shutdown::DrainOnSignal;
+use crate::load::{self, Loaded};
 use crate::{demo, logging};
 use anyhow::Context;
 use arc_swap::ArcSwap;
-use gatehouse_config::Config;
+use gatehouse_proxy::acme::{AcmeManager, AcmeMetrics, Http01Tokens};
+use gatehouse_proxy::tls::{CertResolver, TlsMetrics};
 use gatehouse_proxy::{Gateway, ProxyMetrics, ProxyState, SharedState};
+use pingora::listeners::tls::TlsSettings;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server};
 use prometheus::{IntGaugeVec, Opts, Registry};
@@ -19,18 +22,23 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
-    let config = Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    logging::init(&config.log)?;
+    // Exactly one crypto provider, before anything touches rustls: ring, which Pingora's
+    // rustls listeners and instant-acme (built without aws-lc-rs) both use.
     if rustls::crypto::ring::default_provider()
         .install_default()
         .is_err()
     {
-        tracing::warn!("a rustls crypto provider was already installed; keeping it");
+        anyhow::bail!("a rustls crypto provider was already installed");
     }
+    let Loaded { config, file_certs } = load::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    logging::init(&config.log)?;
+    load::log_warnings(&config);
 
     let registry = Registry::new();
     let proxy_metrics = ProxyMetrics::register(&registry)?;
     let reload_metrics = ReloadMetrics::register(&registry)?;
+    let tls_metrics = TlsMetrics::register(&registry)?;
+    let acme_metrics = AcmeMetrics::register(&registry)?;
     let build_info = IntGaugeVec::new(
         Opts::new(
             "gatehouse_build_info",
@@ -54,6 +62,22 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
     for (i, l) in config.listeners.iter().enumerate() {
         std::net::TcpListener::bind(l.address)
             .with_context(|| format!("listeners[{i}] `{}`: cannot bind {}", l.name, l.address))?;
+    }
+
+    let certs = CertResolver::new(tls_metrics);
+    certs.set_files(file_certs, config.tls.default_certificate.clone());
+    let acme_tokens = Http01Tokens::default();
+    if let Some(acme) = &config.tls.acme {
+        let manager = AcmeManager::new(
+            acme,
+            &config.state_dir,
+            certs.clone(),
+            acme_tokens.clone(),
+            acme_metrics,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        // Stored certificates are served from the first handshake; orders run in the background.
+        manager.start(control.handle());
     }
 
     let config = Arc::new(config);
@@ -89,6 +113,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         proxy_metrics: proxy_metrics.clone(),
         metrics: reload_metrics,
         rt: control.handle().clone(),
+        certs: certs.clone(),
         lock: Mutex::new(()),
     });
     let _watch = {
@@ -135,12 +160,24 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
     server.bootstrap();
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
-        Gateway::new(shared.clone(), proxy_metrics.clone(), draining.clone()),
+        Gateway::new(shared.clone(), proxy_metrics.clone(), draining.clone())
+            .with_tls(certs.clone(), acme_tokens),
         "gatehouse proxy",
     );
     for l in &config.listeners {
-        proxy.add_tcp(&l.address.to_string());
-        tracing::info!(listener = %l.name, address = %l.address, "proxy listening");
+        if l.tls {
+            let mut tls = TlsSettings::with_callbacks(certs.handshake_callbacks())
+                .map_err(|e| anyhow::anyhow!("listeners `{}`: {e}", l.name))?;
+            tls.set_cert_resolver(certs.clone());
+            if l.http2 {
+                tls.enable_h2();
+            }
+            proxy.add_tls_with_settings(&l.address.to_string(), None, tls);
+        } else {
+            proxy.add_tcp(&l.address.to_string());
+        }
+        let scheme = if l.tls { "https" } else { "http" };
+        tracing::info!(listener = %l.name, address = %l.address, scheme, "proxy listening");
     }
     server.add_service(proxy);
     server.run(RunArgs {

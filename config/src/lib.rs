@@ -57,6 +57,18 @@ impl Config {
         Ok(config)
     }
 
+    /// Fill in the line of each problem from the file the config came from (for problems found
+    /// after parsing, e.g. by reading the certificate files it names).
+    pub fn locate(&self, problems: &mut [ConfigError]) {
+        let Some(text) = self.source.as_ref().and_then(|p| std::fs::read_to_string(p).ok()) else {
+            return;
+        };
+        let index = lines::LineIndex::build(&text);
+        for p in problems.iter_mut().filter(|p| p.line.is_none()) {
+            p.line = index.line_of(&p.path);
+        }
+    }
+
     /// The upstream a route points at. Every route's upstream exists in a valid config.
     pub fn upstream_of(&self, route: &Route) -> Option<&Upstream> {
         self.upstreams.get(&route.upstream)

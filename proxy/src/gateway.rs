@@ -1,6 +1,8 @@
 //! The Pingora `ProxyHttp` implementation: the request path of DESIGN.md, phase by phase.
 
+use crate::acme::{Http01Tokens, CHALLENGE_PREFIX};
 use crate::metrics::ProxyMetrics;
+use crate::tls::CertResolver;
 use crate::request_id;
 use crate::respond::{self, respond, Refusal};
 use crate::router::normalize_host;
@@ -23,6 +25,8 @@ pub struct Gateway {
     state: SharedState,
     metrics: ProxyMetrics,
     draining: Arc<AtomicBool>,
+    certs: Option<Arc<CertResolver>>,
+    acme_tokens: Http01Tokens,
 }
 
 impl Gateway {
@@ -33,8 +37,45 @@ impl Gateway {
             state,
             metrics,
             draining,
+            certs: None,
+            acme_tokens: Http01Tokens::default(),
         }
     }
+
+    /// Answer ACME HTTP-01 challenges from `tokens`, and redirect plain-HTTP requests for
+    /// the hosts `certs` has a certificate for to HTTPS.
+    pub fn with_tls(mut self, certs: Arc<CertResolver>, tokens: Http01Tokens) -> Self {
+        self.certs = Some(certs);
+        self.acme_tokens = tokens;
+        self
+    }
+
+    /// The HTTPS URL for a plain-HTTP request, when it must be redirected there.
+    fn https_redirect(&self, session: &Session, ctx: &RequestCtx, host: &str) -> Option<String> {
+        let port = ctx.state.https_port?;
+        if is_tls(session) || ctx.route().is_some_and(|r| !r.config.redirect_https) {
+            return None;
+        }
+        let req = session.req_header();
+        if req.uri.path().starts_with(CHALLENGE_PREFIX) {
+            return None;
+        }
+        if !self.certs.as_ref()?.has_certificate_for(host) {
+            return None;
+        }
+        let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
+        Some(if port == 443 {
+            format!("https://{host}{path}")
+        } else {
+            format!("https://{host}:{port}{path}")
+        })
+    }
+}
+
+fn is_tls(session: &Session) -> bool {
+    session
+        .digest()
+        .is_some_and(|d| d.ssl_digest.is_some())
 }
 
 /// Decrements the in-flight gauge when the request ends, however it ends.
@@ -120,9 +161,21 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        if let Some(answer) = self.acme_tokens.answer(session.req_header().uri.path()) {
+            ctx.status = Some(200);
+            let headers = [("content-type", "text/plain"), ("cache-control", "no-store")];
+            respond::send(session, 200, &headers, Bytes::from(answer), &ctx.request_id).await?;
+            return Ok(true);
+        }
         let req = session.req_header();
         let host = normalize_host(request_host(req));
         ctx.route = ctx.state.router.find(&host, req.uri.path());
+        if let Some(location) = self.https_redirect(session, ctx, &host) {
+            ctx.status = Some(308);
+            let headers = [("location", location.as_str()), ("cache-control", "no-store")];
+            respond::send(session, 308, &headers, Bytes::new(), &ctx.request_id).await?;
+            return Ok(true);
+        }
         let Some(route) = ctx.route() else {
             ctx.status = Some(404);
             respond(
@@ -256,7 +309,8 @@ impl ProxyHttp for Gateway {
             };
             upstream.insert_header("x-forwarded-for", xff)?;
         }
-        upstream.insert_header("x-forwarded-proto", "http")?;
+        let proto = if is_tls(session) { "https" } else { "http" };
+        upstream.insert_header("x-forwarded-proto", proto)?;
         let host = request_host(session.req_header());
         if !host.is_empty() {
             upstream.insert_header("x-forwarded-host", host)?;

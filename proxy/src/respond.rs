@@ -85,6 +85,30 @@ pub(crate) async fn respond(
     Ok(())
 }
 
+/// Write a complete proxy-made response other than an error: a redirect, an ACME answer.
+pub(crate) async fn send(
+    session: &mut Session,
+    status: u16,
+    headers: &[(&'static str, &str)],
+    body: Bytes,
+    request_id: &str,
+) -> Result<()> {
+    let mut header = ResponseHeader::build(status, Some(headers.len() + 3))?;
+    for (name, value) in headers {
+        header.insert_header(*name, *value)?;
+    }
+    header.insert_header("content-length", body.len().to_string())?;
+    header.insert_header(crate::request_id::HEADER, request_id)?;
+    let head_only = session.req_header().method == http::Method::HEAD || body.is_empty();
+    session
+        .write_response_header(Box::new(header), head_only)
+        .await?;
+    if !head_only {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(())
+}
+
 /// Name for the error a total-deadline expiry raises.
 pub(crate) const TOTAL_TIMEOUT: ErrorType = ErrorType::Custom("route total timeout exceeded");
 /// Name for the error raised when a pool has no backend in service.

@@ -35,16 +35,31 @@ pub fn load_file_certs(config: &Config) -> Result<Vec<LoadedCert>, Vec<ConfigErr
     }
 }
 
+/// The TLS part of loading a config, beyond the YAML itself.
+#[derive(Debug, Default)]
+pub struct TlsCheck {
+    /// The certificate files, loaded (empty when any failed).
+    pub certs: Vec<LoadedCert>,
+    /// Problems that make the config unusable.
+    pub errors: Vec<ConfigError>,
+    /// Probably unintended: names no certificate covers, expired files.
+    pub warnings: Vec<ConfigError>,
+}
+
 /// What `gatehouse check` (and every load) reports about TLS beyond the YAML itself: problems
 /// with the certificate files (errors) and names that no certificate covers (warnings).
-pub fn check(config: &Config) -> (Vec<ConfigError>, Vec<ConfigError>) {
+pub fn check(config: &Config) -> TlsCheck {
     let (certs, mut errors) = match load_file_certs(config) {
         Ok(c) => (c, Vec::new()),
         Err(e) => (Vec::new(), e),
     };
     let mut warnings = Vec::new();
     if !config.listeners.iter().any(|l| l.tls) {
-        return (errors, warnings);
+        return TlsCheck {
+            certs,
+            errors,
+            warnings,
+        };
     }
     let acme_names: Vec<&str> = config
         .tls
@@ -97,5 +112,9 @@ pub fn check(config: &Config) -> (Vec<ConfigError>, Vec<ConfigError>) {
             }
         }
     }
-    (errors, warnings)
+    TlsCheck {
+        certs,
+        errors,
+        warnings,
+    }
 }
