@@ -2,6 +2,9 @@
 //! real upstream HTTP servers bound to 127.0.0.1:0. Everything started is ended by pid on drop.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod pebble;
+pub mod tls;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -43,6 +46,8 @@ where
 pub struct Gatehouse {
     pub child: Child,
     pub port: u16,
+    /// The HTTPS listener's port (0 when the config has none).
+    pub tls_port: u16,
     pub admin_port: u16,
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
@@ -57,25 +62,73 @@ impl Gatehouse {
         let admin_port = free_port();
         let config_path = dir.path().join("gatehouse.yaml");
         std::fs::write(&config_path, Self::yaml(port, admin_port, body)).expect("write config");
+        Self::launch(dir, port, 0, admin_port).await
+    }
+
+    /// Like [`Gatehouse::start`] with a second, TLS listener (`tls_port`) and `state_dir`
+    /// inside the test's directory; `body` holds the `tls` section.
+    pub async fn start_tls(body: &str) -> Gatehouse {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (port, tls_port, admin_port) = (free_port(), free_port(), free_port());
+        Self::start_tls_in(dir, port, tls_port, admin_port, body).await
+    }
+
+    /// [`Gatehouse::start_tls`] with chosen ports and directory.
+    pub async fn start_tls_in(
+        dir: tempfile::TempDir,
+        port: u16,
+        tls_port: u16,
+        admin_port: u16,
+        body: &str,
+    ) -> Gatehouse {
+        let config_path = dir.path().join("gatehouse.yaml");
+        let yaml = Self::yaml_tls(port, tls_port, admin_port, &dir.path().join("state"), body);
+        std::fs::write(&config_path, yaml).expect("write config");
+        Self::launch(dir, port, tls_port, admin_port).await
+    }
+
+    pub fn yaml_tls(port: u16, tls_port: u16, admin_port: u16, state: &std::path::Path, body: &str) -> String {
+        format!(
+            "listeners:\n  - {{ name: http, address: \"127.0.0.1:{port}\" }}\n  - {{ name: https, address: \"127.0.0.1:{tls_port}\", tls: true }}\nadmin:\n  listen: \"127.0.0.1:{admin_port}\"\nstate_dir: \"{}\"\nserver:\n  threads: 2\n  grace_period: 5s\n{body}",
+            state.display()
+        )
+    }
+
+    async fn launch(dir: tempfile::TempDir, port: u16, tls_port: u16, admin_port: u16) -> Gatehouse {
+        let config_path = dir.path().join("gatehouse.yaml");
         let log_path = dir.path().join("gatehouse.log");
-        let log = std::fs::File::create(&log_path).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-            .args(["run", "--config"])
-            .arg(&config_path)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::from(log.try_clone().expect("clone")))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn gatehouse");
-        let g = Gatehouse {
+        let child = Self::spawn(&config_path, &log_path);
+        let mut g = Gatehouse {
             child,
             port,
+            tls_port,
             admin_port,
             dir,
             config_path,
             log_path,
         };
-        let url = g.admin("/readyz");
+        g.wait_ready().await;
+        g
+    }
+
+    fn spawn(config_path: &std::path::Path, log_path: &std::path::Path) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)
+            .expect("log file");
+        Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["run", "--config"])
+            .arg(config_path)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().expect("clone")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn gatehouse")
+    }
+
+    async fn wait_ready(&mut self) {
+        let url = self.admin("/readyz");
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -84,12 +137,22 @@ impl Gatehouse {
                     break;
                 }
             }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("gatehouse exited with {status}; log:\n{}", self.log());
+            }
             if Instant::now() > deadline {
-                panic!("gatehouse did not become ready; log:\n{}", g.log());
+                panic!("gatehouse did not become ready; log:\n{}", self.log());
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        g
+    }
+
+    /// Stop the process (by pid) and start it again on the same config, ports and state.
+    pub async fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(&self.config_path, &self.log_path);
+        self.wait_ready().await;
     }
 
     pub fn yaml(port: u16, admin_port: u16, body: &str) -> String {
@@ -101,7 +164,13 @@ impl Gatehouse {
     /// Replace the config file (atomically, as editors and deploy tools do).
     pub fn rewrite(&self, body: &str) {
         let tmp = self.dir.path().join(".gatehouse.yaml.tmp");
-        std::fs::write(&tmp, Self::yaml(self.port, self.admin_port, body)).expect("write");
+        let yaml = if self.tls_port == 0 {
+            Self::yaml(self.port, self.admin_port, body)
+        } else {
+            let state = self.dir.path().join("state");
+            Self::yaml_tls(self.port, self.tls_port, self.admin_port, &state, body)
+        };
+        std::fs::write(&tmp, yaml).expect("write");
         std::fs::rename(&tmp, &self.config_path).expect("rename");
     }
 

@@ -88,6 +88,8 @@ pub struct AcmeManager {
     account: tokio::sync::Mutex<Option<Account>>,
     /// Whether the CA answered a renewalInfo request (ARI) in this process.
     ari: std::sync::atomic::AtomicBool,
+    /// The stored account is unknown to the CA: create a new one instead of loading it.
+    forget_account: std::sync::atomic::AtomicBool,
 }
 
 impl AcmeManager {
@@ -108,6 +110,7 @@ impl AcmeManager {
             metrics,
             account: tokio::sync::Mutex::new(None),
             ari: std::sync::atomic::AtomicBool::new(false),
+            forget_account: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -202,6 +205,11 @@ impl AcmeManager {
                     tokio::time::sleep(self.config.retry_min).await;
                 }
                 Err(e) => {
+                    if e.account_unknown() {
+                        tracing::warn!(directory = %self.config.directory, "the CA does not know the stored ACME account; creating a new one");
+                        *self.account.lock().await = None;
+                        self.forget_account.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
                     failures += 1;
                     failures_gauge.set(i64::from(failures));
                     self.metrics.orders.with_label_values(&["error"]).inc();
@@ -217,7 +225,8 @@ impl AcmeManager {
                         .with_label_values(&[name.as_str()])
                         .set(crate::tls::certs::unix_seconds(next));
                     let serving = match &current {
-                        Some(c) => format!("the current certificate keeps serving until it expires at {}", humanize(c.not_after)),
+                        Some(c) if c.valid_at(SystemTime::now()) => format!("the current certificate keeps serving until it expires at {}", humanize(c.not_after)),
+                        Some(c) => format!("the current certificate expired at {} and clients refuse it", humanize(c.not_after)),
                         None => "no certificate is served for these names yet".to_string(),
                     };
                     tracing::error!(
@@ -259,9 +268,13 @@ impl AcmeManager {
             return Ok(a.clone());
         }
         let builder = || Account::builder_with_http(Box::new(self.http.clone()));
-        let stored = self.store.read_account().map_err(|e| {
-            OrderError::Other(format!("cannot read {}: {e}", self.store.account_path().display()))
-        })?;
+        let stored = if self.forget_account.load(std::sync::atomic::Ordering::Relaxed) {
+            None
+        } else {
+            self.store.read_account().map_err(|e| {
+                OrderError::Other(format!("cannot read {}: {e}", self.store.account_path().display()))
+            })?
+        };
         if let Some(bytes) = stored {
             match serde_json::from_slice::<AccountCredentials>(&bytes) {
                 Ok(creds) => {
@@ -302,6 +315,7 @@ impl AcmeManager {
         self.store.write_account(&json).map_err(|e| {
             OrderError::Other(format!("cannot save {}: {e}", self.store.account_path().display()))
         })?;
+        self.forget_account.store(false, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(account = account.id(), directory = %self.config.directory, "ACME account created");
         *slot = Some(account.clone());
         Ok(account)

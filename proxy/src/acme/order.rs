@@ -51,6 +51,12 @@ pub enum OrderError {
 }
 
 impl OrderError {
+    /// Whether the CA no longer knows our account (e.g. a test or private CA was reset).
+    pub fn account_unknown(&self) -> bool {
+        matches!(self, OrderError::Acme { source: AcmeError::Api(p), .. }
+            if p.r#type.as_deref() == Some("urn:ietf:params:acme:error:accountDoesNotExist"))
+    }
+
     /// Whether the CA said we are rate limited.
     pub fn is_rate_limited(&self) -> bool {
         matches!(self, OrderError::Acme { source: AcmeError::Api(p), .. }

@@ -1,0 +1,279 @@
+//! Certificates that obtain and renew themselves, against a real ACME CA (pebble, `-strict`)
+//! with pebble-challtestsrv as its DNS. Every name resolves to 127.0.0.1, where gatehouse's
+//! plain listener answers HTTP-01.
+
+mod common;
+
+use common::pebble::{Pebble, PebbleOptions};
+use common::tls::{client, peer_cert};
+use common::{free_port, wait_for, Gatehouse, Upstream};
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+const ISSUE: Duration = Duration::from_secs(90);
+
+struct Setup {
+    pebble: Pebble,
+    g: Gatehouse,
+    _app: Upstream,
+}
+
+/// pebble plus gatehouse serving `app.test` from an upstream, with `certificates` ordered.
+async fn setup(validity_secs: Option<u64>, nonce_reject: u32, certificates: &str, hosts: &str) -> Setup {
+    let port = free_port();
+    let pebble = Pebble::start(PebbleOptions {
+        http_port: port,
+        validity_secs,
+        nonce_reject,
+    })
+    .await;
+    let app = Upstream::start("app").await;
+    let body = format!(
+        "{}upstreams:\n  app: {{ backends: [{{ address: \"{}\" }}] }}\nroutes:\n  - {{ name: app, upstream: app, hosts: [{hosts}] }}\n",
+        pebble.acme_yaml(certificates),
+        app.addr
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = Gatehouse::start_tls_in(dir, port, free_port(), free_port(), &body).await;
+    Setup {
+        pebble,
+        g,
+        _app: app,
+    }
+}
+
+async fn orders(g: &Gatehouse, result: &str) -> f64 {
+    g.metric(&format!("gatehouse_acme_orders_total{{result=\"{result}\"}}"))
+        .await
+        .unwrap_or(0.0)
+}
+
+async fn wait_orders(s: &Setup, result: &str, n: f64) {
+    let deadline = std::time::Instant::now() + ISSUE;
+    while orders(&s.g, result).await < n {
+        if std::time::Instant::now() > deadline {
+            panic!(
+                "no {n} {result} orders in {ISSUE:?}\ngatehouse log:\n{}\npebble log:\n{}",
+                s.g.log(),
+                s.pebble.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// GET https://app.test/ through gatehouse, verifying against pebble's issuing root; the
+/// status, the HTTP version and the served leaf.
+async fn https_get(s: &Setup, root: &str, host: &str) -> (u16, reqwest::Version, Vec<u8>) {
+    let c = client(root, &[host], s.g.tls_port);
+    let rsp = c
+        .get(format!("https://{host}:{}/hello", s.g.tls_port))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("HTTPS to {host} failed: {e:?}\nlog:\n{}", s.g.log()));
+    let cert = peer_cert(&rsp);
+    (rsp.status().as_u16(), rsp.version(), cert)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issues_over_http01_serves_it_and_stores_it_privately() {
+    let s = setup(None, 5, "      - names: [app.test]\n", "app.test").await;
+    wait_orders(&s, "success", 1.0).await;
+    let root = s.pebble.issuing_root().await;
+    let (status, version, _) = https_get(&s, &root, "app.test").await;
+    assert_eq!(status, 200);
+    assert_eq!(version, reqwest::Version::HTTP_2, "h2 by ALPN");
+
+    // Plain HTTP for the host now served over TLS is redirected, path and query kept.
+    let rsp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(s.g.url("/a/b?c=d"))
+        .header("host", "app.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rsp.status(), 308);
+    assert_eq!(
+        rsp.headers()["location"],
+        format!("https://app.test:{}/a/b?c=d", s.g.tls_port).as_str()
+    );
+
+    // Account key and certificate bundle are on disk, readable by the owner only.
+    let acme_dir = s.g.dir.path().join("state/acme");
+    let folder = std::fs::read_dir(&acme_dir).unwrap().next().unwrap().unwrap().path();
+    for f in ["account.json", "certificates/app.test.pem"] {
+        let mode = std::fs::metadata(folder.join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{f}");
+    }
+    let expiry = s
+        .g
+        .metric("gatehouse_tls_certificate_expiry_timestamp_seconds{name=\"app.test\",source=\"acme\"}")
+        .await
+        .expect("expiry metric");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    assert!(expiry > now, "expiry {expiry} is in the future");
+    assert!(s.g.metric("gatehouse_acme_last_renewal_success_timestamp_seconds").await.unwrap() > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issuance_succeeds_when_the_ca_rejects_half_the_nonces() {
+    let s = setup(None, 50, "      - names: [app.test, www.app.test]\n", "app.test, www.app.test").await;
+    wait_orders(&s, "success", 1.0).await;
+    let root = s.pebble.issuing_root().await;
+    assert_eq!(https_get(&s, &root, "www.app.test").await.0, 200);
+    assert_eq!(orders(&s.g, "error").await, 0.0, "log:\n{}", s.g.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_serves_the_stored_certificate_and_a_damaged_one_is_replaced() {
+    let mut s = setup(None, 5, "      - names: [app.test]\n", "app.test").await;
+    wait_orders(&s, "success", 1.0).await;
+    let root = s.pebble.issuing_root().await;
+    let (_, _, first) = https_get(&s, &root, "app.test").await;
+
+    s.g.restart().await;
+    // Served from the first handshake after the restart, with no new order.
+    let (status, _, again) = https_get(&s, &root, "app.test").await;
+    assert_eq!(status, 200);
+    assert_eq!(again, first, "the stored certificate is served");
+    assert_eq!(orders(&s.g, "success").await, 0.0);
+    assert!(s.g.log().contains("serving the stored certificate"));
+
+    // A damaged file (half written) is reported, never served, and replaced by a new order.
+    let acme_dir = s.g.dir.path().join("state/acme");
+    let folder = std::fs::read_dir(&acme_dir).unwrap().next().unwrap().unwrap().path();
+    let pem = folder.join("certificates/app.test.pem");
+    let text = std::fs::read_to_string(&pem).unwrap();
+    std::fs::write(&pem, &text[..text.len() / 2]).unwrap();
+    s.g.restart().await;
+    wait_orders(&s, "success", 1.0).await;
+    assert!(s.g.log().contains("the stored certificate is damaged"));
+    let (status, _, fresh) = https_get(&s, &root, "app.test").await;
+    assert_eq!(status, 200);
+    assert_ne!(fresh, first);
+    // The account was reused, not created again.
+    assert_eq!(s.g.log().matches("ACME account created").count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn renews_on_schedule_without_failing_a_request() {
+    // 30 s certificates: renewed with 10 s left.
+    let s = setup(Some(30), 5, "      - names: [app.test]\n", "app.test").await;
+    wait_orders(&s, "success", 1.0).await;
+    let root = s.pebble.issuing_root().await;
+    let (_, _, first) = https_get(&s, &root, "app.test").await;
+
+    // One client makes a new connection per request, another keeps one connection open.
+    let fresh = client(&root, &["app.test"], s.g.tls_port);
+    let kept = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(root.as_bytes()).unwrap())
+        .resolve("app.test", std::net::SocketAddr::from(([127, 0, 0, 1], s.g.tls_port)))
+        .build()
+        .unwrap();
+    let url = format!("https://app.test:{}/hello", s.g.tls_port);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut requests = 0;
+    let renewed = loop {
+        let rsp = fresh.get(&url).send().await.unwrap_or_else(|e| panic!("request {requests} failed: {e:?}"));
+        assert_eq!(rsp.status(), 200);
+        let served = peer_cert(&rsp);
+        let k = kept.get(&url).send().await.unwrap_or_else(|e| panic!("kept-alive request failed: {e:?}"));
+        assert_eq!(k.status(), 200);
+        requests += 1;
+        if served != first {
+            break served;
+        }
+        assert!(std::time::Instant::now() < deadline, "not renewed in time; log:\n{}", s.g.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(requests > 10, "requests kept flowing during the wait ({requests})");
+    assert_ne!(renewed, first);
+    assert!(orders(&s.g, "success").await >= 2.0);
+    assert_eq!(orders(&s.g, "error").await, 0.0);
+    assert!(s.g.log().contains("renewing the certificate"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_the_ca_is_down_the_old_certificate_serves_and_retries_back_off() {
+    let mut s = setup(Some(30), 5, "      - names: [app.test]\n", "app.test").await;
+    wait_orders(&s, "success", 1.0).await;
+    let root = s.pebble.issuing_root().await;
+    let (_, _, first) = https_get(&s, &root, "app.test").await;
+    s.pebble.stop_pebble();
+
+    // Renewal comes due with 10 s left and fails: 500 ms, 1 s, 2 s between attempts.
+    wait_orders(&s, "error", 3.0).await;
+    let (status, _, served) = https_get(&s, &root, "app.test").await;
+    assert_eq!(status, 200);
+    assert_eq!(served, first, "the current certificate keeps serving");
+    assert!(s.g.metric("gatehouse_acme_consecutive_failures{name=\"app.test\"}").await.unwrap() >= 3.0);
+    let waits: Vec<f64> = s
+        .g
+        .log()
+        .lines()
+        .filter(|l| l.contains("could not obtain a certificate"))
+        .filter_map(|l| l.split("retry_in_seconds=").nth(1))
+        .filter_map(|v| v.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert!(waits.len() >= 3, "{waits:?}");
+    assert!(waits.windows(2).all(|w| w[1] >= w[0]), "waits grow: {waits:?}");
+    assert!(waits[2] >= 4.0 * waits[0] * 0.99, "waits double: {waits:?}");
+    assert!(s.g.log().contains("the current certificate keeps serving"));
+
+    // The CA comes back: the next attempt succeeds and the failure count resets.
+    s.pebble.start_pebble().await;
+    wait_orders(&s, "success", 2.0).await;
+    wait_for("failures reset", Duration::from_secs(10), || async {
+        s.g.metric("gatehouse_acme_consecutive_failures{name=\"app.test\"}").await == Some(0.0)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wildcard_is_issued_over_dns01_through_the_hook() {
+    let port = free_port();
+    let pebble = Pebble::start(PebbleOptions {
+        http_port: port,
+        validity_secs: None,
+        nonce_reject: 5,
+    })
+    .await;
+    // The operator's hook: sets and clears the TXT record in challtestsrv's DNS.
+    let hook = pebble.dir.path().join("dns-hook.sh");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\nset -e\ncurl -sf -X POST -d \"{{\\\"host\\\":\\\"$2\\\",\\\"value\\\":\\\"$3\\\"}}\" {}/$1-txt\necho \"$1 $2\" >> {}/hook-calls\n",
+            pebble.chall_mgmt_url(""),
+            pebble.dir.path().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let app = Upstream::start("app").await;
+    let certs = format!(
+        "      - names: [\"*.wild.test\"]\n        challenge: dns-01\n        dns_hook:\n          command: [\"{}\"]\n",
+        hook.display()
+    );
+    let body = format!(
+        "{}upstreams:\n  app: {{ backends: [{{ address: \"{}\" }}] }}\nroutes:\n  - {{ name: app, upstream: app, hosts: [\"*.wild.test\"] }}\n",
+        pebble.acme_yaml(&certs),
+        app.addr
+    );
+    let g = Gatehouse::start_tls_in(tempfile::tempdir().unwrap(), port, free_port(), free_port(), &body).await;
+    let s = Setup { pebble, g, _app: app };
+    wait_orders(&s, "success", 1.0).await;
+    let root = s.pebble.issuing_root().await;
+    for host in ["a.wild.test", "b.wild.test"] {
+        assert_eq!(https_get(&s, &root, host).await.0, 200, "{host}");
+    }
+    let calls = std::fs::read_to_string(s.pebble.dir.path().join("hook-calls")).unwrap();
+    assert_eq!(
+        calls.lines().collect::<Vec<_>>(),
+        vec!["set _acme-challenge.wild.test.", "clear _acme-challenge.wild.test."]
+    );
+}
