@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::pebble::{Pebble, PebbleOptions};
+use common::pebble::{Pebble, PebbleOptions, EAB_HMAC};
 use common::tls::{client, peer_cert};
 use common::{free_port, wait_for, Gatehouse, Upstream};
 use std::os::unix::fs::PermissionsExt;
@@ -25,6 +25,7 @@ async fn setup(validity_secs: Option<u64>, nonce_reject: u32, certificates: &str
         http_port: port,
         validity_secs,
         nonce_reject,
+        eab: false,
     })
     .await;
     let app = Upstream::start("app").await;
@@ -240,6 +241,7 @@ async fn a_wildcard_is_issued_over_dns01_through_the_hook() {
         http_port: port,
         validity_secs: None,
         nonce_reject: 5,
+        eab: false,
     })
     .await;
     // The operator's hook: sets and clears the TXT record in challtestsrv's DNS.
@@ -275,5 +277,119 @@ async fn a_wildcard_is_issued_over_dns01_through_the_hook() {
     assert_eq!(
         calls.lines().collect::<Vec<_>>(),
         vec!["set _acme-challenge.wild.test.", "clear _acme-challenge.wild.test."]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ca_that_requires_external_account_binding() {
+    let port = free_port();
+    let pebble = Pebble::start(PebbleOptions {
+        http_port: port,
+        validity_secs: None,
+        nonce_reject: 5,
+        eab: true,
+    })
+    .await;
+    let app = Upstream::start("app").await;
+    let certs = "      - names: [app.test]\n";
+    let rest = format!(
+        "upstreams:\n  app: {{ backends: [{{ address: \"{}\" }}] }}\nroutes:\n  - {{ name: app, upstream: app, hosts: [app.test] }}\n",
+        app.addr
+    );
+    // Without the binding the CA refuses, and the log says what is missing.
+    let body = format!("{}{rest}", pebble.acme_yaml(certs));
+    let g = Gatehouse::start_tls_in(tempfile::tempdir().unwrap(), port, free_port(), free_port(), &body).await;
+    let mut s = Setup { pebble, g, _app: app };
+    wait_orders(&s, "error", 1.0).await;
+    assert!(s.g.log().contains("needs tls.acme.external_account"), "{}", s.g.log());
+
+    let eab = format!("    external_account: {{ key_id: kid-1, hmac_key: \"{EAB_HMAC}\" }}\n");
+    s.g.rewrite(&format!("{}{rest}", s.pebble.acme_yaml_with(certs, &eab)));
+    s.g.restart().await;
+    wait_orders(&s, "success", 1.0).await;
+    let root = s.pebble.issuing_root().await;
+    assert_eq!(https_get(&s, &root, "app.test").await.0, 200);
+}
+
+/// The DNS hook as an HTTP endpoint: a small service of the operator's that receives
+/// `{"action","name","value"}` and updates DNS (here: challtestsrv's).
+async fn dns_hook_service(chall_mgmt: String) -> (std::net::SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use http_body_util::BodyExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = calls.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let (chall, seen) = (chall_mgmt.clone(), seen.clone());
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (chall, seen) = (chall.clone(), seen.clone());
+                    async move {
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                        let action = v["action"].as_str().unwrap().to_string();
+                        seen.lock().unwrap().push(format!("{action} {}", v["name"].as_str().unwrap()));
+                        let r = reqwest::Client::new()
+                            .post(format!("{chall}/{action}-txt"))
+                            .json(&serde_json::json!({"host": v["name"], "value": v["value"]}))
+                            .send()
+                            .await
+                            .unwrap();
+                        let status = if r.status().is_success() { 204 } else { 500 };
+                        Ok::<_, std::convert::Infallible>(
+                            hyper::Response::builder()
+                                .status(status)
+                                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, calls)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dns01_through_an_http_hook() {
+    let port = free_port();
+    let pebble = Pebble::start(PebbleOptions {
+        http_port: port,
+        validity_secs: None,
+        nonce_reject: 5,
+        eab: false,
+    })
+    .await;
+    let (hook, calls) = dns_hook_service(pebble.chall_mgmt_url("")).await;
+    let app = Upstream::start("app").await;
+    let certs = format!(
+        "      - names: [\"*.hooked.test\", hooked.test]\n        challenge: dns-01\n        dns_hook: {{ url: \"http://{hook}/txt\" }}\n"
+    );
+    let body = format!(
+        "{}upstreams:\n  app: {{ backends: [{{ address: \"{}\" }}] }}\nroutes:\n  - {{ name: app, upstream: app }}\n",
+        pebble.acme_yaml(&certs),
+        app.addr
+    );
+    let g = Gatehouse::start_tls_in(tempfile::tempdir().unwrap(), port, free_port(), free_port(), &body).await;
+    let s = Setup { pebble, g, _app: app };
+    wait_orders(&s, "success", 1.0).await;
+    let root = s.pebble.issuing_root().await;
+    assert_eq!(https_get(&s, &root, "x.hooked.test").await.0, 200);
+    assert_eq!(https_get(&s, &root, "hooked.test").await.0, 200);
+    let mut calls = calls.lock().unwrap().clone();
+    calls.sort();
+    assert_eq!(
+        calls,
+        vec![
+            "clear _acme-challenge.hooked.test.",
+            "clear _acme-challenge.hooked.test.",
+            "set _acme-challenge.hooked.test.",
+            "set _acme-challenge.hooked.test.",
+        ]
     );
 }

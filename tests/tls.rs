@@ -170,6 +170,16 @@ async fn alpn_negotiates_http2_or_http1() {
         .unwrap();
     assert_eq!(h1.version(), reqwest::Version::HTTP_11);
     assert_eq!(h1.status(), 200);
+    // TLS 1.2 clients are served too (and 1.3 is the default above).
+    let tls12 = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(f.ca.cert_pem.as_bytes()).unwrap())
+        .max_tls_version(reqwest::tls::Version::TLS_1_2)
+        .resolve("a.test", std::net::SocketAddr::from(([127, 0, 0, 1], g.tls_port)))
+        .build()
+        .unwrap();
+    assert_eq!(tls12.get(&url).send().await.unwrap().status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -13,7 +13,12 @@ pub struct PebbleOptions {
     pub validity_secs: Option<u64>,
     /// `PEBBLE_WFE_NONCEREJECT` (percent of good nonces rejected).
     pub nonce_reject: u32,
+    /// Require External Account Binding, with key id `kid-1` and [`EAB_HMAC`].
+    pub eab: bool,
 }
+
+/// The HMAC key of pebble's `kid-1` (base64url, as CAs hand it out).
+pub const EAB_HMAC: &str = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
 
 pub struct Pebble {
     child: Option<Child>,
@@ -92,6 +97,10 @@ impl Pebble {
                 "externalAccountBindingRequired": false,
             }
         });
+        if self.options.eab {
+            conf["pebble"]["externalAccountBindingRequired"] = true.into();
+            conf["pebble"]["externalAccountMACKeys"] = serde_json::json!({ "kid-1": EAB_HMAC });
+        }
         if let Some(v) = self.options.validity_secs {
             conf["pebble"]["certificateValidityPeriod"] = v.into();
         }
@@ -157,8 +166,13 @@ impl Pebble {
 
     /// The tls.acme section for gatehouse, for `certificates` (YAML list items, indented 4).
     pub fn acme_yaml(&self, certificates: &str) -> String {
+        self.acme_yaml_with(certificates, "")
+    }
+
+    /// [`Pebble::acme_yaml`] with more `tls.acme` settings (lines indented 4).
+    pub fn acme_yaml_with(&self, certificates: &str, extra: &str) -> String {
         format!(
-            "tls:\n  acme:\n    email: ops@example.test\n    directory: \"{}\"\n    directory_ca_file: \"{}\"\n    retry_min: 500ms\n    retry_max: 4s\n    certificates:\n{certificates}",
+            "tls:\n  acme:\n    email: ops@example.test\n    directory: \"{}\"\n    directory_ca_file: \"{}\"\n    retry_min: 500ms\n    retry_max: 4s\n{extra}    certificates:\n{certificates}",
             self.directory(),
             self.ca_file.display()
         )

@@ -40,17 +40,14 @@ impl AcmeHttp {
         if let Some(path) = extra_ca {
             let certs = CertificateDer::pem_file_iter(path)
                 .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| format!("tls.acme.directory_ca_file {}: {e}", path.display()))?;
+                .map_err(|e| format!("{}: {e}", path.display()))?;
             if certs.is_empty() {
-                return Err(format!(
-                    "tls.acme.directory_ca_file {}: no PEM certificate in it",
-                    path.display()
-                ));
+                return Err(format!("{}: no PEM certificate in it", path.display()));
             }
             for c in certs {
-                roots.add(c).map_err(|e| {
-                    format!("tls.acme.directory_ca_file {}: {e}", path.display())
-                })?;
+                roots
+                    .add(c)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
             }
         }
         if roots.is_empty() {

@@ -281,7 +281,7 @@ impl AcmeManager {
                     let account = builder()
                         .from_credentials(creds)
                         .await
-                        .map_err(order_acme("loading the ACME account"))?;
+                        .map_err(order::acme("loading the ACME account"))?;
                     *slot = Some(account.clone());
                     return Ok(account);
                 }
@@ -309,7 +309,7 @@ impl AcmeManager {
                 eab.as_ref(),
             )
             .await
-            .map_err(order_acme("creating the ACME account"))?;
+            .map_err(order::acme("creating the ACME account"))?;
         let json = serde_json::to_vec_pretty(&creds)
             .map_err(|e| OrderError::Other(format!("cannot serialize the account: {e}")))?;
         self.store.write_account(&json).map_err(|e| {
@@ -350,14 +350,6 @@ impl AcmeManager {
                 None
             }
         }
-    }
-}
-
-fn order_acme(step: &'static str) -> impl FnOnce(instant_acme::Error) -> OrderError {
-    move |source| OrderError::Acme {
-        step,
-        source,
-        hint: Some("is the directory URL right and reachable from here? For a private CA set tls.acme.directory_ca_file"),
     }
 }
 

@@ -64,7 +64,8 @@ impl OrderError {
     }
 }
 
-fn acme(step: &'static str) -> impl FnOnce(AcmeError) -> OrderError {
+/// An instant-acme error at `step`, with a hint of what the operator can check.
+pub(super) fn acme(step: &'static str) -> impl FnOnce(AcmeError) -> OrderError {
     move |source| {
         let hint = match &source {
             AcmeError::Api(p) => match p.r#type.as_deref().unwrap_or("") {
