@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Installs what building and testing gatehouse needs on a bare Debian/Ubuntu machine that has
-# only the Rust toolchain: cmake (Pingora builds zlib-ng with it). Safe to run again.
+# Installs what gatehouse needs on a bare Debian/Ubuntu machine that has only the Rust
+# toolchain. Safe to run again: installs only what is missing.
+#   scripts/setup.sh          build: cmake (Pingora builds zlib-ng with it)
+#   scripts/setup.sh --test   also the real peers the tests start: pebble and
+#                             pebble-challtestsrv (ACME), curl (a test DNS hook)
 set -euo pipefail
 need=()
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
-command -v curl >/dev/null 2>&1 || need+=(curl)
+if [ "${1:-}" = "--test" ]; then
+  command -v curl >/dev/null 2>&1 || need+=(curl)
+  command -v pebble >/dev/null 2>&1 || need+=(pebble)
+  command -v pebble-challtestsrv >/dev/null 2>&1 || need+=(pebble)
+fi
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}" >&2
   SUDO=""

@@ -24,7 +24,9 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
         });
     }
     config.warnings.extend(check.warnings);
-    config.warnings.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+    config
+        .warnings
+        .sort_by_key(|e| e.line.unwrap_or(usize::MAX));
     Ok(Loaded {
         config,
         file_certs: check.certs,

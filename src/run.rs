@@ -2,9 +2,9 @@
 //! reloads, health checks) on its own runtime, then hand the listeners to Pingora.
 
 use crate::admin::{self, AdminState};
+use crate::load::{self, Loaded};
 use crate::reload::{ReloadMetrics, Reloader};
 use crate::shutdown::DrainOnSignal;
-use crate::load::{self, Loaded};
 use crate::{demo, logging};
 use anyhow::Context;
 use arc_swap::ArcSwap;

@@ -1,6 +1,7 @@
 //! Certificates that obtain and renew themselves, against a real ACME CA (pebble, `-strict`)
 //! with pebble-challtestsrv as its DNS. Every name resolves to 127.0.0.1, where gatehouse's
 //! plain listener answers HTTP-01.
+#![allow(clippy::unwrap_used)] // test helpers panic on purpose
 
 mod common;
 
@@ -19,7 +20,12 @@ struct Setup {
 }
 
 /// pebble plus gatehouse serving `app.test` from an upstream, with `certificates` ordered.
-async fn setup(validity_secs: Option<u64>, nonce_reject: u32, certificates: &str, hosts: &str) -> Setup {
+async fn setup(
+    validity_secs: Option<u64>,
+    nonce_reject: u32,
+    certificates: &str,
+    hosts: &str,
+) -> Setup {
     let port = free_port();
     let pebble = Pebble::start(PebbleOptions {
         http_port: port,
@@ -44,9 +50,11 @@ async fn setup(validity_secs: Option<u64>, nonce_reject: u32, certificates: &str
 }
 
 async fn orders(g: &Gatehouse, result: &str) -> f64 {
-    g.metric(&format!("gatehouse_acme_orders_total{{result=\"{result}\"}}"))
-        .await
-        .unwrap_or(0.0)
+    g.metric(&format!(
+        "gatehouse_acme_orders_total{{result=\"{result}\"}}"
+    ))
+    .await
+    .unwrap_or(0.0)
 }
 
 async fn wait_orders(s: &Setup, result: &str, n: f64) {
@@ -103,24 +111,48 @@ async fn issues_over_http01_serves_it_and_stores_it_privately() {
 
     // Account key and certificate bundle are on disk, readable by the owner only.
     let acme_dir = s.g.dir.path().join("state/acme");
-    let folder = std::fs::read_dir(&acme_dir).unwrap().next().unwrap().unwrap().path();
+    let folder = std::fs::read_dir(&acme_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     for f in ["account.json", "certificates/app.test.pem"] {
-        let mode = std::fs::metadata(folder.join(f)).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(folder.join(f))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "{f}");
     }
-    let expiry = s
-        .g
-        .metric("gatehouse_tls_certificate_expiry_timestamp_seconds{name=\"app.test\",source=\"acme\"}")
+    let expiry =
+        s.g.metric(
+            "gatehouse_tls_certificate_expiry_timestamp_seconds{name=\"app.test\",source=\"acme\"}",
+        )
         .await
         .expect("expiry metric");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
     assert!(expiry > now, "expiry {expiry} is in the future");
-    assert!(s.g.metric("gatehouse_acme_last_renewal_success_timestamp_seconds").await.unwrap() > 0.0);
+    assert!(
+        s.g.metric("gatehouse_acme_last_renewal_success_timestamp_seconds")
+            .await
+            .unwrap()
+            > 0.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn issuance_succeeds_when_the_ca_rejects_half_the_nonces() {
-    let s = setup(None, 50, "      - names: [app.test, www.app.test]\n", "app.test, www.app.test").await;
+    let s = setup(
+        None,
+        50,
+        "      - names: [app.test, www.app.test]\n",
+        "app.test, www.app.test",
+    )
+    .await;
     wait_orders(&s, "success", 1.0).await;
     let root = s.pebble.issuing_root().await;
     assert_eq!(https_get(&s, &root, "www.app.test").await.0, 200);
@@ -144,7 +176,12 @@ async fn a_restart_serves_the_stored_certificate_and_a_damaged_one_is_replaced()
 
     // A damaged file (half written) is reported, never served, and replaced by a new order.
     let acme_dir = s.g.dir.path().join("state/acme");
-    let folder = std::fs::read_dir(&acme_dir).unwrap().next().unwrap().unwrap().path();
+    let folder = std::fs::read_dir(&acme_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let pem = folder.join("certificates/app.test.pem");
     let text = std::fs::read_to_string(&pem).unwrap();
     std::fs::write(&pem, &text[..text.len() / 2]).unwrap();
@@ -172,26 +209,44 @@ async fn renews_on_schedule_without_failing_a_request() {
         .use_rustls_tls()
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(root.as_bytes()).unwrap())
-        .resolve("app.test", std::net::SocketAddr::from(([127, 0, 0, 1], s.g.tls_port)))
+        .resolve(
+            "app.test",
+            std::net::SocketAddr::from(([127, 0, 0, 1], s.g.tls_port)),
+        )
         .build()
         .unwrap();
     let url = format!("https://app.test:{}/hello", s.g.tls_port);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let mut requests = 0;
     let renewed = loop {
-        let rsp = fresh.get(&url).send().await.unwrap_or_else(|e| panic!("request {requests} failed: {e:?}"));
+        let rsp = fresh
+            .get(&url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request {requests} failed: {e:?}"));
         assert_eq!(rsp.status(), 200);
         let served = peer_cert(&rsp);
-        let k = kept.get(&url).send().await.unwrap_or_else(|e| panic!("kept-alive request failed: {e:?}"));
+        let k = kept
+            .get(&url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("kept-alive request failed: {e:?}"));
         assert_eq!(k.status(), 200);
         requests += 1;
         if served != first {
             break served;
         }
-        assert!(std::time::Instant::now() < deadline, "not renewed in time; log:\n{}", s.g.log());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not renewed in time; log:\n{}",
+            s.g.log()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert!(requests > 10, "requests kept flowing during the wait ({requests})");
+    assert!(
+        requests > 10,
+        "requests kept flowing during the wait ({requests})"
+    );
     assert_ne!(renewed, first);
     assert!(orders(&s.g, "success").await >= 2.0);
     assert_eq!(orders(&s.g, "error").await, 0.0);
@@ -211,17 +266,24 @@ async fn when_the_ca_is_down_the_old_certificate_serves_and_retries_back_off() {
     let (status, _, served) = https_get(&s, &root, "app.test").await;
     assert_eq!(status, 200);
     assert_eq!(served, first, "the current certificate keeps serving");
-    assert!(s.g.metric("gatehouse_acme_consecutive_failures{name=\"app.test\"}").await.unwrap() >= 3.0);
-    let waits: Vec<f64> = s
-        .g
-        .log()
-        .lines()
-        .filter(|l| l.contains("could not obtain a certificate"))
-        .filter_map(|l| l.split("retry_in_seconds=").nth(1))
-        .filter_map(|v| v.split_whitespace().next()?.parse().ok())
-        .collect();
+    assert!(
+        s.g.metric("gatehouse_acme_consecutive_failures{name=\"app.test\"}")
+            .await
+            .unwrap()
+            >= 3.0
+    );
+    let waits: Vec<f64> =
+        s.g.log()
+            .lines()
+            .filter(|l| l.contains("could not obtain a certificate"))
+            .filter_map(|l| l.split("retry_in_seconds=").nth(1))
+            .filter_map(|v| v.split_whitespace().next()?.parse().ok())
+            .collect();
     assert!(waits.len() >= 3, "{waits:?}");
-    assert!(waits.windows(2).all(|w| w[1] >= w[0]), "waits grow: {waits:?}");
+    assert!(
+        waits.windows(2).all(|w| w[1] >= w[0]),
+        "waits grow: {waits:?}"
+    );
     assert!(waits[2] >= 4.0 * waits[0] * 0.99, "waits double: {waits:?}");
     assert!(s.g.log().contains("the current certificate keeps serving"));
 
@@ -229,7 +291,9 @@ async fn when_the_ca_is_down_the_old_certificate_serves_and_retries_back_off() {
     s.pebble.start_pebble().await;
     wait_orders(&s, "success", 2.0).await;
     wait_for("failures reset", Duration::from_secs(10), || async {
-        s.g.metric("gatehouse_acme_consecutive_failures{name=\"app.test\"}").await == Some(0.0)
+        s.g.metric("gatehouse_acme_consecutive_failures{name=\"app.test\"}")
+            .await
+            == Some(0.0)
     })
     .await;
 }
@@ -266,8 +330,19 @@ async fn a_wildcard_is_issued_over_dns01_through_the_hook() {
         pebble.acme_yaml(&certs),
         app.addr
     );
-    let g = Gatehouse::start_tls_in(tempfile::tempdir().unwrap(), port, free_port(), free_port(), &body).await;
-    let s = Setup { pebble, g, _app: app };
+    let g = Gatehouse::start_tls_in(
+        tempfile::tempdir().unwrap(),
+        port,
+        free_port(),
+        free_port(),
+        &body,
+    )
+    .await;
+    let s = Setup {
+        pebble,
+        g,
+        _app: app,
+    };
     wait_orders(&s, "success", 1.0).await;
     let root = s.pebble.issuing_root().await;
     for host in ["a.wild.test", "b.wild.test"] {
@@ -276,7 +351,10 @@ async fn a_wildcard_is_issued_over_dns01_through_the_hook() {
     let calls = std::fs::read_to_string(s.pebble.dir.path().join("hook-calls")).unwrap();
     assert_eq!(
         calls.lines().collect::<Vec<_>>(),
-        vec!["set _acme-challenge.wild.test.", "clear _acme-challenge.wild.test."]
+        vec![
+            "set _acme-challenge.wild.test.",
+            "clear _acme-challenge.wild.test."
+        ]
     );
 }
 
@@ -298,10 +376,25 @@ async fn a_ca_that_requires_external_account_binding() {
     );
     // Without the binding the CA refuses, and the log says what is missing.
     let body = format!("{}{rest}", pebble.acme_yaml(certs));
-    let g = Gatehouse::start_tls_in(tempfile::tempdir().unwrap(), port, free_port(), free_port(), &body).await;
-    let mut s = Setup { pebble, g, _app: app };
+    let g = Gatehouse::start_tls_in(
+        tempfile::tempdir().unwrap(),
+        port,
+        free_port(),
+        free_port(),
+        &body,
+    )
+    .await;
+    let mut s = Setup {
+        pebble,
+        g,
+        _app: app,
+    };
     wait_orders(&s, "error", 1.0).await;
-    assert!(s.g.log().contains("needs tls.acme.external_account"), "{}", s.g.log());
+    assert!(
+        s.g.log().contains("needs tls.acme.external_account"),
+        "{}",
+        s.g.log()
+    );
 
     let eab = format!("    external_account: {{ key_id: kid-1, hmac_key: \"{EAB_HMAC}\" }}\n");
     s.g.rewrite(&format!("{}{rest}", s.pebble.acme_yaml_with(certs, &eab)));
@@ -313,7 +406,12 @@ async fn a_ca_that_requires_external_account_binding() {
 
 /// The DNS hook as an HTTP endpoint: a small service of the operator's that receives
 /// `{"action","name","value"}` and updates DNS (here: challtestsrv's).
-async fn dns_hook_service(chall_mgmt: String) -> (std::net::SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+async fn dns_hook_service(
+    chall_mgmt: String,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
     use http_body_util::BodyExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -321,31 +419,37 @@ async fn dns_hook_service(chall_mgmt: String) -> (std::net::SocketAddr, std::syn
     let seen = calls.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let (chall, seen) = (chall_mgmt.clone(), seen.clone());
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let (chall, seen) = (chall.clone(), seen.clone());
-                    async move {
-                        let body = req.into_body().collect().await.unwrap().to_bytes();
-                        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                        let action = v["action"].as_str().unwrap().to_string();
-                        seen.lock().unwrap().push(format!("{action} {}", v["name"].as_str().unwrap()));
-                        let r = reqwest::Client::new()
-                            .post(format!("{chall}/{action}-txt"))
-                            .json(&serde_json::json!({"host": v["name"], "value": v["value"]}))
-                            .send()
-                            .await
-                            .unwrap();
-                        let status = if r.status().is_success() { 204 } else { 500 };
-                        Ok::<_, std::convert::Infallible>(
-                            hyper::Response::builder()
-                                .status(status)
-                                .body(http_body_util::Full::new(bytes::Bytes::new()))
-                                .unwrap(),
-                        )
-                    }
-                });
+                let svc = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let (chall, seen) = (chall.clone(), seen.clone());
+                        async move {
+                            let body = req.into_body().collect().await.unwrap().to_bytes();
+                            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                            let action = v["action"].as_str().unwrap().to_string();
+                            seen.lock()
+                                .unwrap()
+                                .push(format!("{action} {}", v["name"].as_str().unwrap()));
+                            let r = reqwest::Client::new()
+                                .post(format!("{chall}/{action}-txt"))
+                                .json(&serde_json::json!({"host": v["name"], "value": v["value"]}))
+                                .send()
+                                .await
+                                .unwrap();
+                            let status = if r.status().is_success() { 204 } else { 500 };
+                            Ok::<_, std::convert::Infallible>(
+                                hyper::Response::builder()
+                                    .status(status)
+                                    .body(http_body_util::Full::new(bytes::Bytes::new()))
+                                    .unwrap(),
+                            )
+                        }
+                    },
+                );
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
                     .await;
@@ -375,8 +479,19 @@ async fn dns01_through_an_http_hook() {
         pebble.acme_yaml(&certs),
         app.addr
     );
-    let g = Gatehouse::start_tls_in(tempfile::tempdir().unwrap(), port, free_port(), free_port(), &body).await;
-    let s = Setup { pebble, g, _app: app };
+    let g = Gatehouse::start_tls_in(
+        tempfile::tempdir().unwrap(),
+        port,
+        free_port(),
+        free_port(),
+        &body,
+    )
+    .await;
+    let s = Setup {
+        pebble,
+        g,
+        _app: app,
+    };
     wait_orders(&s, "success", 1.0).await;
     let root = s.pebble.issuing_root().await;
     assert_eq!(https_get(&s, &root, "x.hooked.test").await.0, 200);

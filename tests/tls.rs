@@ -1,5 +1,6 @@
 //! TLS termination with certificates from files: SNI selection, the default certificate,
 //! HTTP→HTTPS redirects, ALPN, reloads, and what `gatehouse check` says about bad files.
+#![allow(clippy::unwrap_used)] // test helpers panic on purpose
 
 mod common;
 
@@ -67,17 +68,35 @@ async fn sni_picks_exact_then_wildcard_and_unknown_names_fail_cleanly() {
     );
     let g = Gatehouse::start_tls(&body).await;
     let root = &f.ca.cert_pem;
-    assert_eq!(leaf_for(&g, root, "a.test").await.unwrap(), der_of(&f.dir.path().join("a.pem")));
-    assert_eq!(leaf_for(&g, root, "b.test").await.unwrap(), der_of(&f.dir.path().join("b.pem")));
-    assert_eq!(leaf_for(&g, root, "x.w.test").await.unwrap(), der_of(&f.dir.path().join("w.pem")));
+    assert_eq!(
+        leaf_for(&g, root, "a.test").await.unwrap(),
+        der_of(&f.dir.path().join("a.pem"))
+    );
+    assert_eq!(
+        leaf_for(&g, root, "b.test").await.unwrap(),
+        der_of(&f.dir.path().join("b.pem"))
+    );
+    assert_eq!(
+        leaf_for(&g, root, "x.w.test").await.unwrap(),
+        der_of(&f.dir.path().join("w.pem"))
+    );
     // A name nobody covers: the handshake is refused (no certificate, no default).
     assert!(leaf_for(&g, root, "other.test").await.is_err());
-    assert!(leaf_for(&g, root, "deep.x.w.test").await.is_err(), "a wildcard covers one label");
+    assert!(
+        leaf_for(&g, root, "deep.x.w.test").await.is_err(),
+        "a wildcard covers one label"
+    );
     assert_eq!(
-        g.metric("gatehouse_tls_handshakes_total{result=\"no_certificate\"}").await,
+        g.metric("gatehouse_tls_handshakes_total{result=\"no_certificate\"}")
+            .await,
         Some(2.0)
     );
-    assert!(g.metric("gatehouse_tls_handshakes_total{result=\"ok\"}").await.unwrap() >= 3.0);
+    assert!(
+        g.metric("gatehouse_tls_handshakes_total{result=\"ok\"}")
+            .await
+            .unwrap()
+            >= 3.0
+    );
     for name in ["a.test", "b.test", "*.w.test"] {
         let series = format!(
             "gatehouse_tls_certificate_expiry_timestamp_seconds{{name=\"{name}\",source=\"file\"}}"
@@ -97,10 +116,13 @@ async fn the_default_certificate_answers_unknown_names() {
     );
     let g = Gatehouse::start_tls(&body).await;
     // The client checks the name, so it refuses; what matters is what the server sent.
-    let err = leaf_for(&g, &f.ca.cert_pem, "other.test").await.unwrap_err();
+    let err = leaf_for(&g, &f.ca.cert_pem, "other.test")
+        .await
+        .unwrap_err();
     assert!(format!("{err:?}").contains("NotValidForName"), "{err:?}");
     assert_eq!(
-        g.metric("gatehouse_tls_handshakes_total{result=\"no_certificate\"}").await,
+        g.metric("gatehouse_tls_handshakes_total{result=\"no_certificate\"}")
+            .await,
         Some(0.0)
     );
 }
@@ -122,13 +144,7 @@ async fn plain_http_redirects_to_https_except_acme_and_opted_out_routes() {
     let get = |path: &'static str, host: &'static str| {
         let http = http.clone();
         let url = g.url(path);
-        async move {
-            http.get(url)
-                .header("host", host)
-                .send()
-                .await
-                .unwrap()
-        }
+        async move { http.get(url).header("host", host).send().await.unwrap() }
     };
     let r = get("/x/y?q=1&r=2", "A.test:80").await;
     assert_eq!(r.status(), 308);
@@ -139,7 +155,12 @@ async fn plain_http_redirects_to_https_except_acme_and_opted_out_routes() {
     // Opted-out route, a host with no certificate, and ACME challenges stay on plain HTTP.
     assert_eq!(get("/legacy/page", "a.test").await.status(), 200);
     assert_eq!(get("/", "plain.test").await.status(), 200);
-    assert_eq!(get("/.well-known/acme-challenge/abc", "a.test").await.status(), 200);
+    assert_eq!(
+        get("/.well-known/acme-challenge/abc", "a.test")
+            .await
+            .status(),
+        200
+    );
     // Over HTTPS the upstream is told the scheme.
     let rsp = client(&f.ca.cert_pem, &["a.test"], g.tls_port)
         .get(format!("https://a.test:{}/", g.tls_port))
@@ -161,7 +182,11 @@ async fn alpn_negotiates_http2_or_http1() {
     );
     let g = Gatehouse::start_tls(&body).await;
     let url = format!("https://a.test:{}/", g.tls_port);
-    let h2 = client(&f.ca.cert_pem, &["a.test"], g.tls_port).get(&url).send().await.unwrap();
+    let h2 = client(&f.ca.cert_pem, &["a.test"], g.tls_port)
+        .get(&url)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(h2.version(), reqwest::Version::HTTP_2);
     let h1 = client_with(&f.ca.cert_pem, &["a.test"], g.tls_port, &[b"http/1.1"])
         .get(&url)
@@ -176,7 +201,10 @@ async fn alpn_negotiates_http2_or_http1() {
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(f.ca.cert_pem.as_bytes()).unwrap())
         .max_tls_version(reqwest::tls::Version::TLS_1_2)
-        .resolve("a.test", std::net::SocketAddr::from(([127, 0, 0, 1], g.tls_port)))
+        .resolve(
+            "a.test",
+            std::net::SocketAddr::from(([127, 0, 0, 1], g.tls_port)),
+        )
         .build()
         .unwrap();
     assert_eq!(tls12.get(&url).send().await.unwrap().status(), 200);
@@ -193,7 +221,10 @@ async fn a_reload_swaps_certificates_for_new_handshakes() {
     ))
     .await;
     let root = f.ca.cert_pem.clone();
-    assert_eq!(leaf_for(&g, &root, "a.test").await.unwrap(), der_of(&f.dir.path().join("one.pem")));
+    assert_eq!(
+        leaf_for(&g, &root, "a.test").await.unwrap(),
+        der_of(&f.dir.path().join("one.pem"))
+    );
     let second = f.cert(&["a.test"], "two");
     g.rewrite(&format!(
         "tls:\n  certificates:\n{second}{}routes:\n  - {{ name: app, upstream: app }}\n",
@@ -213,7 +244,9 @@ async fn a_reload_swaps_certificates_for_new_handshakes() {
         upstreams(&app)
     ));
     wait_for("the rejected reload", Duration::from_secs(10), || async {
-        g.metric("gatehouse_config_reloads_total{result=\"error\"}").await == Some(1.0)
+        g.metric("gatehouse_config_reloads_total{result=\"error\"}")
+            .await
+            == Some(1.0)
     })
     .await;
     assert_eq!(leaf_for(&g, &root, "a.test").await.unwrap(), want);
@@ -238,8 +271,14 @@ fn check_reports_unreadable_files_mismatched_keys_and_uncovered_names() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("tls.certificates[0].key_file (line 6)") && err.contains("does not match"), "{err}");
-    assert!(err.contains("tls.certificates[1].cert_file (line 7)") && err.contains("cannot read"), "{err}");
+    assert!(
+        err.contains("tls.certificates[0].key_file (line 6)") && err.contains("does not match"),
+        "{err}"
+    );
+    assert!(
+        err.contains("tls.certificates[1].cert_file (line 7)") && err.contains("cannot read"),
+        "{err}"
+    );
 
     // Valid files, but a route host no certificate covers: a warning, exit 0.
     let (c_cert, c_key) = f.ca.issue(&["a.test"], f.dir.path(), "c");
@@ -257,7 +296,8 @@ fn check_reports_unreadable_files_mismatched_keys_and_uncovered_names() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.contains("warning: routes[0].hosts[1] (line 9)") && stdout.contains("`b.test` is not covered"),
+        stdout.contains("warning: routes[0].hosts[1] (line 9)")
+            && stdout.contains("`b.test` is not covered"),
         "{stdout}"
     );
     assert!(!stdout.contains("hosts[0]"), "{stdout}");

@@ -60,7 +60,11 @@ impl Config {
     /// Fill in the line of each problem from the file the config came from (for problems found
     /// after parsing, e.g. by reading the certificate files it names).
     pub fn locate(&self, problems: &mut [ConfigError]) {
-        let Some(text) = self.source.as_ref().and_then(|p| std::fs::read_to_string(p).ok()) else {
+        let Some(text) = self
+            .source
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+        else {
             return;
         };
         let index = lines::LineIndex::build(&text);

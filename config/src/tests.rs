@@ -232,14 +232,23 @@ fn tls_and_acme_sections_compile_with_defaults() {
         acme.directory,
         "https://acme-staging-v02.api.letsencrypt.org/directory"
     );
-    assert_eq!(acme.external_account.as_ref().unwrap().hmac_key, b"secret-key");
-    assert_eq!(acme.certificates[0].names, vec!["example.com", "www.example.com"]);
+    assert_eq!(
+        acme.external_account.as_ref().unwrap().hmac_key,
+        b"secret-key"
+    );
+    assert_eq!(
+        acme.certificates[0].names,
+        vec!["example.com", "www.example.com"]
+    );
     assert_eq!(acme.certificates[0].challenge, Challenge::Http01);
     assert_eq!(acme.certificates[1].names, vec!["*.example.com"]);
     match &acme.certificates[1].challenge {
         Challenge::Dns01(h) => {
             assert_eq!(h.propagation_delay, Duration::from_secs(10));
-            assert_eq!(h.target, DnsHookTarget::Url("http://127.0.0.1:9/txt".into()));
+            assert_eq!(
+                h.target,
+                DnsHookTarget::Url("http://127.0.0.1:9/txt".into())
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -288,7 +297,10 @@ tls:
     );
     let text = errs.to_string();
     assert!(text.contains("dns-01 only"), "{text}");
-    assert!(text.contains("already in tls.acme.certificates[1]"), "{text}");
+    assert!(
+        text.contains("already in tls.acme.certificates[1]"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -313,7 +325,10 @@ tls:
     certificates: [{ names: [example.com] }]
 "#;
     let errs = Config::from_yaml_with_env(no_listener, &no_env).unwrap_err();
-    assert!(errs.to_string().contains("no listener has `tls: true`"), "{errs}");
+    assert!(
+        errs.to_string().contains("no listener has `tls: true`"),
+        "{errs}"
+    );
 }
 
 #[test]

@@ -2,11 +2,11 @@
 
 use crate::acme::{Http01Tokens, CHALLENGE_PREFIX};
 use crate::metrics::ProxyMetrics;
-use crate::tls::CertResolver;
 use crate::request_id;
 use crate::respond::{self, respond, Refusal};
 use crate::router::normalize_host;
 use crate::state::{ProxyState, SharedState};
+use crate::tls::CertResolver;
 use async_trait::async_trait;
 use bytes::Bytes;
 use gatehouse_config::UpstreamProtocol;
@@ -73,9 +73,7 @@ impl Gateway {
 }
 
 fn is_tls(session: &Session) -> bool {
-    session
-        .digest()
-        .is_some_and(|d| d.ssl_digest.is_some())
+    session.digest().is_some_and(|d| d.ssl_digest.is_some())
 }
 
 /// Decrements the in-flight gauge when the request ends, however it ends.
@@ -163,7 +161,10 @@ impl ProxyHttp for Gateway {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         if let Some(answer) = self.acme_tokens.answer(session.req_header().uri.path()) {
             ctx.status = Some(200);
-            let headers = [("content-type", "text/plain"), ("cache-control", "no-store")];
+            let headers = [
+                ("content-type", "text/plain"),
+                ("cache-control", "no-store"),
+            ];
             respond::send(session, 200, &headers, Bytes::from(answer), &ctx.request_id).await?;
             return Ok(true);
         }
@@ -172,7 +173,10 @@ impl ProxyHttp for Gateway {
         ctx.route = ctx.state.router.find(&host, req.uri.path());
         if let Some(location) = self.https_redirect(session, ctx, &host) {
             ctx.status = Some(308);
-            let headers = [("location", location.as_str()), ("cache-control", "no-store")];
+            let headers = [
+                ("location", location.as_str()),
+                ("cache-control", "no-store"),
+            ];
             respond::send(session, 308, &headers, Bytes::new(), &ctx.request_id).await?;
             return Ok(true);
         }

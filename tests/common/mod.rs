@@ -87,14 +87,25 @@ impl Gatehouse {
         Self::launch(dir, port, tls_port, admin_port).await
     }
 
-    pub fn yaml_tls(port: u16, tls_port: u16, admin_port: u16, state: &std::path::Path, body: &str) -> String {
+    pub fn yaml_tls(
+        port: u16,
+        tls_port: u16,
+        admin_port: u16,
+        state: &std::path::Path,
+        body: &str,
+    ) -> String {
         format!(
             "listeners:\n  - {{ name: http, address: \"127.0.0.1:{port}\" }}\n  - {{ name: https, address: \"127.0.0.1:{tls_port}\", tls: true }}\nadmin:\n  listen: \"127.0.0.1:{admin_port}\"\nstate_dir: \"{}\"\nserver:\n  threads: 2\n  grace_period: 5s\n{body}",
             state.display()
         )
     }
 
-    async fn launch(dir: tempfile::TempDir, port: u16, tls_port: u16, admin_port: u16) -> Gatehouse {
+    async fn launch(
+        dir: tempfile::TempDir,
+        port: u16,
+        tls_port: u16,
+        admin_port: u16,
+    ) -> Gatehouse {
         let config_path = dir.path().join("gatehouse.yaml");
         let log_path = dir.path().join("gatehouse.log");
         let child = Self::spawn(&config_path, &log_path);

@@ -38,10 +38,11 @@ impl Pebble {
     pub async fn start(options: PebbleOptions) -> Pebble {
         let dir = tempfile::tempdir().expect("tempdir");
         let key = rcgen::KeyPair::generate().expect("key");
-        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .expect("params")
-            .self_signed(&key)
-            .expect("self-signed");
+        let cert =
+            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+                .expect("params")
+                .self_signed(&key)
+                .expect("self-signed");
         let ca_file = dir.path().join("pebble.pem");
         std::fs::write(&ca_file, cert.pem()).expect("write");
         std::fs::write(dir.path().join("pebble.key"), key.serialize_pem()).expect("write");
@@ -50,7 +51,16 @@ impl Pebble {
         let chall_mgmt = free_port();
         let chall_log = std::fs::File::create(dir.path().join("challtestsrv.log")).expect("log");
         let chall = Command::new("pebble-challtestsrv")
-            .args(["-http01", "", "-https01", "", "-tlsalpn01", "", "-defaultIPv6", ""])
+            .args([
+                "-http01",
+                "",
+                "-https01",
+                "",
+                "-tlsalpn01",
+                "",
+                "-defaultIPv6",
+                "",
+            ])
             .args(["-dns01", &format!("127.0.0.1:{dns_port}")])
             .args(["-management", &format!("127.0.0.1:{chall_mgmt}")])
             .stdout(Stdio::from(chall_log.try_clone().expect("clone")))
@@ -117,7 +127,10 @@ impl Pebble {
             .arg("-strict")
             .args(["-dnsserver", &format!("127.0.0.1:{}", self.dns_port)])
             .env("PEBBLE_VA_NOSLEEP", "1")
-            .env("PEBBLE_WFE_NONCEREJECT", self.options.nonce_reject.to_string())
+            .env(
+                "PEBBLE_WFE_NONCEREJECT",
+                self.options.nonce_reject.to_string(),
+            )
             .stdout(Stdio::from(log.try_clone().expect("clone")))
             .stderr(Stdio::from(log))
             .spawn()
@@ -126,7 +139,11 @@ impl Pebble {
         let client = self.client();
         let dir = self.directory();
         wait_for("pebble's directory", Duration::from_secs(20), || async {
-            client.get(&dir).send().await.is_ok_and(|r| r.status().is_success())
+            client
+                .get(&dir)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
         })
         .await;
     }
@@ -147,7 +164,9 @@ impl Pebble {
         reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).expect("pem"))
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).expect("pem"),
+            )
             .build()
             .expect("client")
     }

@@ -53,7 +53,12 @@ impl Compiler {
         }
     }
 
-    pub(super) fn duration(&mut self, value: Option<&str>, path: String, default: Duration) -> Duration {
+    pub(super) fn duration(
+        &mut self,
+        value: Option<&str>,
+        path: String,
+        default: Duration,
+    ) -> Duration {
         match value {
             None => default,
             Some(v) => parse_duration(v).unwrap_or_else(|e| {
@@ -100,7 +105,8 @@ impl Compiler {
             .and_then(|v| self.section(v, "log"))
             .unwrap_or_default();
         let demo: Option<RawDemo> = take("demo").and_then(|v| self.section(v, "demo"));
-        let state_dir: Option<String> = take("state_dir").and_then(|v| self.section(v, "state_dir"));
+        let state_dir: Option<String> =
+            take("state_dir").and_then(|v| self.section(v, "state_dir"));
         let tls: RawTls = take("tls")
             .and_then(|v| self.section(v, "tls"))
             .unwrap_or_default();
@@ -265,7 +271,6 @@ impl Compiler {
             }
         }
     }
-
 }
 
 pub(super) fn check_name(c: &mut Compiler, name: &str, path: &str) {

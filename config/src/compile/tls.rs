@@ -138,19 +138,13 @@ impl Compiler {
             "tls.acme.retry_max".into(),
             defaults::ACME_RETRY_MAX,
         );
-        for (key, d) in [
-            ("check_interval", check_interval),
-            ("retry_min", retry_min),
-        ] {
+        for (key, d) in [("check_interval", check_interval), ("retry_min", retry_min)] {
             if d.is_zero() {
                 self.err(format!("tls.acme.{key}"), "must be longer than zero");
             }
         }
         if retry_max < retry_min {
-            self.err(
-                "tls.acme.retry_max",
-                "must not be shorter than `retry_min`",
-            );
+            self.err("tls.acme.retry_max", "must not be shorter than `retry_min`");
         }
         if raw.certificates.is_empty() {
             self.err(
@@ -288,7 +282,10 @@ impl Compiler {
                 return None;
             }
             (None, None) => {
-                self.err(path, "set `command` (a program to run) or `url` (an endpoint to POST to)");
+                self.err(
+                    path,
+                    "set `command` (a program to run) or `url` (an endpoint to POST to)",
+                );
                 return None;
             }
         };

@@ -149,7 +149,6 @@ impl Compiler {
             unhealthy_threshold,
         }
     }
-
 }
 
 fn resolve(address: &str) -> Result<SocketAddr, String> {

@@ -86,7 +86,10 @@ pub(super) async fn call(
     };
     match tokio::time::timeout(hook.timeout, run).await {
         Ok(r) => r,
-        Err(_) => Err(format!("the DNS hook did not finish within {:?}", hook.timeout)),
+        Err(_) => Err(format!(
+            "the DNS hook did not finish within {:?}",
+            hook.timeout
+        )),
     }
 }
 
@@ -98,7 +101,10 @@ mod tests {
     #[test]
     fn record_names_drop_the_wildcard() {
         assert_eq!(record_name("*.example.com"), "_acme-challenge.example.com.");
-        assert_eq!(record_name("www.example.com"), "_acme-challenge.www.example.com.");
+        assert_eq!(
+            record_name("www.example.com"),
+            "_acme-challenge.www.example.com."
+        );
     }
 
     #[tokio::test]
@@ -119,10 +125,16 @@ mod tests {
         assert_eq!(calls.trim(), "set _acme-challenge.a.test. v1|set");
 
         let failing = DnsHook {
-            target: DnsHookTarget::Command(vec!["sh".into(), "-c".into(), "echo denied >&2; exit 3".into()]),
+            target: DnsHookTarget::Command(vec![
+                "sh".into(),
+                "-c".into(),
+                "echo denied >&2; exit 3".into(),
+            ]),
             ..hook
         };
-        let err = call(&failing, &http, Action::Clear, "n", "v").await.unwrap_err();
+        let err = call(&failing, &http, Action::Clear, "n", "v")
+            .await
+            .unwrap_err();
         assert!(err.contains("denied") && err.contains('3'), "{err}");
     }
 }

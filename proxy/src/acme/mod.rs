@@ -20,7 +20,9 @@ pub use tokens::{Http01Tokens, CHALLENGE_PREFIX};
 
 use crate::tls::{load_pem, CertResolver, LoadedCert};
 use gatehouse_config::{AcmeCertificate, AcmeConfig};
-use instant_acme::{Account, AccountCredentials, CertificateIdentifier, ExternalAccountKey, NewAccount};
+use instant_acme::{
+    Account, AccountCredentials, CertificateIdentifier, ExternalAccountKey, NewAccount,
+};
 use prometheus::{Gauge, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 use schedule::{backoff, renewal_time, Window};
 use std::path::Path;
@@ -40,7 +42,10 @@ impl AcmeMetrics {
     /// Register on `registry`.
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
         let orders = IntCounterVec::new(
-            Opts::new("gatehouse_acme_orders_total", "ACME orders, by result (success or error)."),
+            Opts::new(
+                "gatehouse_acme_orders_total",
+                "ACME orders, by result (success or error).",
+            ),
             &["result"],
         )?;
         let last_success = Gauge::new(
@@ -146,10 +151,17 @@ impl AcmeManager {
                 let missing: Vec<&String> =
                     cert.names.iter().filter(|n| !c.names.contains(n)).collect();
                 if !missing.is_empty() {
-                    tracing::info!(certificate = name, ?missing, "the stored certificate lacks names now configured; ordering a new one");
+                    tracing::info!(
+                        certificate = name,
+                        ?missing,
+                        "the stored certificate lacks names now configured; ordering a new one"
+                    );
                     None
                 } else if !c.valid_at(SystemTime::now()) {
-                    tracing::warn!(certificate = name, "the stored certificate has expired; ordering a new one");
+                    tracing::warn!(
+                        certificate = name,
+                        "the stored certificate has expired; ordering a new one"
+                    );
                     None
                 } else {
                     tracing::info!(certificate = name, serial = %c.serial, expires = %humanize(c.not_after), "serving the stored certificate");
@@ -195,8 +207,13 @@ impl AcmeManager {
                     failures = 0;
                     failures_gauge.set(0);
                     self.metrics.orders.with_label_values(&["success"]).inc();
-                    self.metrics.last_success.set(crate::tls::certs::unix_seconds(SystemTime::now()));
-                    let _ = self.metrics.next_attempt.remove_label_values(&[name.as_str()]);
+                    self.metrics
+                        .last_success
+                        .set(crate::tls::certs::unix_seconds(SystemTime::now()));
+                    let _ = self
+                        .metrics
+                        .next_attempt
+                        .remove_label_values(&[name.as_str()]);
                     tracing::info!(certificate = %name, serial = %c.serial, expires = %humanize(c.not_after), "certificate obtained and now served");
                     self.resolver.set_acme(&name, c.clone());
                     current = Some(c);
@@ -208,7 +225,8 @@ impl AcmeManager {
                     if e.account_unknown() {
                         tracing::warn!(directory = %self.config.directory, "the CA does not know the stored ACME account; creating a new one");
                         *self.account.lock().await = None;
-                        self.forget_account.store(true, std::sync::atomic::Ordering::Relaxed);
+                        self.forget_account
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
                     }
                     failures += 1;
                     failures_gauge.set(i64::from(failures));
@@ -218,15 +236,26 @@ impl AcmeManager {
                         .take_retry_after()
                         .filter(|_| e.is_rate_limited())
                         .and_then(|t| t.duration_since(SystemTime::now()).ok());
-                    let wait = backoff(failures, self.config.retry_min, self.config.retry_max, retry_after);
+                    let wait = backoff(
+                        failures,
+                        self.config.retry_min,
+                        self.config.retry_max,
+                        retry_after,
+                    );
                     let next = SystemTime::now() + wait;
                     self.metrics
                         .next_attempt
                         .with_label_values(&[name.as_str()])
                         .set(crate::tls::certs::unix_seconds(next));
                     let serving = match &current {
-                        Some(c) if c.valid_at(SystemTime::now()) => format!("the current certificate keeps serving until it expires at {}", humanize(c.not_after)),
-                        Some(c) => format!("the current certificate expired at {} and clients refuse it", humanize(c.not_after)),
+                        Some(c) if c.valid_at(SystemTime::now()) => format!(
+                            "the current certificate keeps serving until it expires at {}",
+                            humanize(c.not_after)
+                        ),
+                        Some(c) => format!(
+                            "the current certificate expired at {} and clients refuse it",
+                            humanize(c.not_after)
+                        ),
                         None => "no certificate is served for these names yet".to_string(),
                     };
                     tracing::error!(
@@ -248,15 +277,26 @@ impl AcmeManager {
     ) -> Result<LoadedCert, OrderError> {
         let account = self.account().await?;
         let issued = order::run(&account, cert, &self.tokens, &self.http, replaces).await?;
-        let loaded = load_pem(issued.chain_pem.as_bytes(), issued.key_pem.as_bytes())
-            .map_err(|e| OrderError::Other(format!("the CA sent a certificate gatehouse cannot serve: {e}")))?;
+        let loaded =
+            load_pem(issued.chain_pem.as_bytes(), issued.key_pem.as_bytes()).map_err(|e| {
+                OrderError::Other(format!(
+                    "the CA sent a certificate gatehouse cannot serve: {e}"
+                ))
+            })?;
         if let Some(n) = cert.names.iter().find(|n| !loaded.names.contains(n)) {
-            return Err(OrderError::Other(format!("the issued certificate does not cover {n}")));
+            return Err(OrderError::Other(format!(
+                "the issued certificate does not cover {n}"
+            )));
         }
         let path = self
             .store
             .write_certificate(first_name(cert), &issued.chain_pem, &issued.key_pem)
-            .map_err(|e| OrderError::Other(format!("cannot save the certificate under {}: {e}", self.store.root().display())))?;
+            .map_err(|e| {
+                OrderError::Other(format!(
+                    "cannot save the certificate under {}: {e}",
+                    self.store.root().display()
+                ))
+            })?;
         tracing::debug!(file = %path.display(), "certificate saved");
         Ok(loaded)
     }
@@ -268,11 +308,17 @@ impl AcmeManager {
             return Ok(a.clone());
         }
         let builder = || Account::builder_with_http(Box::new(self.http.clone()));
-        let stored = if self.forget_account.load(std::sync::atomic::Ordering::Relaxed) {
+        let stored = if self
+            .forget_account
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
             None
         } else {
             self.store.read_account().map_err(|e| {
-                OrderError::Other(format!("cannot read {}: {e}", self.store.account_path().display()))
+                OrderError::Other(format!(
+                    "cannot read {}: {e}",
+                    self.store.account_path().display()
+                ))
             })?
         };
         if let Some(bytes) = stored {
@@ -291,7 +337,12 @@ impl AcmeManager {
                 ),
             }
         }
-        let contact: Vec<String> = self.config.email.iter().map(|e| format!("mailto:{e}")).collect();
+        let contact: Vec<String> = self
+            .config
+            .email
+            .iter()
+            .map(|e| format!("mailto:{e}"))
+            .collect();
         let contact_refs: Vec<&str> = contact.iter().map(String::as_str).collect();
         let eab = self
             .config
@@ -313,9 +364,13 @@ impl AcmeManager {
         let json = serde_json::to_vec_pretty(&creds)
             .map_err(|e| OrderError::Other(format!("cannot serialize the account: {e}")))?;
         self.store.write_account(&json).map_err(|e| {
-            OrderError::Other(format!("cannot save {}: {e}", self.store.account_path().display()))
+            OrderError::Other(format!(
+                "cannot save {}: {e}",
+                self.store.account_path().display()
+            ))
         })?;
-        self.forget_account.store(false, std::sync::atomic::Ordering::Relaxed);
+        self.forget_account
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(account = account.id(), directory = %self.config.directory, "ACME account created");
         *slot = Some(account.clone());
         Ok(account)
@@ -364,7 +419,10 @@ fn humanize(t: SystemTime) -> String {
         .map_or(0, |d| d.as_secs());
     time::OffsetDateTime::from_unix_timestamp(secs as i64)
         .ok()
-        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| format!("{secs}"))
 }
 

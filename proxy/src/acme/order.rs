@@ -255,15 +255,18 @@ async fn authorize_and_finalize(
     if status == OrderStatus::Invalid {
         return Err(explain_invalid(order, kind, kind_name).await);
     }
-    let key_pem = nonce_retry!(order.finalize().await)
-        .map_err(acme("finalizing the order"))?;
+    let key_pem = nonce_retry!(order.finalize().await).map_err(acme("finalizing the order"))?;
     let chain_pem = nonce_retry!(order.poll_certificate(&poll).await)
         .map_err(acme("downloading the certificate"))?;
     Ok(Issued { chain_pem, key_pem })
 }
 
 /// Find the CA's words on the first failed challenge, and say what usually causes them.
-async fn explain_invalid(order: &mut Order, kind: ChallengeType, kind_name: &'static str) -> OrderError {
+async fn explain_invalid(
+    order: &mut Order,
+    kind: ChallengeType,
+    kind_name: &'static str,
+) -> OrderError {
     let mut authzs = order.authorizations();
     while let Some(Ok(mut authz)) = authzs.next().await {
         let _ = authz.refresh().await;
@@ -295,5 +298,7 @@ async fn explain_invalid(order: &mut Order, kind: ChallengeType, kind_name: &'st
             }
         }
     }
-    OrderError::Other(format!("the order became invalid ({kind_name}) without a reason from the CA"))
+    OrderError::Other(format!(
+        "the order became invalid ({kind_name}) without a reason from the CA"
+    ))
 }

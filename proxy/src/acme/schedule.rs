@@ -135,7 +135,10 @@ mod tests {
             backoff(1, min, max, Some(Duration::from_secs(3600))),
             Duration::from_secs(3600)
         );
-        assert_eq!(backoff(3, min, max, Some(Duration::from_secs(5))), Duration::from_secs(240));
+        assert_eq!(
+            backoff(3, min, max, Some(Duration::from_secs(5))),
+            Duration::from_secs(240)
+        );
         assert_eq!(backoff(1000, min, max, None), max);
     }
 }

@@ -125,10 +125,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("state");
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::OpenOptions::new()
@@ -160,7 +157,10 @@ mod tests {
             directory_key("https://acme-v02.api.letsencrypt.org/directory"),
             "acme-v02.api.letsencrypt.org-directory"
         );
-        assert_eq!(directory_key("https://127.0.0.1:14000/dir"), "127.0.0.1-14000-dir");
+        assert_eq!(
+            directory_key("https://127.0.0.1:14000/dir"),
+            "127.0.0.1-14000-dir"
+        );
     }
 
     #[test]
@@ -194,7 +194,10 @@ mod tests {
         // A partial write (as after a crash of a non-atomic writer) is reported, not served.
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(&path, &text[..text.len() / 3]).unwrap();
-        assert!(matches!(store.read_certificate("a.test"), Stored::Damaged(_)));
+        assert!(matches!(
+            store.read_certificate("a.test"),
+            Stored::Damaged(_)
+        ));
 
         store.write_account(b"{}").unwrap();
         let mode = std::fs::metadata(store.account_path())

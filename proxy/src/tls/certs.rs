@@ -169,7 +169,8 @@ fn leaf_facts(der: &[u8]) -> Result<LeafFacts, CertError> {
 
 /// Seconds since the Unix epoch, for metrics and logs.
 pub fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 #[cfg(test)]

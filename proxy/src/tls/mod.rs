@@ -54,7 +54,12 @@ pub fn check(config: &Config) -> TlsCheck {
         Err(e) => (Vec::new(), e),
     };
     let mut warnings = Vec::new();
-    if let Some(ca) = config.tls.acme.as_ref().and_then(|a| a.directory_ca_file.as_ref()) {
+    if let Some(ca) = config
+        .tls
+        .acme
+        .as_ref()
+        .and_then(|a| a.directory_ca_file.as_ref())
+    {
         if let Err(e) = crate::acme::AcmeHttp::new(Some(ca)) {
             errors.push(ConfigError::new("tls.acme.directory_ca_file", e));
         }

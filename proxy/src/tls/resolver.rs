@@ -182,10 +182,7 @@ impl CertResolver {
                 None => set.exact.insert(name.to_string(), c.key.clone()),
             };
         }
-        set.default = s
-            .default_name
-            .as_deref()
-            .and_then(|n| set.find(n).cloned());
+        set.default = s.default_name.as_deref().and_then(|n| set.find(n).cloned());
         self.set.store(Arc::new(set));
         self.metrics.expiry.reset();
         for (c, source) in all {
