@@ -106,9 +106,13 @@ impl AcmeManager {
         tokens: Http01Tokens,
         metrics: AcmeMetrics,
     ) -> Result<Arc<Self>, String> {
+        let store = AcmeStore::new(state_dir, &config.directory);
+        store
+            .prepare()
+            .map_err(|e| format!("state_dir: cannot write {}: {e}", store.root().display()))?;
         Ok(Arc::new(AcmeManager {
             http: AcmeHttp::new(config.directory_ca_file.as_deref())?,
-            store: AcmeStore::new(state_dir, &config.directory),
+            store,
             config: config.clone(),
             resolver,
             tokens,

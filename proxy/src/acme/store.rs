@@ -43,6 +43,14 @@ impl AcmeStore {
         &self.root
     }
 
+    /// Create the folder (mode 0700) and make sure it can be written, so that a read-only
+    /// state directory stops the start instead of wasting orders the CA counts.
+    pub fn prepare(&self) -> std::io::Result<()> {
+        let probe = self.root.join(".write-test");
+        write_atomic(&probe, b"ok")?;
+        std::fs::remove_file(probe)
+    }
+
     /// Path of the account file.
     pub fn account_path(&self) -> PathBuf {
         self.root.join("account.json")
