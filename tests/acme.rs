@@ -16,37 +16,52 @@ const ISSUE: Duration = Duration::from_secs(90);
 struct Setup {
     pebble: Pebble,
     g: Gatehouse,
-    _app: Upstream,
+    app: Upstream,
 }
 
-/// pebble plus gatehouse serving `app.test` from an upstream, with `certificates` ordered.
+fn options(http_port: u16) -> PebbleOptions {
+    PebbleOptions {
+        http_port,
+        validity_secs: None,
+        nonce_reject: 5,
+        eab: false,
+    }
+}
+
+/// The upstreams and routes after the `tls` section: `app` for `hosts` (empty: any host).
+fn app_routes(app: &Upstream, hosts: &str) -> String {
+    format!(
+        "upstreams:\n  app: {{ backends: [{{ address: \"{}\" }}] }}\nroutes:\n  - {{ name: app, upstream: app, hosts: [{hosts}] }}\n",
+        app.addr
+    )
+}
+
+/// gatehouse in front of a new upstream for `hosts`, with `tls_yaml` pointing at `pebble`,
+/// its plain listener on the port pebble validates HTTP-01 against.
+async fn gatehouse_for(pebble: Pebble, tls_yaml: &str, hosts: &str) -> Setup {
+    let app = Upstream::start("app").await;
+    let body = format!("{tls_yaml}{}", app_routes(&app, hosts));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = pebble.http_port();
+    let g = Gatehouse::start_tls_in(dir, port, free_port(), free_port(), &body).await;
+    Setup { pebble, g, app }
+}
+
+/// pebble plus gatehouse serving `hosts` from an upstream, with `certificates` ordered.
 async fn setup(
     validity_secs: Option<u64>,
     nonce_reject: u32,
     certificates: &str,
     hosts: &str,
 ) -> Setup {
-    let port = free_port();
     let pebble = Pebble::start(PebbleOptions {
-        http_port: port,
         validity_secs,
         nonce_reject,
-        eab: false,
+        ..options(free_port())
     })
     .await;
-    let app = Upstream::start("app").await;
-    let body = format!(
-        "{}upstreams:\n  app: {{ backends: [{{ address: \"{}\" }}] }}\nroutes:\n  - {{ name: app, upstream: app, hosts: [{hosts}] }}\n",
-        pebble.acme_yaml(certificates),
-        app.addr
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let g = Gatehouse::start_tls_in(dir, port, free_port(), free_port(), &body).await;
-    Setup {
-        pebble,
-        g,
-        _app: app,
-    }
+    let yaml = pebble.acme_yaml(certificates);
+    gatehouse_for(pebble, &yaml, hosts).await
 }
 
 async fn orders(g: &Gatehouse, result: &str) -> f64 {
@@ -300,14 +315,7 @@ async fn when_the_ca_is_down_the_old_certificate_serves_and_retries_back_off() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wildcard_is_issued_over_dns01_through_the_hook() {
-    let port = free_port();
-    let pebble = Pebble::start(PebbleOptions {
-        http_port: port,
-        validity_secs: None,
-        nonce_reject: 5,
-        eab: false,
-    })
-    .await;
+    let pebble = Pebble::start(options(free_port())).await;
     // The operator's hook: sets and clears the TXT record in challtestsrv's DNS.
     let hook = pebble.dir.path().join("dns-hook.sh");
     std::fs::write(
@@ -320,29 +328,12 @@ async fn a_wildcard_is_issued_over_dns01_through_the_hook() {
     )
     .unwrap();
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let app = Upstream::start("app").await;
     let certs = format!(
         "      - names: [\"*.wild.test\"]\n        challenge: dns-01\n        dns_hook:\n          command: [\"{}\"]\n",
         hook.display()
     );
-    let body = format!(
-        "{}upstreams:\n  app: {{ backends: [{{ address: \"{}\" }}] }}\nroutes:\n  - {{ name: app, upstream: app, hosts: [\"*.wild.test\"] }}\n",
-        pebble.acme_yaml(&certs),
-        app.addr
-    );
-    let g = Gatehouse::start_tls_in(
-        tempfile::tempdir().unwrap(),
-        port,
-        free_port(),
-        free_port(),
-        &body,
-    )
-    .await;
-    let s = Setup {
-        pebble,
-        g,
-        _app: app,
-    };
+    let yaml = pebble.acme_yaml(&certs);
+    let s = gatehouse_for(pebble, &yaml, "\"*.wild.test\"").await;
     wait_orders(&s, "success", 1.0).await;
     let root = s.pebble.issuing_root().await;
     for host in ["a.wild.test", "b.wild.test"] {
@@ -360,35 +351,15 @@ async fn a_wildcard_is_issued_over_dns01_through_the_hook() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_ca_that_requires_external_account_binding() {
-    let port = free_port();
     let pebble = Pebble::start(PebbleOptions {
-        http_port: port,
-        validity_secs: None,
-        nonce_reject: 5,
         eab: true,
+        ..options(free_port())
     })
     .await;
-    let app = Upstream::start("app").await;
     let certs = "      - names: [app.test]\n";
-    let rest = format!(
-        "upstreams:\n  app: {{ backends: [{{ address: \"{}\" }}] }}\nroutes:\n  - {{ name: app, upstream: app, hosts: [app.test] }}\n",
-        app.addr
-    );
     // Without the binding the CA refuses, and the log says what is missing.
-    let body = format!("{}{rest}", pebble.acme_yaml(certs));
-    let g = Gatehouse::start_tls_in(
-        tempfile::tempdir().unwrap(),
-        port,
-        free_port(),
-        free_port(),
-        &body,
-    )
-    .await;
-    let mut s = Setup {
-        pebble,
-        g,
-        _app: app,
-    };
+    let yaml = pebble.acme_yaml(certs);
+    let mut s = gatehouse_for(pebble, &yaml, "app.test").await;
     wait_orders(&s, "error", 1.0).await;
     assert!(
         s.g.log().contains("needs tls.acme.external_account"),
@@ -397,7 +368,8 @@ async fn a_ca_that_requires_external_account_binding() {
     );
 
     let eab = format!("    external_account: {{ key_id: kid-1, hmac_key: \"{EAB_HMAC}\" }}\n");
-    s.g.rewrite(&format!("{}{rest}", s.pebble.acme_yaml_with(certs, &eab)));
+    let yaml = s.pebble.acme_yaml_with(certs, &eab);
+    s.g.rewrite(&format!("{yaml}{}", app_routes(&s.app, "app.test")));
     s.g.restart().await;
     wait_orders(&s, "success", 1.0).await;
     let root = s.pebble.issuing_root().await;
@@ -461,37 +433,13 @@ async fn dns_hook_service(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dns01_through_an_http_hook() {
-    let port = free_port();
-    let pebble = Pebble::start(PebbleOptions {
-        http_port: port,
-        validity_secs: None,
-        nonce_reject: 5,
-        eab: false,
-    })
-    .await;
+    let pebble = Pebble::start(options(free_port())).await;
     let (hook, calls) = dns_hook_service(pebble.chall_mgmt_url("")).await;
-    let app = Upstream::start("app").await;
     let certs = format!(
         "      - names: [\"*.hooked.test\", hooked.test]\n        challenge: dns-01\n        dns_hook: {{ url: \"http://{hook}/txt\" }}\n"
     );
-    let body = format!(
-        "{}upstreams:\n  app: {{ backends: [{{ address: \"{}\" }}] }}\nroutes:\n  - {{ name: app, upstream: app }}\n",
-        pebble.acme_yaml(&certs),
-        app.addr
-    );
-    let g = Gatehouse::start_tls_in(
-        tempfile::tempdir().unwrap(),
-        port,
-        free_port(),
-        free_port(),
-        &body,
-    )
-    .await;
-    let s = Setup {
-        pebble,
-        g,
-        _app: app,
-    };
+    let yaml = pebble.acme_yaml(&certs);
+    let s = gatehouse_for(pebble, &yaml, "").await;
     wait_orders(&s, "success", 1.0).await;
     let root = s.pebble.issuing_root().await;
     assert_eq!(https_get(&s, &root, "x.hooked.test").await.0, 200);

@@ -156,6 +156,11 @@ impl Pebble {
         }
     }
 
+    /// The port pebble validates HTTP-01 against.
+    pub fn http_port(&self) -> u16 {
+        self.options.http_port
+    }
+
     pub fn directory(&self) -> String {
         format!("https://127.0.0.1:{}/dir", self.listen)
     }
