@@ -353,18 +353,21 @@ impl AcmeManager {
             .external_account
             .as_ref()
             .map(|e| ExternalAccountKey::new(e.key_id.clone(), &e.hmac_key));
-        let (account, creds) = builder()
-            .create(
-                &NewAccount {
-                    contact: &contact_refs,
-                    terms_of_service_agreed: true,
-                    only_return_existing: false,
-                },
-                self.config.directory.clone(),
-                eab.as_ref(),
-            )
-            .await
-            .map_err(order::acme("creating the ACME account"))?;
+        let new_account = NewAccount {
+            contact: &contact_refs,
+            terms_of_service_agreed: true,
+            only_return_existing: false,
+        };
+        let mut attempts = 0;
+        let (account, creds) = loop {
+            let created = builder()
+                .create(&new_account, self.config.directory.clone(), eab.as_ref())
+                .await;
+            match created {
+                Err(e) if order::is_bad_nonce(&e) && attempts < 8 => attempts += 1,
+                other => break other.map_err(order::acme("creating the ACME account"))?,
+            }
+        };
         let json = serde_json::to_vec_pretty(&creds)
             .map_err(|e| OrderError::Other(format!("cannot serialize the account: {e}")))?;
         self.store.write_account(&json).map_err(|e| {

@@ -96,10 +96,7 @@ macro_rules! nonce_retry {
         let mut attempts = 0;
         loop {
             match $step {
-                Err(AcmeError::Api(p))
-                    if p.r#type.as_deref() == Some("urn:ietf:params:acme:error:badNonce")
-                        && attempts < 8 =>
-                {
+                Err(e) if is_bad_nonce(&e) && attempts < 8 => {
                     attempts += 1;
                 }
                 other => break other,
@@ -183,6 +180,7 @@ async fn authorize_and_finalize(
         Challenge::Http01 => (ChallengeType::Http01, "http-01"),
         Challenge::Dns01(_) => (ChallengeType::Dns01, "dns-01"),
     };
+    fetch_authorizations(order).await?;
     // Publish every answer first, then tell the CA; the CA may check at once.
     let mut ready = Vec::new();
     {
@@ -259,6 +257,32 @@ async fn authorize_and_finalize(
     let chain_pem = nonce_retry!(order.poll_certificate(&poll).await)
         .map_err(acme("downloading the certificate"))?;
     Ok(Issued { chain_pem, key_pem })
+}
+
+/// Whether the CA rejected a request's nonce (the request can be sent again).
+pub(super) fn is_bad_nonce(e: &AcmeError) -> bool {
+    matches!(e, AcmeError::Api(p) if p.r#type.as_deref() == Some("urn:ietf:params:acme:error:badNonce"))
+}
+
+/// Fetch every authorization of the order, again for those the CA answered with a bad nonce
+/// (a fetched one is kept, so a later pass only asks for the missing ones).
+async fn fetch_authorizations(order: &mut Order) -> Result<(), OrderError> {
+    let mut passes = 0;
+    loop {
+        let mut missing = false;
+        let mut authzs = order.authorizations();
+        while let Some(authz) = authzs.next().await {
+            match authz {
+                Ok(_) => {}
+                Err(e) if is_bad_nonce(&e) && passes < 8 => missing = true,
+                Err(e) => return Err(acme("fetching authorizations")(e)),
+            }
+        }
+        if !missing {
+            return Ok(());
+        }
+        passes += 1;
+    }
 }
 
 /// Find the CA's words on the first failed challenge, and say what usually causes them.
