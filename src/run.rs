@@ -64,6 +64,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("listeners[{i}] `{}`: cannot bind {}", l.name, l.address))?;
     }
 
+    let ready = Arc::new(AtomicBool::new(false));
     let certs = CertResolver::new(tls_metrics);
     certs.set_files(file_certs, config.tls.default_certificate.clone());
     let acme_tokens = Http01Tokens::default();
@@ -77,13 +78,12 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         // Stored certificates are served from the first handshake; orders run in the background.
-        manager.start(control.handle());
+        manager.start(control.handle(), ready.clone());
     }
 
     let config = Arc::new(config);
     let state = ProxyState::build(config.clone(), None, &proxy_metrics, control.handle())?;
     let shared: SharedState = Arc::new(ArcSwap::from_pointee(state));
-    let ready = Arc::new(AtomicBool::new(false));
     let draining = Arc::new(AtomicBool::new(false));
 
     let admin_listener = control
@@ -149,6 +149,12 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         ready.clone(),
     ));
 
+    // Listeners are bound once; redirects go to the TLS port actually served.
+    let https_port = config
+        .listeners
+        .iter()
+        .find(|l| l.tls)
+        .map(|l| l.address.port());
     let conf = ServerConf {
         threads: config.server.threads,
         // Draining is done before Pingora is told to stop (see shutdown.rs).
@@ -160,8 +166,11 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
     server.bootstrap();
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
-        Gateway::new(shared.clone(), proxy_metrics.clone(), draining.clone())
-            .with_tls(certs.clone(), acme_tokens),
+        Gateway::new(shared.clone(), proxy_metrics.clone(), draining.clone()).with_tls(
+            certs.clone(),
+            acme_tokens,
+            https_port,
+        ),
         "gatehouse proxy",
     );
     for l in &config.listeners {

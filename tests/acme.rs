@@ -456,3 +456,37 @@ async fn dns01_through_an_http_hook() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn adding_a_name_keeps_the_stored_certificate_serving_while_validation_fails() {
+    let mut s = setup(None, 5, "      - names: [app.test]\n", "app.test, new.test").await;
+    wait_orders(&s, "success", 1.0).await;
+    let root = s.pebble.issuing_root().await;
+    let (_, _, first) = https_get(&s, &root, "app.test").await;
+
+    // DNS for the new name points where nothing answers: its HTTP-01 validation fails.
+    let r = reqwest::Client::new()
+        .post(s.pebble.chall_mgmt_url("/add-a"))
+        .body(r#"{"host":"new.test","addresses":["127.0.0.2"]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let yaml = s.pebble.acme_yaml("      - names: [app.test, new.test]\n");
+    s.g.rewrite(&format!(
+        "{yaml}{}",
+        app_routes(&s.app, "app.test, new.test")
+    ));
+    s.g.restart().await;
+    wait_orders(&s, "error", 1.0).await;
+    let log = s.g.log();
+    assert!(
+        log.contains("the CA could not validate new.test over http-01"),
+        "{log}"
+    );
+    assert!(log.contains("port 80 must be reachable"), "{log}");
+    // The names the stored certificate has keep working meanwhile.
+    let (status, _, served) = https_get(&s, &root, "app.test").await;
+    assert_eq!(status, 200);
+    assert_eq!(served, first);
+}

@@ -269,7 +269,7 @@ tls:
   https_port: 0
   acme:
     directory: ftp://ca.example
-    email: nobody
+    email: "mailto:ops@example.com"
     retry_min: 10m
     retry_max: 1m
     certificates:
@@ -277,6 +277,7 @@ tls:
       - names: [example.com]
         challenge: dns-01
       - names: [example.com, localhost]
+      - names: [10.0.0.1, -bad.example.com]
 "#;
     let errs = Config::from_yaml_with_env(text, &no_env).unwrap_err();
     let paths: Vec<&str> = errs.errors.iter().map(|e| e.path.as_str()).collect();
@@ -292,6 +293,8 @@ tls:
             "tls.acme.certificates[1].dns_hook",
             "tls.acme.certificates[2].names[0]",
             "tls.acme.certificates[2].names[1]",
+            "tls.acme.certificates[3].names[0]",
+            "tls.acme.certificates[3].names[1]",
         ],
         "{errs}"
     );

@@ -27,6 +27,8 @@ pub struct Gateway {
     draining: Arc<AtomicBool>,
     certs: Option<Arc<CertResolver>>,
     acme_tokens: Http01Tokens,
+    /// The port of the TLS listener bound at start, if any.
+    tls_port: Option<u16>,
 }
 
 impl Gateway {
@@ -39,21 +41,36 @@ impl Gateway {
             draining,
             certs: None,
             acme_tokens: Http01Tokens::default(),
+            tls_port: None,
         }
     }
 
     /// Answer ACME HTTP-01 challenges from `tokens`, and redirect plain-HTTP requests for
-    /// the hosts `certs` has a certificate for to HTTPS.
-    pub fn with_tls(mut self, certs: Arc<CertResolver>, tokens: Http01Tokens) -> Self {
+    /// the hosts `certs` has a certificate for to HTTPS on `tls_port` (the TLS listener's
+    /// port; `tls.https_port` overrides it in the Location).
+    pub fn with_tls(
+        mut self,
+        certs: Arc<CertResolver>,
+        tokens: Http01Tokens,
+        tls_port: Option<u16>,
+    ) -> Self {
         self.certs = Some(certs);
         self.acme_tokens = tokens;
+        self.tls_port = tls_port;
         self
     }
 
     /// The HTTPS URL for a plain-HTTP request, when it must be redirected there.
     fn https_redirect(&self, session: &Session, ctx: &RequestCtx, host: &str) -> Option<String> {
-        let port = ctx.state.https_port?;
-        if is_tls(session) || ctx.route().is_some_and(|r| !r.config.redirect_https) {
+        let tls = &ctx.state.config.tls;
+        if !tls.redirect_http {
+            return None;
+        }
+        let port = tls.https_port.or(self.tls_port)?;
+        if self.tls_port.is_none()
+            || is_tls(session)
+            || ctx.route().is_some_and(|r| !r.config.redirect_https)
+        {
             return None;
         }
         let req = session.req_header();

@@ -25,9 +25,6 @@ pub struct ProxyState {
     pub(crate) pools: HashMap<String, Arc<Pool>>,
     /// Metrics of requests that matched no route.
     pub(crate) unmatched: RouteMetrics,
-    /// Where plain-HTTP requests for TLS-served hosts are redirected (the HTTPS port), when
-    /// redirecting is on and a TLS listener exists.
-    pub(crate) https_port: Option<u16>,
 }
 
 /// The live state, shared by the proxy and the control plane.
@@ -96,14 +93,7 @@ impl ProxyState {
                 }
             }
         }
-        let https_port = config
-            .listeners
-            .iter()
-            .find(|l| l.tls)
-            .filter(|_| config.tls.redirect_http)
-            .map(|l| config.tls.https_port.unwrap_or(l.address.port()));
         Ok(ProxyState {
-            https_port,
             router: Router::new(&config.routes),
             routes,
             pools,

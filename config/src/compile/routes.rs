@@ -111,7 +111,11 @@ impl Compiler {
 pub(crate) fn parse_host(host: &str) -> Result<HostPattern, String> {
     let h = host.trim().to_ascii_lowercase();
     let valid_label = |l: &str| {
-        !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     };
     if let Some(rest) = h.strip_prefix("*.") {
         if rest.split('.').all(valid_label) {

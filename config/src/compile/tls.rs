@@ -94,7 +94,12 @@ impl Compiler {
             },
         };
         if let Some(email) = &raw.email {
-            if !email.contains('@') || email.contains(char::is_whitespace) {
+            if email.starts_with("mailto:") {
+                self.err(
+                    "tls.acme.email",
+                    "write the address alone, without `mailto:`",
+                );
+            } else if !email.contains('@') || email.contains(char::is_whitespace) {
                 self.err(
                     "tls.acme.email",
                     format!("`{email}` is not an email address"),
@@ -115,6 +120,9 @@ impl Compiler {
                     );
                     Vec::new()
                 });
+            if key.is_empty() {
+                self.err("tls.acme.external_account.hmac_key", "must not be empty");
+            }
             if eab.key_id.trim().is_empty() {
                 self.err("tls.acme.external_account.key_id", "must not be empty");
             }
@@ -219,7 +227,13 @@ impl Compiler {
                     continue;
                 }
             };
-            if !normalized.contains('.') {
+            let tld = normalized.rsplit('.').next().unwrap_or("");
+            if tld.chars().all(|c| c.is_ascii_digit()) {
+                self.err(
+                    npath.clone(),
+                    format!("`{name}` is an IP address; gatehouse orders certificates for DNS names only"),
+                );
+            } else if !normalized.contains('.') {
                 self.err(
                     npath.clone(),
                     format!("`{name}` is not a public DNS name; a CA cannot issue for it"),
@@ -299,6 +313,9 @@ impl Compiler {
             format!("{path}.timeout"),
             defaults::DNS_HOOK_TIMEOUT,
         );
+        if timeout.is_zero() {
+            self.err(format!("{path}.timeout"), "must be longer than zero");
+        }
         Some(DnsHook {
             target,
             propagation_delay,

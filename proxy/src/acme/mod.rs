@@ -26,6 +26,7 @@ use instant_acme::{
 use prometheus::{Gauge, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 use schedule::{backoff, renewal_time, Window};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -124,14 +125,21 @@ impl AcmeManager {
     }
 
     /// Serve the stored certificates that are still usable, at once (before the listeners
-    /// open), and start one maintenance task per certificate on `rt`.
-    pub fn start(self: &Arc<Self>, rt: &tokio::runtime::Handle) {
+    /// open), and start one maintenance task per certificate on `rt`. No order is placed
+    /// before `listening` is set: the CA may validate HTTP-01 the moment it is told to.
+    pub fn start(self: &Arc<Self>, rt: &tokio::runtime::Handle, listening: Arc<AtomicBool>) {
         for (i, cert) in self.config.certificates.iter().enumerate() {
-            let stored = self.load_stored(cert);
+            let (stored, due_now) = match self.load_stored(cert) {
+                Some(c) => {
+                    let incomplete = cert.names.iter().any(|n| !c.names.contains(n));
+                    (Some(c), incomplete)
+                }
+                None => (None, true),
+            };
             if let Some(c) = &stored {
                 self.resolver.set_acme(first_name(cert), c.clone());
             }
-            rt.spawn(self.clone().maintain(i, stored));
+            rt.spawn(self.clone().maintain(i, stored, due_now, listening.clone()));
         }
     }
 
@@ -140,6 +148,14 @@ impl AcmeManager {
         match self.store.read_certificate(name) {
             Stored::Missing => {
                 tracing::info!(certificate = name, "no stored certificate; ordering one");
+                None
+            }
+            Stored::Damaged(e @ crate::tls::CertError::Read { .. }) => {
+                tracing::error!(
+                    certificate = name,
+                    error = %e,
+                    "cannot read the stored certificate (check the state_dir's permissions); ordering a new one"
+                );
                 None
             }
             Stored::Damaged(e) => {
@@ -154,19 +170,19 @@ impl AcmeManager {
             Stored::Found(c) => {
                 let missing: Vec<&String> =
                     cert.names.iter().filter(|n| !c.names.contains(n)).collect();
-                if !missing.is_empty() {
-                    tracing::info!(
-                        certificate = name,
-                        ?missing,
-                        "the stored certificate lacks names now configured; ordering a new one"
-                    );
-                    None
-                } else if !c.valid_at(SystemTime::now()) {
+                if !c.valid_at(SystemTime::now()) {
                     tracing::warn!(
                         certificate = name,
                         "the stored certificate has expired; ordering a new one"
                     );
                     None
+                } else if !missing.is_empty() {
+                    tracing::info!(
+                        certificate = name,
+                        ?missing,
+                        "the stored certificate lacks names now configured; it keeps serving the names it has while a new one is ordered"
+                    );
+                    Some(c)
                 } else {
                     tracing::info!(certificate = name, serial = %c.serial, expires = %humanize(c.not_after), "serving the stored certificate");
                     Some(c)
@@ -175,7 +191,13 @@ impl AcmeManager {
         }
     }
 
-    async fn maintain(self: Arc<Self>, index: usize, mut current: Option<LoadedCert>) {
+    async fn maintain(
+        self: Arc<Self>,
+        index: usize,
+        mut current: Option<LoadedCert>,
+        mut due_now: bool,
+        listening: Arc<AtomicBool>,
+    ) {
         let Some(cert) = self.config.certificates.get(index) else {
             return;
         };
@@ -183,9 +205,12 @@ impl AcmeManager {
         let failures_gauge = self.metrics.failures.with_label_values(&[name.as_str()]);
         let mut failures: u32 = 0;
         let mut pick = fastrand::f64();
+        while !listening.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         loop {
             let now = SystemTime::now();
-            if let Some(c) = &current {
+            if let Some(c) = current.as_ref().filter(|_| !due_now) {
                 let window = self.renewal_window(c).await;
                 let due = renewal_time(c.not_before, c.not_after, window, pick);
                 if now < due {
@@ -208,6 +233,7 @@ impl AcmeManager {
             };
             match self.order(cert, replaces).await {
                 Ok(c) => {
+                    due_now = false;
                     failures = 0;
                     failures_gauge.set(0);
                     self.metrics.orders.with_label_values(&["success"]).inc();
@@ -235,10 +261,10 @@ impl AcmeManager {
                     failures += 1;
                     failures_gauge.set(i64::from(failures));
                     self.metrics.orders.with_label_values(&["error"]).inc();
-                    let retry_after = self
-                        .http
-                        .take_retry_after()
-                        .filter(|_| e.is_rate_limited())
+                    let retry_after = e
+                        .is_rate_limited()
+                        .then(|| self.http.take_retry_after())
+                        .flatten()
                         .and_then(|t| t.duration_since(SystemTime::now()).ok());
                     let wait = backoff(
                         failures,
@@ -391,7 +417,13 @@ impl AcmeManager {
     /// already loaded is asked: ARI refines the schedule, it is no reason to contact the CA
     /// when nothing else needs it.
     async fn renewal_window(&self, cert: &LoadedCert) -> Option<Window> {
-        let account = self.account.lock().await.clone()?;
+        let loaded = self.account.lock().await.clone();
+        let account = match loaded {
+            Some(a) => a,
+            // After a restart: load the stored account (this only reads the CA's directory).
+            None if self.store.account_path().exists() => self.account().await.ok()?,
+            None => return None,
+        };
         let leaf = cert.leaf()?;
         let id = CertificateIdentifier::try_from(leaf).ok()?;
         match account.renewal_info(&id).await {
@@ -399,7 +431,7 @@ impl AcmeManager {
                 self.ari.store(true, std::sync::atomic::Ordering::Relaxed);
                 let w = Window::from_info(&info);
                 if let (Some(w), Some(url)) = (&w, &info.explanation_url) {
-                    tracing::info!(window_start = %humanize(w.start), explanation = %url, "the CA suggests a renewal window");
+                    tracing::debug!(window_start = %humanize(w.start), explanation = %url, "the CA suggests a renewal window");
                 }
                 w
             }

@@ -210,13 +210,14 @@ async fn authorize_and_finalize(
                 Challenge::Dns01(hook) => {
                     let record = dns_hook::record_name(&name);
                     let value = key_auth.dns_value();
+                    // Cleared afterwards even if `set` fails half-way (clearing is harmless).
+                    cleanup.dns_records.push((record.clone(), value.clone()));
                     dns_hook::call(hook, http, Action::Set, &record, &value)
                         .await
                         .map_err(|detail| OrderError::DnsHook {
                             name: record.clone(),
                             detail,
                         })?;
-                    cleanup.dns_records.push((record, value));
                 }
             }
             ready.push(challenge.url.clone());
@@ -247,7 +248,10 @@ async fn authorize_and_finalize(
         .timeout(Duration::from_secs(120));
     let status = match nonce_retry!(order.poll_ready(&poll).await) {
         Ok(s) => s,
-        Err(AcmeError::Api(_)) => OrderStatus::Invalid,
+        // An invalid order carries the CA's problem; anything else is an error of its own.
+        Err(AcmeError::Api(_)) if order.state().status == OrderStatus::Invalid => {
+            OrderStatus::Invalid
+        }
         Err(e) => return Err(acme("waiting for validation")(e)),
     };
     if status == OrderStatus::Invalid {

@@ -134,12 +134,15 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
         .mode(0o700)
         .create(dir)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = dir.join(format!(
+        ".{name}.tmp-{}-{:016x}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
     let result = (|| {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
         f.write_all(data)?;
