@@ -66,23 +66,15 @@ pub(crate) async fn respond(
     close: bool,
 ) -> Result<()> {
     let body = body(refusal, message, request_id);
-    let mut header = ResponseHeader::build(refusal.status, Some(4))?;
-    header.insert_header("content-type", "application/json")?;
-    header.insert_header("content-length", body.len().to_string())?;
-    header.insert_header("cache-control", "no-store")?;
-    header.insert_header(crate::request_id::HEADER, request_id)?;
+    let mut headers = vec![
+        ("content-type", "application/json"),
+        ("cache-control", "no-store"),
+    ];
     if close {
-        header.insert_header("connection", "close")?;
+        headers.push(("connection", "close"));
         session.set_keepalive(None);
     }
-    let head_only = session.req_header().method == http::Method::HEAD;
-    session
-        .write_response_header(Box::new(header), head_only)
-        .await?;
-    if !head_only {
-        session.write_response_body(Some(body), true).await?;
-    }
-    Ok(())
+    send(session, refusal.status, &headers, body, request_id).await
 }
 
 /// Write a complete proxy-made response other than an error: a redirect, an ACME answer.
