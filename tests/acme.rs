@@ -64,6 +64,17 @@ async fn setup(
     gatehouse_for(pebble, &yaml, hosts).await
 }
 
+/// The one directory's folder under `<state_dir>/acme/`.
+fn acme_folder(g: &Gatehouse) -> std::path::PathBuf {
+    let acme_dir = g.dir.path().join("state/acme");
+    let mut folders = std::fs::read_dir(&acme_dir).expect("state/acme exists");
+    folders
+        .next()
+        .expect("one directory")
+        .expect("entry")
+        .path()
+}
+
 async fn orders(g: &Gatehouse, result: &str) -> f64 {
     g.metric(&format!(
         "gatehouse_acme_orders_total{{result=\"{result}\"}}"
@@ -125,13 +136,7 @@ async fn issues_over_http01_serves_it_and_stores_it_privately() {
     );
 
     // Account key and certificate bundle are on disk, readable by the owner only.
-    let acme_dir = s.g.dir.path().join("state/acme");
-    let folder = std::fs::read_dir(&acme_dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let folder = acme_folder(&s.g);
     for f in ["account.json", "certificates/app.test.pem"] {
         let mode = std::fs::metadata(folder.join(f))
             .unwrap()
@@ -190,13 +195,7 @@ async fn a_restart_serves_the_stored_certificate_and_a_damaged_one_is_replaced()
     assert!(s.g.log().contains("serving the stored certificate"));
 
     // A damaged file (half written) is reported, never served, and replaced by a new order.
-    let acme_dir = s.g.dir.path().join("state/acme");
-    let folder = std::fs::read_dir(&acme_dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let folder = acme_folder(&s.g);
     let pem = folder.join("certificates/app.test.pem");
     let text = std::fs::read_to_string(&pem).unwrap();
     std::fs::write(&pem, &text[..text.len() / 2]).unwrap();

@@ -32,6 +32,20 @@ impl Files {
     }
 }
 
+/// A config body: `tls.certificates` items, extra `tls` lines, the `app` upstream and routes
+/// (`- { name: app, upstream: app }` when `routes` is empty).
+fn body(tls_extra: &str, certs: &str, app: &Upstream, routes: &str) -> String {
+    let routes = if routes.is_empty() {
+        "  - { name: app, upstream: app }\n"
+    } else {
+        routes
+    };
+    format!(
+        "tls:\n{tls_extra}  certificates:\n{certs}{}routes:\n{routes}",
+        upstreams(app)
+    )
+}
+
 fn upstreams(app: &Upstream) -> String {
     format!(
         "upstreams:\n  app: {{ backends: [{{ address: \"{}\" }}] }}\n",
@@ -59,13 +73,12 @@ fn der_of(path: &std::path::Path) -> Vec<u8> {
 async fn sni_picks_exact_then_wildcard_and_unknown_names_fail_cleanly() {
     let f = Files::new();
     let app = Upstream::start("app").await;
-    let body = format!(
-        "tls:\n  certificates:\n{}{}{}{}routes:\n  - {{ name: app, upstream: app }}\n",
+    let certs = [
         f.cert(&["a.test"], "a"),
         f.cert(&["b.test"], "b"),
         f.cert(&["*.w.test"], "w"),
-        upstreams(&app)
-    );
+    ];
+    let body = body("", &certs.concat(), &app, "");
     let g = Gatehouse::start_tls(&body).await;
     let root = &f.ca.cert_pem;
     assert_eq!(
@@ -109,10 +122,11 @@ async fn sni_picks_exact_then_wildcard_and_unknown_names_fail_cleanly() {
 async fn the_default_certificate_answers_unknown_names() {
     let f = Files::new();
     let app = Upstream::start("app").await;
-    let body = format!(
-        "tls:\n  default_certificate: a.test\n  certificates:\n{}{}routes:\n  - {{ name: app, upstream: app }}\n",
-        f.cert(&["a.test"], "a"),
-        upstreams(&app)
+    let body = body(
+        "  default_certificate: a.test\n",
+        &f.cert(&["a.test"], "a"),
+        &app,
+        "",
     );
     let g = Gatehouse::start_tls(&body).await;
     // The client checks the name, so it refuses; what matters is what the server sent.
@@ -131,11 +145,8 @@ async fn the_default_certificate_answers_unknown_names() {
 async fn plain_http_redirects_to_https_except_acme_and_opted_out_routes() {
     let f = Files::new();
     let app = Upstream::start("app").await;
-    let body = format!(
-        "tls:\n  certificates:\n{}{}routes:\n  - {{ name: app, upstream: app, hosts: [a.test, plain.test] }}\n  - {{ name: legacy, upstream: app, hosts: [a.test], path_prefix: /legacy, redirect_https: false }}\n",
-        f.cert(&["a.test"], "a"),
-        upstreams(&app)
-    );
+    let routes = "  - { name: app, upstream: app, hosts: [a.test, plain.test] }\n  - { name: legacy, upstream: app, hosts: [a.test], path_prefix: /legacy, redirect_https: false }\n";
+    let body = body("", &f.cert(&["a.test"], "a"), &app, routes);
     let g = Gatehouse::start_tls(&body).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -175,11 +186,7 @@ async fn plain_http_redirects_to_https_except_acme_and_opted_out_routes() {
 async fn alpn_negotiates_http2_or_http1() {
     let f = Files::new();
     let app = Upstream::start("app").await;
-    let body = format!(
-        "tls:\n  certificates:\n{}{}routes:\n  - {{ name: app, upstream: app }}\n",
-        f.cert(&["a.test"], "a"),
-        upstreams(&app)
-    );
+    let body = body("", &f.cert(&["a.test"], "a"), &app, "");
     let g = Gatehouse::start_tls(&body).await;
     let url = format!("https://a.test:{}/", g.tls_port);
     let h2 = client(&f.ca.cert_pem, &["a.test"], g.tls_port)
@@ -215,21 +222,14 @@ async fn a_reload_swaps_certificates_for_new_handshakes() {
     let f = Files::new();
     let app = Upstream::start("app").await;
     let first = f.cert(&["a.test"], "one");
-    let g = Gatehouse::start_tls(&format!(
-        "tls:\n  certificates:\n{first}{}routes:\n  - {{ name: app, upstream: app }}\n",
-        upstreams(&app)
-    ))
-    .await;
+    let g = Gatehouse::start_tls(&body("", &first, &app, "")).await;
     let root = f.ca.cert_pem.clone();
     assert_eq!(
         leaf_for(&g, &root, "a.test").await.unwrap(),
         der_of(&f.dir.path().join("one.pem"))
     );
     let second = f.cert(&["a.test"], "two");
-    g.rewrite(&format!(
-        "tls:\n  certificates:\n{second}{}routes:\n  - {{ name: app, upstream: app }}\n",
-        upstreams(&app)
-    ));
+    g.rewrite(&body("", &second, &app, ""));
     let want = der_of(&f.dir.path().join("two.pem"));
     wait_for("the new certificate", Duration::from_secs(10), || {
         let (root, want) = (root.clone(), want.clone());
@@ -238,11 +238,11 @@ async fn a_reload_swaps_certificates_for_new_handshakes() {
     })
     .await;
     // A reload with an unreadable key keeps the current certificates.
-    g.rewrite(&format!(
-        "tls:\n  certificates:\n    - {{ cert_file: \"{}\", key_file: /nonexistent.key }}\n{}routes:\n  - {{ name: app, upstream: app }}\n",
-        f.dir.path().join("two.pem").display(),
-        upstreams(&app)
-    ));
+    let missing_key = format!(
+        "    - {{ cert_file: \"{}\", key_file: /nonexistent.key }}\n",
+        f.dir.path().join("two.pem").display()
+    );
+    g.rewrite(&body("", &missing_key, &app, ""));
     wait_for("the rejected reload", Duration::from_secs(10), || async {
         g.metric("gatehouse_config_reloads_total{result=\"error\"}")
             .await
@@ -250,6 +250,16 @@ async fn a_reload_swaps_certificates_for_new_handshakes() {
     })
     .await;
     assert_eq!(leaf_for(&g, &root, "a.test").await.unwrap(), want);
+}
+
+/// `gatehouse check` on `yaml`, written to `path`.
+fn check(path: &std::path::Path, yaml: &str) -> std::process::Output {
+    std::fs::write(path, yaml).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["check", "--config"])
+        .arg(path)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -262,13 +272,8 @@ fn check_reports_unreadable_files_mismatched_keys_and_uncovered_names() {
         a_cert.display(),
         b_key.display()
     );
-    let path = f.dir.path().join("bad.yaml");
-    std::fs::write(&path, &yaml).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let path = f.dir.path().join("check.yaml");
+    let out = check(&path, &yaml);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
@@ -287,12 +292,7 @@ fn check_reports_unreadable_files_mismatched_keys_and_uncovered_names() {
         c_cert.display(),
         c_key.display()
     );
-    std::fs::write(&path, &yaml).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check(&path, &yaml);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
