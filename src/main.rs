@@ -37,6 +37,9 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// Read a password from standard input (one line) and print an argon2id hash for
+    /// `basic_auth.users`.
+    HashPassword,
 }
 
 fn main() -> ExitCode {
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::HashPassword => hash_password(),
         Command::Run { config } => match run::run(&config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -69,5 +73,28 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+    }
+}
+
+fn hash_password() -> ExitCode {
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut line) {
+        eprintln!("gatehouse: cannot read the password from standard input: {e}");
+        return ExitCode::from(1);
+    }
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        eprintln!("gatehouse: the password is empty; type it on standard input, e.g. `printf '%s\\n' \"$PW\" | gatehouse hash-password`");
+        return ExitCode::from(2);
+    }
+    match gatehouse_proxy::hash_password(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gatehouse: hashing failed: {e}");
+            ExitCode::from(1)
+        }
     }
 }

@@ -18,12 +18,16 @@ mod env;
 mod error;
 mod lines;
 mod model;
+pub mod origin;
+mod policy;
 mod raw;
+mod raw_policy;
 pub mod units;
 pub mod watch;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
+pub use policy::*;
 
 use std::path::Path;
 

@@ -26,6 +26,10 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     /// Certificates for the TLS listeners, from files and from ACME.
     pub tls: TlsConfig,
+    /// Peers whose X-Forwarded-For names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Redis for shared rate limits.
+    pub redis: Option<crate::policy::RedisConfig>,
     /// Named pools of backends, by name.
     pub upstreams: BTreeMap<String, Upstream>,
     /// Routes, in file order.
@@ -155,6 +159,8 @@ pub struct Route {
     pub max_body_size: u64,
     /// On a plain listener, redirect requests for TLS-served hosts to HTTPS.
     pub redirect_https: bool,
+    /// Security headers, CORS, CSRF, rate limits, lockouts and gates.
+    pub policy: crate::policy::EdgePolicy,
 }
 
 /// A host the route answers for.

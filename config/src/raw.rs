@@ -109,6 +109,9 @@ pub(crate) struct RawRoute {
     pub retries: Option<u32>,
     pub max_body_size: Option<String>,
     pub redirect_https: Option<bool>,
+    #[serde(default)]
+    pub policies: Vec<String>,
+    pub policy: Option<serde_yaml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -129,6 +132,9 @@ pub(crate) const SECTIONS: &[&str] = &[
     "state_dir",
     "listeners",
     "tls",
+    "trusted_proxies",
+    "redis",
+    "policies",
     "upstreams",
     "routes",
 ];

@@ -2,6 +2,7 @@
 
 use crate::acme::{Http01Tokens, CHALLENGE_PREFIX};
 use crate::metrics::ProxyMetrics;
+use crate::policy::{self, Answer, Notes};
 use crate::request_id;
 use crate::respond::{self, respond, Refusal};
 use crate::router::normalize_host;
@@ -9,13 +10,14 @@ use crate::state::{ProxyState, SharedState};
 use crate::tls::CertResolver;
 use async_trait::async_trait;
 use bytes::Bytes;
-use gatehouse_config::UpstreamProtocol;
+use gatehouse_config::origin::Origin;
+use gatehouse_config::{UpstreamProtocol, CSP_REPORT_PATH};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::Peer;
 use prometheus::IntGauge;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -89,6 +91,43 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// Answer a browser's CSP violation report on a route that collects them.
+    async fn csp_report(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        route: &crate::state::CompiledRoute,
+    ) -> Result<bool> {
+        if session.req_header().method != http::Method::POST {
+            ctx.status = Some(405);
+            let msg = "CSP reports are sent with POST";
+            respond(
+                session,
+                Refusal::METHOD_NOT_ALLOWED,
+                msg,
+                ctx,
+                false,
+                &[("allow", "POST")],
+            )
+            .await?;
+            return Ok(true);
+        }
+        let n = policy::csp_report::collect(session, &route.config.name).await?;
+        route.policy.csp_reports.inc_by(n as u64);
+        ctx.status = Some(204);
+        respond::send(
+            session,
+            204,
+            &[("cache-control", "no-store")],
+            Bytes::new(),
+            ctx,
+        )
+        .await?;
+        Ok(true)
+    }
+}
+
 fn is_tls(session: &Session) -> bool {
     session.digest().is_some_and(|d| d.ssl_digest.is_some())
 }
@@ -113,12 +152,35 @@ pub struct RequestCtx {
     /// Status of a response the proxy made itself.
     status: Option<u16>,
     upgraded: bool,
+    /// The client's address (trusted-proxies aware).
+    client_ip: Option<IpAddr>,
+    /// The socket peer is a trusted proxy: its forwarding headers are extended, not replaced.
+    trusted_peer: bool,
+    /// The client reached us over HTTPS (directly, or through a trusted proxy that says so).
+    https: bool,
+    notes: Notes,
     _in_flight: InFlight,
 }
 
 impl RequestCtx {
     fn route(&self) -> Option<&crate::state::CompiledRoute> {
         self.route.and_then(|i| self.state.routes.get(i))
+    }
+
+    pub(crate) fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// Add the route's security headers (the defaults when no route matched), and its CORS
+    /// and RateLimit headers, to a response.
+    pub(crate) fn decorate(&self, resp: &mut ResponseHeader) {
+        match self.route() {
+            Some(r) => {
+                r.policy.headers.apply(resp, self.https);
+                r.policy.decorate(&self.notes, resp);
+            }
+            None => self.state.default_headers.apply(resp, self.https),
+        }
     }
 
     fn total_deadline_passed(&self) -> bool {
@@ -128,6 +190,10 @@ impl RequestCtx {
                 .and_then(|r| r.config.timeouts.total)
                 .is_some_and(|t| self.start.elapsed() > t)
     }
+}
+
+fn header_str<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 fn request_host(req: &RequestHeader) -> &str {
@@ -156,6 +222,10 @@ impl ProxyHttp for Gateway {
             body_bytes: 0,
             status: None,
             upgraded: false,
+            client_ip: None,
+            trusted_peer: false,
+            https: false,
+            notes: Notes::default(),
             _in_flight: InFlight(self.metrics.in_flight.clone()),
         }
     }
@@ -176,13 +246,24 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let xff = header_str(session.req_header(), "x-forwarded-for");
+        (ctx.client_ip, ctx.trusted_peer) =
+            policy::client_ip(peer, xff, &ctx.state.config.trusted_proxies);
+        ctx.https = is_tls(session)
+            || (ctx.trusted_peer
+                && header_str(session.req_header(), "x-forwarded-proto")
+                    .is_some_and(|p| p.trim().eq_ignore_ascii_case("https")));
         if let Some(answer) = self.acme_tokens.answer(session.req_header().uri.path()) {
             ctx.status = Some(200);
             let headers = [
                 ("content-type", "text/plain"),
                 ("cache-control", "no-store"),
             ];
-            respond::send(session, 200, &headers, Bytes::from(answer), &ctx.request_id).await?;
+            respond::send(session, 200, &headers, Bytes::from(answer), ctx).await?;
             return Ok(true);
         }
         let req = session.req_header();
@@ -194,21 +275,70 @@ impl ProxyHttp for Gateway {
                 ("location", location.as_str()),
                 ("cache-control", "no-store"),
             ];
-            respond::send(session, 308, &headers, Bytes::new(), &ctx.request_id).await?;
+            respond::send(session, 308, &headers, Bytes::new(), ctx).await?;
             return Ok(true);
         }
-        let Some(route) = ctx.route() else {
+        let state = ctx.state.clone();
+        let Some(route) = ctx.route.and_then(|i| state.routes.get(i)) else {
             ctx.status = Some(404);
             respond(
                 session,
                 Refusal::NO_ROUTE,
                 "no route matches this host and path",
-                &ctx.request_id,
+                ctx,
                 false,
+                &[],
             )
             .await?;
             return Ok(true);
         };
+        if route.policy.headers.csp_collector && session.req_header().uri.path() == CSP_REPORT_PATH
+        {
+            return self.csp_report(session, ctx, route).await;
+        }
+        let scheme = if ctx.https { "https" } else { "http" };
+        let own = Origin::parse(&format!(
+            "{scheme}://{}",
+            request_host(session.req_header())
+        ));
+        let answer = route
+            .policy
+            .check(
+                session.req_header(),
+                ctx.client_ip,
+                own.as_ref(),
+                &mut ctx.notes,
+            )
+            .await;
+        match answer {
+            Answer::Pass => {}
+            Answer::Preflight => {
+                ctx.status = Some(204);
+                let extra = route.policy.preflight_headers();
+                let mut headers: Vec<(&'static str, &str)> = extra
+                    .iter()
+                    .filter_map(|(n, v)| v.to_str().ok().map(|v| (*n, v)))
+                    .collect();
+                headers.push((
+                    "vary",
+                    "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+                ));
+                respond::send(session, 204, &headers, Bytes::new(), ctx).await?;
+                return Ok(true);
+            }
+            Answer::Refuse {
+                refusal,
+                message,
+                headers,
+            } => {
+                ctx.status = Some(refusal.status);
+                let extra: Vec<(&'static str, &str)> =
+                    headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+                respond(session, refusal, message, ctx, false, &extra).await?;
+                return Ok(true);
+            }
+        }
+        let req = session.req_header();
         let limit = route.config.max_body_size;
         let declared = req
             .headers
@@ -218,7 +348,7 @@ impl ProxyHttp for Gateway {
         if declared.is_some_and(|n| n > limit) {
             ctx.status = Some(413);
             let msg = format!("the request body is larger than this route accepts ({limit} bytes)");
-            respond(session, Refusal::TOO_LARGE, &msg, &ctx.request_id, true).await?;
+            respond(session, Refusal::TOO_LARGE, &msg, ctx, true, &[]).await?;
             return Ok(true);
         }
         Ok(false)
@@ -315,22 +445,21 @@ impl ProxyHttp for Gateway {
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let client = session
+        let peer = session
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip().to_string());
-        if let Some(ip) = client {
-            let xff = match upstream
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-            {
+        if let Some(ip) = peer {
+            // Only a trusted proxy's X-Forwarded-For is kept; anyone else's is replaced, so
+            // that upstreams cannot be fooled about who the client is.
+            let prev = header_str(upstream, "x-forwarded-for").filter(|_| ctx.trusted_peer);
+            let xff = match prev {
                 Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
                 _ => ip,
             };
             upstream.insert_header("x-forwarded-for", xff)?;
         }
-        let proto = if is_tls(session) { "https" } else { "http" };
+        let proto = if ctx.https { "https" } else { "http" };
         upstream.insert_header("x-forwarded-proto", proto)?;
         let host = request_host(session.req_header());
         if !host.is_empty() {
@@ -381,6 +510,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         response.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
+        ctx.decorate(response);
         if self.draining.load(Ordering::Relaxed) {
             session.set_keepalive(None);
         }
@@ -401,8 +531,7 @@ impl ProxyHttp for Gateway {
         };
         let mut code = refusal.status;
         if session.response_written().is_none() {
-            if let Err(write_err) = respond(session, refusal, message, &ctx.request_id, true).await
-            {
+            if let Err(write_err) = respond(session, refusal, message, ctx, true, &[]).await {
                 tracing::debug!(request_id = %ctx.request_id, error = %write_err, "could not send the error response");
                 code = 0;
             }
@@ -429,12 +558,11 @@ impl ProxyHttp for Gateway {
         let route = ctx.route();
         let metrics = route.map_or(&ctx.state.unmatched, |r| &r.metrics);
         metrics.observe(&req.method, status, elapsed.as_secs_f64());
+        if let Some(r) = route {
+            r.policy.record_response(&ctx.notes, status);
+        }
         if ctx.state.config.log.access_log {
-            let client = session
-                .client_addr()
-                .and_then(|a| a.as_inet())
-                .map(|a| a.ip().to_string())
-                .unwrap_or_default();
+            let client = ctx.client_ip.map(|a| a.to_string()).unwrap_or_default();
             tracing::info!(
                 target: "gatehouse::access",
                 request_id = %ctx.request_id,

@@ -5,6 +5,7 @@
 pub mod acme;
 mod gateway;
 mod metrics;
+mod policy;
 mod pool;
 mod request_id;
 mod respond;
@@ -14,5 +15,6 @@ pub mod tls;
 
 pub use gateway::{Gateway, RequestCtx};
 pub use metrics::ProxyMetrics;
+pub use policy::hash_password;
 pub use pool::{Pool, PoolError};
 pub use state::{ProxyState, SharedState};

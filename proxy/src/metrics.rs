@@ -18,6 +18,7 @@ pub struct ProxyMetrics {
     pub(crate) in_flight: IntGauge,
     pub(crate) backend_up: IntGaugeVec,
     pub(crate) connect_errors: IntCounterVec,
+    pub(crate) policy: crate::policy::PolicyMetrics,
 }
 
 /// Latency buckets (seconds): 1 ms to 60 s.
@@ -59,6 +60,7 @@ impl ProxyMetrics {
                 ),
                 &["upstream"],
             )?,
+            policy: crate::policy::PolicyMetrics::register(registry)?,
         };
         registry.register(Box::new(m.requests_total.clone()))?;
         registry.register(Box::new(m.request_duration.clone()))?;

@@ -26,6 +26,9 @@ pub enum PoolError {
         /// What was refused.
         message: String,
     },
+    /// An edge policy could not be set up (e.g. an unusable Redis URL).
+    #[error("{0}")]
+    Policy(String),
 }
 
 /// One upstream pool.

@@ -1,7 +1,8 @@
-//! Responses the proxy makes itself (404, 413, 502, 504, ...): one small JSON shape, the
-//! request id, `Cache-Control: no-store`. Later edge policies add their headers here too, so
-//! that every response of a route carries them.
+//! Responses the proxy makes itself (404, 413, 429, 502, 504, ...): one small JSON shape, the
+//! request id, `Cache-Control: no-store`, and the route's security, CORS and RateLimit headers,
+//! so that every response of a route carries them.
 
+use crate::gateway::RequestCtx;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
@@ -40,6 +41,38 @@ impl Refusal {
         status: 500,
         code: "internal_error",
     };
+    pub(crate) const METHOD_NOT_ALLOWED: Refusal = Refusal {
+        status: 405,
+        code: "method_not_allowed",
+    };
+    pub(crate) const FORBIDDEN: Refusal = Refusal {
+        status: 403,
+        code: "forbidden",
+    };
+    pub(crate) const UNAUTHORIZED: Refusal = Refusal {
+        status: 401,
+        code: "unauthorized",
+    };
+    pub(crate) const CSRF_REJECTED: Refusal = Refusal {
+        status: 403,
+        code: "csrf_rejected",
+    };
+    pub(crate) const CORS_REFUSED: Refusal = Refusal {
+        status: 403,
+        code: "cors_refused",
+    };
+    pub(crate) const RATE_LIMITED: Refusal = Refusal {
+        status: 429,
+        code: "rate_limited",
+    };
+    pub(crate) const LOCKED_OUT: Refusal = Refusal {
+        status: 429,
+        code: "locked_out",
+    };
+    pub(crate) const LIMIT_UNAVAILABLE: Refusal = Refusal {
+        status: 503,
+        code: "rate_limit_unavailable",
+    };
 }
 
 /// The body of a proxy-made response.
@@ -62,35 +95,39 @@ pub(crate) async fn respond(
     session: &mut Session,
     refusal: Refusal,
     message: &str,
-    request_id: &str,
+    ctx: &RequestCtx,
     close: bool,
+    extra: &[(&'static str, &str)],
 ) -> Result<()> {
-    let body = body(refusal, message, request_id);
+    let body = body(refusal, message, ctx.request_id());
     let mut headers = vec![
         ("content-type", "application/json"),
         ("cache-control", "no-store"),
     ];
+    headers.extend_from_slice(extra);
     if close {
         headers.push(("connection", "close"));
         session.set_keepalive(None);
     }
-    send(session, refusal.status, &headers, body, request_id).await
+    send(session, refusal.status, &headers, body, ctx).await
 }
 
-/// Write a complete proxy-made response other than an error: a redirect, an ACME answer.
+/// Write a complete proxy-made response other than an error: a redirect, an ACME answer, a
+/// CORS preflight.
 pub(crate) async fn send(
     session: &mut Session,
     status: u16,
     headers: &[(&'static str, &str)],
     body: Bytes,
-    request_id: &str,
+    ctx: &RequestCtx,
 ) -> Result<()> {
-    let mut header = ResponseHeader::build(status, Some(headers.len() + 3))?;
+    let mut header = ResponseHeader::build(status, Some(headers.len() + 12))?;
     for (name, value) in headers {
         header.insert_header(*name, *value)?;
     }
     header.insert_header("content-length", body.len().to_string())?;
-    header.insert_header(crate::request_id::HEADER, request_id)?;
+    header.insert_header(crate::request_id::HEADER, ctx.request_id())?;
+    ctx.decorate(&mut header);
     let head_only = session.req_header().method == http::Method::HEAD || body.is_empty();
     session
         .write_response_header(Box::new(header), head_only)

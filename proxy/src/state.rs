@@ -3,6 +3,7 @@
 //! generation it started with.
 
 use crate::metrics::{ProxyMetrics, RouteMetrics};
+use crate::policy::{Headers, PolicyStores, RoutePolicy};
 use crate::pool::{Pool, PoolError};
 use crate::router::Router;
 use arc_swap::ArcSwap;
@@ -15,6 +16,7 @@ pub(crate) struct CompiledRoute {
     pub(crate) config: Route,
     pub(crate) pool: Arc<Pool>,
     pub(crate) metrics: RouteMetrics,
+    pub(crate) policy: RoutePolicy,
 }
 
 /// Everything the request path reads, for one config generation.
@@ -25,6 +27,10 @@ pub struct ProxyState {
     pub(crate) pools: HashMap<String, Arc<Pool>>,
     /// Metrics of requests that matched no route.
     pub(crate) unmatched: RouteMetrics,
+    /// Security headers of responses to requests that match no route.
+    pub(crate) default_headers: Headers,
+    /// Rate-limit buckets, lockout counters and the Redis client, handed to the next generation.
+    stores: PolicyStores,
 }
 
 /// The live state, shared by the proxy and the control plane.
@@ -55,6 +61,12 @@ impl ProxyState {
             };
             pools.insert(name.clone(), pool);
         }
+        let mut stores = PolicyStores::with_redis(
+            config.redis.as_ref(),
+            previous.map(|p| &p.stores),
+            &metrics.policy,
+        )
+        .map_err(PoolError::Policy)?;
         let mut routes = Vec::with_capacity(config.routes.len());
         for route in &config.routes {
             let pool = pools
@@ -67,10 +79,18 @@ impl ProxyState {
                         route.name
                     ),
                 })?;
+            let policy = RoutePolicy::build(
+                route,
+                previous.map(|p| &p.stores),
+                &mut stores,
+                &metrics.policy,
+                rt,
+            );
             routes.push(CompiledRoute {
                 config: route.clone(),
                 pool,
                 metrics: RouteMetrics::new(metrics, &route.name),
+                policy,
             });
         }
         // Gauges of backends that are gone would otherwise report their last value forever.
@@ -98,6 +118,8 @@ impl ProxyState {
             routes,
             pools,
             unmatched: RouteMetrics::new(metrics, "none"),
+            default_headers: Headers::new(&Default::default()),
+            stores,
             config,
         })
     }

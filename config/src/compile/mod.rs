@@ -1,9 +1,13 @@
 //! The compile step: raw sections -> validated [`Config`], collecting every problem.
 //! One file per section: `upstreams.rs`, `routes.rs`, `tls.rs`.
 
+mod headers;
+mod policy;
 mod routes;
 mod tls;
 mod upstreams;
+
+pub(crate) use headers::default_security_headers;
 
 use crate::error::ConfigError;
 use crate::model::*;
@@ -110,6 +114,9 @@ impl Compiler {
         let tls: RawTls = take("tls")
             .and_then(|v| self.section(v, "tls"))
             .unwrap_or_default();
+        let trusted_proxies = take("trusted_proxies");
+        let redis = take("redis");
+        let policies = take("policies");
         let listeners = take("listeners");
         let upstreams = take("upstreams");
         let routes = take("routes");
@@ -136,7 +143,10 @@ impl Compiler {
         });
         let listeners = self.listeners(listeners);
         let upstreams = self.upstreams(upstreams);
-        let routes = self.routes(routes, &upstreams);
+        let trusted_proxies = self.trusted_proxies(trusted_proxies);
+        let redis = self.redis(redis);
+        let policies = self.policies(policies, redis.is_some());
+        let routes = self.routes(routes, &upstreams, &policies, redis.is_some());
         let tls = self.tls(tls, &listeners);
         let state_dir = match state_dir {
             Some(d) if d.trim().is_empty() => {
@@ -169,6 +179,8 @@ impl Compiler {
             state_dir,
             listeners,
             tls,
+            trusted_proxies,
+            redis,
             upstreams,
             routes,
             warnings: std::mem::take(&mut self.warnings),

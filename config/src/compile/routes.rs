@@ -13,6 +13,8 @@ impl Compiler {
         &mut self,
         value: Option<Value>,
         upstreams: &BTreeMap<String, Upstream>,
+        policies: &super::policy::NamedPolicies,
+        redis: bool,
     ) -> Vec<Route> {
         let items = self.list(value, "routes");
         if items.is_empty() && !self.errors.iter().any(|e| e.path.starts_with("routes")) {
@@ -92,6 +94,7 @@ impl Compiler {
                     0
                 }),
             };
+            let policy = self.route_policy(&raw.policies, raw.policy, &path, policies, redis);
             out.push(Route {
                 name: raw.name,
                 hosts,
@@ -101,6 +104,7 @@ impl Compiler {
                 retries: raw.retries.unwrap_or(defaults::RETRIES),
                 max_body_size,
                 redirect_https: raw.redirect_https.unwrap_or(true),
+                policy,
             });
         }
         out

@@ -1,0 +1,247 @@
+//! Gates: client-address allow/deny lists, API keys (compared in constant time, never logged)
+//! and HTTP basic authentication against bcrypt or argon2 hashes.
+
+use base64::Engine;
+use gatehouse_config::{ApiKeyGate, BasicAuth, IpGate};
+use pingora::http::RequestHeader;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+
+/// Whether `ip` passes the allow/deny lists. Unknown clients (no socket address) do not.
+pub(crate) fn ip_allowed(gate: &IpGate, ip: Option<IpAddr>) -> bool {
+    let Some(ip) = ip.map(|ip| match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }) else {
+        return false;
+    };
+    if gate.deny.iter().any(|n| n.contains(&ip)) {
+        return false;
+    }
+    gate.allow.is_empty() || gate.allow.iter().any(|n| n.contains(&ip))
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, data).as_ref());
+    out
+}
+
+/// An API-key gate with the keys kept as digests: comparing fixed-size digests in constant
+/// time reveals neither the keys nor their lengths.
+pub(crate) struct ApiKeys {
+    header: String,
+    bearer: bool,
+    digests: Vec<[u8; 32]>,
+}
+
+impl ApiKeys {
+    pub(crate) fn new(gate: &ApiKeyGate) -> ApiKeys {
+        ApiKeys {
+            header: gate.header.clone(),
+            bearer: gate.bearer,
+            digests: gate.keys.iter().map(|k| sha256(k.0.as_bytes())).collect(),
+        }
+    }
+
+    pub(crate) fn admits(&self, req: &RequestHeader) -> bool {
+        let Some(value) = req.headers.get(self.header.as_str()) else {
+            return false;
+        };
+        let mut presented = value.as_bytes();
+        if self.bearer {
+            match presented.get(..7) {
+                Some(p) if p.eq_ignore_ascii_case(b"bearer ") => presented = &presented[7..],
+                _ => return false,
+            }
+        }
+        let d = sha256(presented);
+        let mut ok = subtle::Choice::from(0);
+        for k in &self.digests {
+            ok |= k.ct_eq(&d);
+        }
+        ok.into()
+    }
+}
+
+/// Successful logins are remembered briefly so that every request of a browser session does
+/// not pay for a bcrypt/argon2 verification.
+const CACHE_FOR: Duration = Duration::from_secs(300);
+const CACHE_MAX: usize = 1024;
+/// A bcrypt hash of a random password, verified for unknown users so that they take as long
+/// as known ones.
+const DUMMY_HASH: &str = "$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy";
+
+/// Basic authentication with a small cache of verified credentials.
+pub(crate) struct Basic {
+    pub(crate) challenge: String,
+    users: HashMap<String, String>,
+    verified: Mutex<HashMap<[u8; 32], Instant>>,
+    /// Verifications running at once; the rest wait (hashing is deliberately slow).
+    slots: tokio::sync::Semaphore,
+}
+
+impl Basic {
+    pub(crate) fn new(b: &BasicAuth) -> Arc<Basic> {
+        Arc::new(Basic {
+            challenge: format!("Basic realm=\"{}\", charset=\"UTF-8\"", b.realm),
+            users: b
+                .users
+                .iter()
+                .map(|(u, h)| (u.clone(), h.0.clone()))
+                .collect(),
+            verified: Mutex::new(HashMap::new()),
+            slots: tokio::sync::Semaphore::new(2),
+        })
+    }
+
+    pub(crate) async fn admits(self: &Arc<Self>, req: &RequestHeader) -> bool {
+        let Some((user, password)) = credentials(req) else {
+            return false;
+        };
+        let hash = self.users.get(&user).cloned();
+        let mut id = Vec::with_capacity(user.len() + password.len() + 70);
+        id.extend_from_slice(user.as_bytes());
+        id.push(0);
+        id.extend_from_slice(password.as_bytes());
+        id.push(0);
+        id.extend_from_slice(hash.as_deref().unwrap_or("").as_bytes());
+        let id = sha256(&id);
+        let now = Instant::now();
+        if let Ok(cache) = self.verified.lock() {
+            if cache
+                .get(&id)
+                .is_some_and(|t| now.duration_since(*t) < CACHE_FOR)
+            {
+                return hash.is_some();
+            }
+        }
+        let Ok(_slot) = self.slots.acquire().await else {
+            return false;
+        };
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_string());
+        let ok = tokio::task::spawn_blocking(move || verify(&password, &hash))
+            .await
+            .unwrap_or(false)
+            && known;
+        if ok {
+            if let Ok(mut cache) = self.verified.lock() {
+                if cache.len() >= CACHE_MAX {
+                    cache.retain(|_, t| now.duration_since(*t) < CACHE_FOR);
+                    if cache.len() >= CACHE_MAX {
+                        cache.clear();
+                    }
+                }
+                cache.insert(id, now);
+            }
+        }
+        ok
+    }
+}
+
+/// `Authorization: Basic base64(user:password)`.
+fn credentials(req: &RequestHeader) -> Option<(String, String)> {
+    let v = req
+        .headers
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, rest) = v.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (u, p) = text.split_once(':')?;
+    Some((u.to_string(), p.to_string()))
+}
+
+/// Check `password` against a bcrypt or argon2 hash.
+pub(crate) fn verify(password: &str, hash: &str) -> bool {
+    if hash.starts_with("$argon2") {
+        use argon2::password_hash::{PasswordHash, PasswordVerifier};
+        return PasswordHash::new(hash).is_ok_and(|h| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        });
+    }
+    bcrypt::verify(password, hash).unwrap_or(false)
+}
+
+/// An argon2id hash (PHC string) of `password` for `basic_auth.users`.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    use ring::rand::SecureRandom;
+    let mut salt = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut salt)
+        .map_err(|_| "the system random source failed".to_string())?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse_config::Secret;
+
+    fn req(header: &str, value: &str) -> RequestHeader {
+        let mut r = RequestHeader::build("GET", b"/", None).expect("req");
+        r.insert_header(header.to_string(), value).expect("hdr");
+        r
+    }
+
+    #[test]
+    fn ip_lists() {
+        let gate = IpGate {
+            allow: vec!["10.0.0.0/8".parse().expect("net")],
+            deny: vec!["10.6.0.0/16".parse().expect("net")],
+        };
+        assert!(ip_allowed(&gate, "10.1.2.3".parse().ok()));
+        assert!(ip_allowed(&gate, "::ffff:10.1.2.3".parse().ok()));
+        assert!(!ip_allowed(&gate, "10.6.2.3".parse().ok()));
+        assert!(!ip_allowed(&gate, "192.0.2.1".parse().ok()));
+        assert!(!ip_allowed(&gate, None));
+    }
+
+    #[test]
+    fn api_keys_and_bearer() {
+        let keys = ApiKeys::new(&ApiKeyGate {
+            header: "x-api-key".into(),
+            bearer: false,
+            keys: vec![Secret("k1".into()), Secret("k2".into())],
+        });
+        assert!(keys.admits(&req("x-api-key", "k2")));
+        assert!(!keys.admits(&req("x-api-key", "k3")));
+        assert!(!keys.admits(&req("x-other", "k1")));
+        let bearer = ApiKeys::new(&ApiKeyGate {
+            header: "authorization".into(),
+            bearer: true,
+            keys: vec![Secret("k1".into())],
+        });
+        assert!(bearer.admits(&req("authorization", "Bearer k1")));
+        assert!(!bearer.admits(&req("authorization", "k1")));
+    }
+
+    #[test]
+    fn hashes_verify() {
+        let h = hash_password("pw").expect("hash");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify("pw", &h));
+        assert!(!verify("px", &h));
+        let b = bcrypt::hash("pw", 4).expect("bcrypt");
+        assert!(verify("pw", &b));
+        assert!(!verify("px", &b));
+        assert!(!verify("pw", "not a hash"));
+    }
+}

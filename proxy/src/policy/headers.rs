@@ -1,0 +1,116 @@
+//! Security response headers, converted to header values once per config generation and
+//! written on every response of the route (upstream's and the proxy's own), replacing any
+//! the upstream sent so that each is present exactly once.
+
+use gatehouse_config::SecurityHeaders;
+use http::{HeaderName, HeaderValue};
+use pingora::http::ResponseHeader;
+
+/// A route's security headers, ready to write.
+pub(crate) struct Headers {
+    hsts: Option<HeaderValue>,
+    always: Vec<(HeaderName, HeaderValue)>,
+    remove: Vec<HeaderName>,
+    /// The built-in CSP report collector answers on this route.
+    pub(crate) csp_collector: bool,
+}
+
+impl Headers {
+    pub(crate) fn new(h: &SecurityHeaders) -> Headers {
+        // Values were validated when the config was compiled; a value that still does not
+        // convert is left out rather than failing the route.
+        let pair = |n: &str, v: &str| {
+            Some((
+                HeaderName::from_bytes(n.as_bytes()).ok()?,
+                HeaderValue::from_str(v).ok()?,
+            ))
+        };
+        Headers {
+            hsts: h
+                .hsts
+                .as_deref()
+                .and_then(|v| HeaderValue::from_str(v).ok()),
+            always: h.always.iter().filter_map(|(n, v)| pair(n, v)).collect(),
+            remove: h
+                .remove
+                .iter()
+                .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+                .collect(),
+            csp_collector: h.csp_collector,
+        }
+    }
+
+    /// Write the headers on `resp`; HSTS only when the client connected over HTTPS.
+    pub(crate) fn apply(&self, resp: &mut ResponseHeader, https: bool) {
+        for name in &self.remove {
+            resp.remove_header(name);
+        }
+        for (name, value) in &self.always {
+            let _ = resp.insert_header(name.clone(), value);
+        }
+        if let Some(hsts) = self.hsts.as_ref().filter(|_| https) {
+            let _ = resp.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts);
+        } else {
+            // An upstream's HSTS over plain HTTP is ignored by browsers and only confuses.
+            resp.remove_header(&http::header::STRICT_TRANSPORT_SECURITY);
+        }
+    }
+}
+
+/// Add `token` to the response's Vary unless it is there already (or Vary is `*`).
+pub(crate) fn add_vary(resp: &mut ResponseHeader, token: &str) {
+    let current: Vec<String> = resp
+        .headers
+        .get_all(http::header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if current
+        .iter()
+        .any(|t| t == "*" || t.eq_ignore_ascii_case(token))
+    {
+        return;
+    }
+    let mut all = current;
+    all.push(token.to_string());
+    if let Ok(v) = HeaderValue::from_str(&all.join(", ")) {
+        let _ = resp.insert_header(http::header::VARY, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_upstream_values_and_sends_hsts_on_https_only() {
+        let h = Headers::new(&SecurityHeaders::default());
+        let mut r = ResponseHeader::build(200, None).expect("resp");
+        r.append_header("x-frame-options", "ALLOWALL").expect("h");
+        r.append_header("server", "nginx").expect("h");
+        r.append_header("strict-transport-security", "max-age=1")
+            .expect("h");
+        h.apply(&mut r, false);
+        assert_eq!(r.headers.get_all("x-frame-options").iter().count(), 1);
+        assert_eq!(r.headers["x-frame-options"], "SAMEORIGIN");
+        assert!(r.headers.get("server").is_none());
+        assert!(r.headers.get("strict-transport-security").is_none());
+        h.apply(&mut r, true);
+        assert_eq!(
+            r.headers["strict-transport-security"],
+            "max-age=31536000; includeSubDomains"
+        );
+    }
+
+    #[test]
+    fn vary_is_merged() {
+        let mut r = ResponseHeader::build(200, None).expect("resp");
+        r.append_header("vary", "Accept-Encoding").expect("h");
+        add_vary(&mut r, "Origin");
+        add_vary(&mut r, "origin");
+        assert_eq!(r.headers["vary"], "Accept-Encoding, Origin");
+    }
+}

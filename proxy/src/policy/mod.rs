@@ -1,0 +1,431 @@
+//! Edge policies on the request path: security headers, CORS, CSRF, rate limits, lockouts and
+//! gates, compiled per route from the config (`gatehouse_config::EdgePolicy`).
+//!
+//! Order on a request (see [`RoutePolicy::check`]): ip → CORS preflight → lockout → rate
+//! limits → api_key / basic_auth → CSRF. CORS preflights come before the auth gates because
+//! browsers send them without credentials; rate limits come before basic auth so that
+//! password guessing is throttled before any hash is computed.
+
+mod client_ip;
+mod cors;
+pub(crate) mod csp_report;
+mod csrf;
+mod gates;
+mod headers;
+mod key;
+mod lockout;
+mod metrics;
+mod rate_limit;
+mod redis_store;
+
+pub(crate) use client_ip::resolve as client_ip;
+pub use gates::hash_password;
+pub(crate) use headers::Headers;
+pub(crate) use metrics::PolicyMetrics;
+pub(crate) use redis_store::RedisStore;
+
+use crate::respond::Refusal;
+use cors::{CorsRuntime, Preflight};
+use gatehouse_config::origin::Origin;
+use gatehouse_config::{Csrf, IpGate, LimitStore, RedisConfig, Route};
+use http::HeaderValue;
+use key::{key_of, Key};
+use lockout::Lockout;
+use pingora::http::RequestHeader;
+use prometheus::IntCounter;
+use rate_limit::{Limit, LocalBuckets, Verdict};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// State that outlives one config generation: local buckets, lockout counters and the Redis
+/// client, reused by the next generation when their definition is unchanged.
+#[derive(Default)]
+pub(crate) struct PolicyStores {
+    local: HashMap<(String, String), Arc<LocalBuckets>>,
+    lockouts: HashMap<(String, String), Arc<Lockout>>,
+    redis: Option<(RedisConfig, Arc<RedisStore>)>,
+}
+
+impl PolicyStores {
+    /// The Redis store for `config`, reusing the previous generation's client when unchanged.
+    pub(crate) fn with_redis(
+        config: Option<&RedisConfig>,
+        previous: Option<&PolicyStores>,
+        metrics: &PolicyMetrics,
+    ) -> Result<PolicyStores, String> {
+        let mut stores = PolicyStores::default();
+        if let Some(cfg) = config {
+            let reused = previous
+                .and_then(|p| p.redis.as_ref())
+                .filter(|(c, _)| c == cfg)
+                .map(|(_, s)| s.clone());
+            let store = match reused {
+                Some(s) => s,
+                None => Arc::new(
+                    RedisStore::new(
+                        &cfg.url.0,
+                        cfg.timeout,
+                        &cfg.key_prefix,
+                        metrics.redis_errors.clone(),
+                    )
+                    .map_err(|e| format!("redis.url: {e}"))?,
+                ),
+            };
+            stores.redis = Some((cfg.clone(), store));
+        }
+        Ok(stores)
+    }
+}
+
+/// Allowed/blocked counters of one gate.
+struct Decisions {
+    allowed: IntCounter,
+    blocked: IntCounter,
+}
+
+impl Decisions {
+    fn new(metrics: &PolicyMetrics, route: &str, policy: &str) -> Decisions {
+        Decisions {
+            allowed: metrics.decision(route, policy, "allowed"),
+            blocked: metrics.decision(route, policy, "blocked"),
+        }
+    }
+
+    fn count(&self, ok: bool) -> bool {
+        if ok { &self.allowed } else { &self.blocked }.inc();
+        ok
+    }
+}
+
+struct LockoutRun {
+    counters: Arc<Lockout>,
+    locked: IntCounter,
+}
+
+/// A route's policy, ready for the request path.
+pub(crate) struct RoutePolicy {
+    route: String,
+    pub(crate) headers: Headers,
+    cors: Option<(CorsRuntime, Decisions)>,
+    csrf: Option<(Csrf, Decisions)>,
+    limits: Vec<Limit>,
+    ratelimit_policy: Option<HeaderValue>,
+    lockouts: Vec<LockoutRun>,
+    ip: Option<(IpGate, Decisions)>,
+    api_keys: Option<(gates::ApiKeys, Decisions)>,
+    basic: Option<(Arc<gates::Basic>, Decisions)>,
+    pub(crate) csp_reports: IntCounter,
+}
+
+/// What the request path learned about a request that later phases need.
+#[derive(Default)]
+pub(crate) struct Notes {
+    /// Access-Control-Allow-Origin to send, when the request's origin is allowed.
+    pub(crate) cors_origin: Option<HeaderValue>,
+    /// The `RateLimit` header value.
+    pub(crate) ratelimit: Option<HeaderValue>,
+    /// Lockout rule index and the client's key, to count the response.
+    lockout_keys: Vec<(usize, Key)>,
+}
+
+/// What the policy decided.
+pub(crate) enum Answer {
+    /// Go on to the upstream.
+    Pass,
+    /// Answer an allowed CORS preflight (204).
+    Preflight,
+    /// Refuse, with extra headers (Retry-After, WWW-Authenticate).
+    Refuse {
+        refusal: Refusal,
+        message: &'static str,
+        headers: Vec<(&'static str, String)>,
+    },
+}
+
+fn refuse(refusal: Refusal, message: &'static str) -> Answer {
+    Answer::Refuse {
+        refusal,
+        message,
+        headers: Vec::new(),
+    }
+}
+
+fn retry_after(d: Duration) -> String {
+    (d.as_secs_f64().ceil() as u64).max(1).to_string()
+}
+
+impl RoutePolicy {
+    /// Compile `route`'s policy. Local buckets and lockout counters are taken from `previous`
+    /// when their rule is unchanged, so a reload does not hand everyone a fresh quota.
+    pub(crate) fn build(
+        route: &Route,
+        previous: Option<&PolicyStores>,
+        stores: &mut PolicyStores,
+        metrics: &PolicyMetrics,
+        rt: &tokio::runtime::Handle,
+    ) -> RoutePolicy {
+        let p = &route.policy;
+        let name = route.name.as_str();
+        let redis = stores.redis.as_ref().map(|(_, s)| s.clone());
+        let mut limits = Vec::new();
+        for rule in &p.rate_limits {
+            let id = (route.name.clone(), rule.name.clone());
+            let local = if rule.store == LimitStore::Local {
+                let reused = previous
+                    .and_then(|s| s.local.get(&id))
+                    .filter(|b| b.rule == *rule)
+                    .cloned();
+                let buckets = reused.or_else(|| {
+                    let b = LocalBuckets::new(rule)?;
+                    b.spawn_sweeper(rt, metrics.rate_limit_keys(name, &rule.name));
+                    Some(b)
+                });
+                if let Some(b) = &buckets {
+                    stores.local.insert(id, b.clone());
+                }
+                buckets
+            } else {
+                None
+            };
+            limits.push(Limit::new(rule, name, local, redis.clone(), metrics));
+        }
+        let ratelimit_policy = (!limits.is_empty())
+            .then(|| {
+                let items: Vec<String> = limits.iter().map(Limit::policy_item).collect();
+                HeaderValue::from_str(&items.join(", ")).ok()
+            })
+            .flatten();
+        let mut lockouts = Vec::new();
+        for rule in &p.lockouts {
+            let id = (route.name.clone(), rule.name.clone());
+            let counters = previous
+                .and_then(|s| s.lockouts.get(&id))
+                .filter(|l| l.rule == *rule)
+                .cloned()
+                .unwrap_or_else(|| {
+                    let l = Lockout::new(rule);
+                    l.spawn_sweeper(rt);
+                    l
+                });
+            stores.lockouts.insert(id, counters.clone());
+            lockouts.push(LockoutRun {
+                counters,
+                locked: metrics.decision(name, &format!("lockout:{}", rule.name), "locked"),
+            });
+        }
+        RoutePolicy {
+            route: route.name.clone(),
+            headers: Headers::new(&p.headers),
+            cors: p
+                .cors
+                .as_ref()
+                .map(|c| (CorsRuntime::new(c), Decisions::new(metrics, name, "cors"))),
+            csrf: p
+                .csrf
+                .as_ref()
+                .map(|c| (c.clone(), Decisions::new(metrics, name, "csrf"))),
+            limits,
+            ratelimit_policy,
+            lockouts,
+            ip: p
+                .ip
+                .as_ref()
+                .map(|g| (g.clone(), Decisions::new(metrics, name, "ip"))),
+            api_keys: p.api_key.as_ref().map(|g| {
+                (
+                    gates::ApiKeys::new(g),
+                    Decisions::new(metrics, name, "api_key"),
+                )
+            }),
+            basic: p.basic_auth.as_ref().map(|b| {
+                (
+                    gates::Basic::new(b),
+                    Decisions::new(metrics, name, "basic_auth"),
+                )
+            }),
+            csp_reports: metrics.csp_reports(name),
+        }
+    }
+
+    /// Run the route's checks in order. `own` is the origin the request was addressed to.
+    pub(crate) async fn check(
+        &self,
+        req: &RequestHeader,
+        client: Option<IpAddr>,
+        own: Option<&Origin>,
+        notes: &mut Notes,
+    ) -> Answer {
+        if let Some((gate, d)) = &self.ip {
+            if !d.count(gates::ip_allowed(gate, client)) {
+                return refuse(Refusal::FORBIDDEN, "your address may not use this route");
+            }
+        }
+        if let Some((cors, d)) = &self.cors {
+            notes.cors_origin = cors.allow_origin(req);
+            match cors.preflight(req) {
+                Preflight::Allowed => {
+                    d.count(true);
+                    return Answer::Preflight;
+                }
+                Preflight::Refused => {
+                    d.count(false);
+                    notes.cors_origin = None;
+                    return refuse(
+                        Refusal::CORS_REFUSED,
+                        "this origin, method or header is not allowed by the route's CORS policy",
+                    );
+                }
+                Preflight::No => {
+                    if req.headers.contains_key(http::header::ORIGIN) {
+                        d.count(notes.cors_origin.is_some());
+                    }
+                }
+            }
+        }
+        let now = Instant::now();
+        for (i, l) in self.lockouts.iter().enumerate() {
+            let key = key_of(&l.counters.rule.key, &self.route, client, req);
+            if let Some(left) = l.counters.blocked_for(key, now) {
+                l.locked.inc();
+                return Answer::Refuse {
+                    refusal: Refusal::LOCKED_OUT,
+                    message: "too many failed attempts; try again later",
+                    headers: vec![("retry-after", retry_after(left))],
+                };
+            }
+            notes.lockout_keys.push((i, key));
+        }
+        if let Some(answer) = self.rate_limits(req, client, notes).await {
+            return answer;
+        }
+        if let Some((keys, d)) = &self.api_keys {
+            if !d.count(keys.admits(req)) {
+                return refuse(Refusal::UNAUTHORIZED, "a valid API key is required");
+            }
+        }
+        if let Some((basic, d)) = &self.basic {
+            if !d.count(basic.admits(req).await) {
+                return Answer::Refuse {
+                    refusal: Refusal::UNAUTHORIZED,
+                    message: "a valid user name and password are required",
+                    headers: vec![("www-authenticate", basic.challenge.clone())],
+                };
+            }
+        }
+        if let Some((csrf, d)) = &self.csrf {
+            let cors = self.cors.as_ref().map(|c| &c.0);
+            if !d.count(csrf::admits(csrf, cors, req, own)) {
+                return refuse(
+                    Refusal::CSRF_REJECTED,
+                    "cross-site request refused: the Origin is not this site or a trusted one",
+                );
+            }
+        }
+        Answer::Pass
+    }
+
+    async fn rate_limits(
+        &self,
+        req: &RequestHeader,
+        client: Option<IpAddr>,
+        notes: &mut Notes,
+    ) -> Option<Answer> {
+        let mut tightest: Option<(u32, String)> = None;
+        for limit in &self.limits {
+            let key = key_of(&limit.rule.key, &self.route, client, req);
+            match limit.check(key).await {
+                Verdict::Admit(o) => {
+                    if tightest.as_ref().is_none_or(|(r, _)| o.remaining < *r) {
+                        tightest = Some((o.remaining, limit.state_item(&o)));
+                    }
+                }
+                Verdict::Limit(o) => {
+                    notes.ratelimit = HeaderValue::from_str(&limit.state_item(&o)).ok();
+                    return Some(Answer::Refuse {
+                        refusal: Refusal::RATE_LIMITED,
+                        message:
+                            "too many requests; slow down and retry after the time in Retry-After",
+                        headers: vec![("retry-after", retry_after(o.retry_after))],
+                    });
+                }
+                Verdict::StoreErrorRefuse => {
+                    return Some(Answer::Refuse {
+                        refusal: Refusal::LIMIT_UNAVAILABLE,
+                        message: "the rate-limit store is unavailable; retry shortly",
+                        headers: vec![("retry-after", "1".into())],
+                    });
+                }
+                Verdict::StoreErrorAdmit => {}
+            }
+        }
+        notes.ratelimit = tightest.and_then(|(_, v)| HeaderValue::from_str(&v).ok());
+        None
+    }
+
+    /// Count the response toward the route's lockouts.
+    pub(crate) fn record_response(&self, notes: &Notes, status: u16) {
+        let now = Instant::now();
+        for (i, key) in &notes.lockout_keys {
+            if let Some(l) = self.lockouts.get(*i) {
+                if l.counters.record(*key, status, now) {
+                    tracing::warn!(
+                        route = %self.route, rule = %l.counters.rule.name,
+                        block_for = ?l.counters.rule.block_for,
+                        "a client reached the lockout limit and is blocked"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Headers that depend on the request: CORS and RateLimit.
+    pub(crate) fn decorate(&self, notes: &Notes, resp: &mut pingora::http::ResponseHeader) {
+        if let Some((cors, _)) = &self.cors {
+            for h in [
+                http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            ] {
+                resp.remove_header(&h);
+            }
+            if let Some(origin) = &notes.cors_origin {
+                let _ = resp.insert_header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+                if cors.credentials() {
+                    let _ = resp.insert_header(
+                        http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                        HeaderValue::from_static("true"),
+                    );
+                }
+                if let Some(expose) = &cors.expose {
+                    let _ = resp.insert_header(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, expose);
+                }
+            }
+            if cors.varies() {
+                headers::add_vary(resp, "Origin");
+            }
+        }
+        if let Some(p) = &self.ratelimit_policy {
+            let _ = resp.insert_header("ratelimit-policy", p);
+            if let Some(state) = &notes.ratelimit {
+                let _ = resp.insert_header("ratelimit", state);
+            }
+        }
+    }
+
+    /// The extra headers of an allowed preflight's 204.
+    pub(crate) fn preflight_headers(&self) -> Vec<(&'static str, HeaderValue)> {
+        let Some((cors, _)) = &self.cors else {
+            return Vec::new();
+        };
+        let mut out = vec![
+            ("access-control-allow-methods", cors.methods.clone()),
+            ("access-control-max-age", cors.max_age.clone()),
+        ];
+        if let Some(h) = &cors.headers {
+            out.push(("access-control-allow-headers", h.clone()));
+        }
+        out
+    }
+}
