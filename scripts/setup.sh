@@ -3,7 +3,8 @@
 # toolchain. Safe to run again: installs only what is missing.
 #   scripts/setup.sh          build: cmake (Pingora builds zlib-ng with it)
 #   scripts/setup.sh --test   also the real peers the tests start: pebble and
-#                             pebble-challtestsrv (ACME), curl (a test DNS hook)
+#                             pebble-challtestsrv (ACME), curl (a test DNS hook),
+#                             redis-server (shared rate limits)
 set -euo pipefail
 need=()
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
@@ -11,6 +12,7 @@ if [ "${1:-}" = "--test" ]; then
   command -v curl >/dev/null 2>&1 || need+=(curl)
   command -v pebble >/dev/null 2>&1 || need+=(pebble)
   command -v pebble-challtestsrv >/dev/null 2>&1 || need+=(pebble)
+  command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 fi
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}" >&2

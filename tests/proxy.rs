@@ -236,7 +236,8 @@ async fn forwarded_headers_and_request_id() {
     assert_eq!(r.headers()["x-request-id"], "client-id-123");
     let v: serde_json::Value = r.json().await.expect("json");
     let h = &v["headers"];
-    assert_eq!(h["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    // The peer is not a trusted proxy, so the X-Forwarded-For it sent is replaced, not extended.
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
     assert_eq!(h["x-forwarded-proto"], "http");
     assert_eq!(h["x-forwarded-host"], "site.test");
     assert_eq!(h["x-request-id"], "client-id-123");

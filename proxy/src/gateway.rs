@@ -172,12 +172,15 @@ impl RequestCtx {
     }
 
     /// Add the route's security headers (the defaults when no route matched), and its CORS
-    /// and RateLimit headers, to a response.
+    /// and RateLimit headers, to a response; count its status toward the route's lockouts.
+    /// Called once per response, before its header is sent, so that a client's next request
+    /// already sees the lockout its last response caused.
     pub(crate) fn decorate(&self, resp: &mut ResponseHeader) {
         match self.route() {
             Some(r) => {
                 r.policy.headers.apply(resp, self.https);
                 r.policy.decorate(&self.notes, resp);
+                r.policy.record_response(&self.notes, resp.status.as_u16());
             }
             None => self.state.default_headers.apply(resp, self.https),
         }
@@ -558,9 +561,6 @@ impl ProxyHttp for Gateway {
         let route = ctx.route();
         let metrics = route.map_or(&ctx.state.unmatched, |r| &r.metrics);
         metrics.observe(&req.method, status, elapsed.as_secs_f64());
-        if let Some(r) = route {
-            r.policy.record_response(&ctx.notes, status);
-        }
         if ctx.state.config.log.access_log {
             let client = ctx.client_ip.map(|a| a.to_string()).unwrap_or_default();
             tracing::info!(

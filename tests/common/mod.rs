@@ -3,6 +3,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod pebble;
+pub mod policy;
+pub mod redis;
 pub mod tls;
 
 use bytes::Bytes;
@@ -217,6 +219,28 @@ impl Gatehouse {
             .and_then(|v| v.trim().parse().ok())
     }
 
+    /// Value of the first sample of `name` whose labels include all of `labels`, in any order
+    /// (the exposition sorts labels by name), e.g.
+    /// `metric_with("gatehouse_policy_decisions_total", &[("route", "app"), ("decision", "blocked")])`.
+    pub async fn metric_with(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let text = self.metrics().await;
+        text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+            let (series, value) = l.trim_end().rsplit_once(' ')?;
+            let (n, set) = match series.split_once('{') {
+                Some((n, rest)) => (n, parse_labels(rest.strip_suffix('}')?)?),
+                None => (series, Vec::new()),
+            };
+            let all = labels
+                .iter()
+                .all(|(k, v)| set.iter().any(|(k2, v2)| k2 == k && v2 == v));
+            if n == name && all {
+                value.trim().parse().ok()
+            } else {
+                None
+            }
+        })
+    }
+
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([&format!("-{sig}"), &self.child.id().to_string()])
@@ -225,6 +249,34 @@ impl Gatehouse {
             .success();
         assert!(ok, "kill -{sig} failed");
     }
+}
+
+/// `a="1",b="x\"y"` (the inside of a sample's braces) as pairs; `None` when malformed.
+fn parse_labels(mut rest: &str) -> Option<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once("=\"")?;
+        let mut value = String::new();
+        let mut end = None;
+        let mut chars = after.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, e)) => value.push(e),
+                    None => return None,
+                },
+                '"' => {
+                    end = Some(i);
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        out.push((key.trim().to_string(), value));
+        rest = after[end? + 1..].trim_start_matches(',').trim_start();
+    }
+    Some(out)
 }
 
 impl Drop for Gatehouse {
@@ -237,7 +289,9 @@ impl Drop for Gatehouse {
 /// A real HTTP upstream on 127.0.0.1:0 that answers with its name and what it received.
 ///
 /// Paths: `/slow?ms=N` waits; `/health` answers 200 or 503 per `healthy`; `/status/N`;
-/// anything else echoes. Speaks HTTP/1.1 and HTTP/2 (h2c prior knowledge); WebSocket on `/ws`.
+/// `.../powered` answers with `Server`, `X-Powered-By` and `X-Frame-Options: ALLOWALL`;
+/// `.../cors-upstream` with `Access-Control-Allow-Origin: *`; anything else echoes.
+/// Speaks HTTP/1.1 and HTTP/2 (h2c prior knowledge); WebSocket on `/ws`.
 pub struct Upstream {
     pub name: String,
     pub addr: SocketAddr,
@@ -307,6 +361,22 @@ async fn handle(
     hits.fetch_add(1, Ordering::SeqCst);
     if path == "/ws" {
         return websocket(&mut req);
+    }
+    if path.ends_with("/powered") {
+        // Headers a proxy should not pass on (or should replace).
+        let mut r = reply(StatusCode::OK, "powered".into());
+        let h = r.headers_mut();
+        h.insert("server", "test-upstream/1.0".parse().expect("hv"));
+        h.insert("x-powered-by", "Express".parse().expect("hv"));
+        h.insert("x-frame-options", "ALLOWALL".parse().expect("hv"));
+        return r;
+    }
+    if path.ends_with("/cors-upstream") {
+        // An upstream with its own, too permissive CORS answer.
+        let mut r = reply(StatusCode::OK, "cors".into());
+        r.headers_mut()
+            .insert("access-control-allow-origin", "*".parse().expect("hv"));
+        return r;
     }
     if let Some(code) = path.strip_prefix("/status/") {
         let s = code

@@ -106,6 +106,6 @@ impl CorsRuntime {
 
     /// Whether responses vary by the request's Origin (everything but a credential-less `*`).
     pub(crate) fn varies(&self) -> bool {
-        !(self.any && !self.config.allow_credentials)
+        !self.any || self.config.allow_credentials
     }
 }
