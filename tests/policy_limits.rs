@@ -264,6 +264,63 @@ async fn shared_limits_through_redis_and_what_happens_when_it_is_away() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn reloads_keep_spent_buckets_and_a_bad_policy_keeps_the_old_config() {
+    let app = Upstream::start("app").await;
+    let limited = r#"  - { name: app, upstream: app, policy: { rate_limits: [{ name: per-client, rate: 1/m, burst: 2 }] } }
+"#;
+    let g = Gatehouse::start(&format!("{}routes:\n{limited}", upstreams(&app))).await;
+    let c = http();
+    let status = |path: &str| {
+        let rb = c.get(g.url(path));
+        async move { rb.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status("/").await, 200);
+    assert_eq!(status("/").await, 200);
+    assert_eq!(status("/").await, 429);
+    let reloads = |result: &'static str| {
+        let g = &g;
+        async move {
+            g.metric_with("gatehouse_config_reloads_total", &[("result", result)])
+                .await
+                .unwrap_or(0.0)
+        }
+    };
+
+    // Another route appears; the unchanged rule keeps its spent bucket.
+    let other = "  - { name: other, upstream: app, path_prefix: /other }\n";
+    g.rewrite(&format!("{}routes:\n{limited}{other}", upstreams(&app)));
+    wait_for("the reload", Duration::from_secs(10), || async {
+        reloads("success").await >= 1.0
+    })
+    .await;
+    assert_eq!(status("/other").await, 200);
+    assert_eq!(
+        status("/").await,
+        429,
+        "a reload must not hand out a fresh quota"
+    );
+
+    // A policy mistake is refused; the old config (and its buckets) keeps serving.
+    let bad = "  - { name: app, upstream: app, policies: [nope] }\n";
+    g.rewrite(&format!("{}routes:\n{bad}{other}", upstreams(&app)));
+    wait_for("the refused reload", Duration::from_secs(10), || async {
+        reloads("error").await >= 1.0
+    })
+    .await;
+    assert!(g.log().contains("unknown policy `nope`"), "{}", g.log());
+    assert_eq!(status("/").await, 429);
+
+    // A changed rule starts with full buckets.
+    let roomier = limited.replace("burst: 2", "burst: 5");
+    g.rewrite(&format!("{}routes:\n{roomier}{other}", upstreams(&app)));
+    wait_for("the second reload", Duration::from_secs(10), || async {
+        reloads("success").await >= 2.0
+    })
+    .await;
+    assert_eq!(status("/").await, 200);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Lockouts, API keys, basic auth, IP gates
 

@@ -299,11 +299,15 @@ impl ProxyHttp for Gateway {
         {
             return self.csp_report(session, ctx, route).await;
         }
-        let scheme = if ctx.https { "https" } else { "http" };
-        let own = Origin::parse(&format!(
-            "{scheme}://{}",
-            request_host(session.req_header())
-        ));
+        let own = if route.policy.needs_own_origin() {
+            let scheme = if ctx.https { "https" } else { "http" };
+            Origin::parse(&format!(
+                "{scheme}://{}",
+                request_host(session.req_header())
+            ))
+        } else {
+            None
+        };
         let answer = route
             .policy
             .check(

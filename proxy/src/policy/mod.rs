@@ -249,6 +249,11 @@ impl RoutePolicy {
         }
     }
 
+    /// Whether [`RoutePolicy::check`] needs the origin the request was addressed to.
+    pub(crate) fn needs_own_origin(&self) -> bool {
+        self.csrf.is_some()
+    }
+
     /// Run the route's checks in order. `own` is the origin the request was addressed to.
     pub(crate) async fn check(
         &self,
