@@ -72,11 +72,14 @@ pub fn parse_rate(s: &str) -> Result<Rate, String> {
         return Err(format!("`{t}`: a rate must allow at least one request"));
     }
     let per = per.trim();
-    let per = if per.starts_with(|c: char| c.is_ascii_digit()) {
-        parse_duration(per)?
+    let period = if per.starts_with(|c: char| c.is_ascii_digit()) {
+        parse_duration(per)
     } else {
-        parse_duration(&format!("1{per}"))?
+        parse_duration(&format!("1{per}"))
     };
+    let per = period.map_err(|_| {
+        format!("`{t}`: `{per}` is not a period; write e.g. `10/s`, `100/m`, `1000/h` or `5/15m`")
+    })?;
     if per.is_zero() {
         return Err(format!("`{t}`: the period must be longer than zero"));
     }

@@ -38,14 +38,16 @@ pub(crate) fn default_security_headers() -> SecurityHeaders {
     HeaderParts::default().finish()
 }
 
+/// A setting written in a later policy replaces the earlier one; an unset one keeps it.
+pub(super) fn over<T: Clone>(a: &mut Option<T>, b: &Option<T>) {
+    if b.is_some() {
+        a.clone_from(b);
+    }
+}
+
 impl HeaderParts {
     /// Later settings win, field by field.
     pub(super) fn overlay(&mut self, top: &HeaderParts) {
-        fn over<T: Clone>(a: &mut Option<T>, b: &Option<T>) {
-            if b.is_some() {
-                a.clone_from(b);
-            }
-        }
         over(&mut self.hsts, &top.hsts);
         over(&mut self.csp, &top.csp);
         over(&mut self.nosniff, &top.nosniff);

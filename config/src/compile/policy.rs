@@ -1,7 +1,7 @@
 //! `policies`, `trusted_proxies`, `redis`, and how a route's policy is put together from the
 //! named policies it attaches and its own `policy:` block.
 
-use super::headers::{valid_token, valid_value, HeaderParts};
+use super::headers::{over, valid_token, valid_value, HeaderParts};
 use super::{check_name, Compiler};
 use crate::origin::OriginPattern;
 use crate::policy::*;
@@ -45,11 +45,6 @@ fn merge_by_name<T: Clone>(into: &mut Vec<T>, top: &[T], name: fn(&T) -> &str) {
 impl PolicyParts {
     fn overlay(&mut self, top: &PolicyParts) {
         self.headers.overlay(&top.headers);
-        fn over<T: Clone>(a: &mut Option<T>, b: &Option<T>) {
-            if b.is_some() {
-                a.clone_from(b);
-            }
-        }
         over(&mut self.cors, &top.cors);
         over(&mut self.csrf, &top.csrf);
         over(&mut self.ip, &top.ip);
@@ -482,30 +477,15 @@ impl Compiler {
             }
         }
         if let Some(file) = &a.keys_file {
-            match std::fs::read_to_string(file) {
-                Ok(text) => {
-                    for (n, line) in text.lines().enumerate() {
-                        let l = line.trim();
-                        if l.is_empty() || l.starts_with('#') {
-                            continue;
-                        }
-                        if valid_value(l) {
-                            keys.push(Secret(l.to_string()));
-                        } else {
-                            self.err(
-                                format!("{path}.keys_file"),
-                                format!(
-                                    "{file} line {}: has characters a header cannot carry",
-                                    n + 1
-                                ),
-                            );
-                        }
-                    }
+            for (n, line) in self.secret_lines(file, &format!("{path}.keys_file")) {
+                if valid_value(&line) {
+                    keys.push(Secret(line));
+                } else {
+                    self.err(
+                        format!("{path}.keys_file"),
+                        format!("{file} line {n}: has characters a header cannot carry"),
+                    );
                 }
-                Err(e) => self.err(
-                    format!("{path}.keys_file"),
-                    format!("cannot read {file}: {e}"),
-                ),
             }
         }
         if keys.is_empty() && !self.errors.iter().any(|e| e.path.starts_with(path)) {
@@ -548,32 +528,34 @@ impl Compiler {
             add(self, user, hash.trim(), format!("{path}.users.{user}"));
         }
         if let Some(file) = &b.users_file {
-            match std::fs::read_to_string(file) {
-                Ok(text) => {
-                    for (n, line) in text.lines().enumerate() {
-                        let l = line.trim();
-                        if l.is_empty() || l.starts_with('#') {
-                            continue;
-                        }
-                        let (u, h) = l.split_once(':').unwrap_or((l, ""));
-                        add(
-                            self,
-                            u,
-                            h,
-                            format!("{path}.users_file ({file} line {})", n + 1),
-                        );
-                    }
-                }
-                Err(e) => self.err(
-                    format!("{path}.users_file"),
-                    format!("cannot read {file}: {e}"),
-                ),
+            for (n, line) in self.secret_lines(file, &format!("{path}.users_file")) {
+                let (u, h) = line.split_once(':').unwrap_or((&line, ""));
+                add(self, u, h, format!("{path}.users_file ({file} line {n})"));
             }
         }
         if users.is_empty() && !self.errors.iter().any(|e| e.path.starts_with(path)) {
             self.err(path, "no users: set `users` and/or `users_file`");
         }
         Some(BasicAuth { realm, users })
+    }
+}
+
+impl Compiler {
+    /// The lines of a secrets file (API keys, `user:hash`) with their 1-based numbers, without
+    /// blank lines and `#` comments. An unreadable file is an error at `path`.
+    fn secret_lines(&mut self, file: &str, path: &str) -> Vec<(usize, String)> {
+        match std::fs::read_to_string(file) {
+            Ok(text) => text
+                .lines()
+                .enumerate()
+                .map(|(n, l)| (n + 1, l.trim().to_string()))
+                .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+                .collect(),
+            Err(e) => {
+                self.err(path, format!("cannot read {file}: {e}"));
+                Vec::new()
+            }
+        }
     }
 }
 
