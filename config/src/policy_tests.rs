@@ -208,3 +208,18 @@ routes: [{ name: app, upstream: app, policies: [p] }]
         config("redis: { url: \"http://x\" }\nroutes: [{ name: app, upstream: app }]").unwrap_err();
     assert!(e.to_string().contains("redis.url"), "{e}");
 }
+
+#[test]
+fn a_route_adding_a_deny_keeps_the_inherited_allow() {
+    let c = config(
+        r#"
+policies:
+  office: { ip: { allow: ["10.0.0.0/8"] } }
+routes: [{ name: app, upstream: app, policies: [office], policy: { ip: { deny: ["10.6.0.0/16"] } } }]
+"#,
+    )
+    .expect("valid");
+    let ip = c.routes[0].policy.ip.as_ref().expect("ip gate");
+    assert_eq!(ip.allow.len(), 1);
+    assert_eq!(ip.deny.len(), 1);
+}

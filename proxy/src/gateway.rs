@@ -113,6 +113,18 @@ impl Gateway {
             .await?;
             return Ok(true);
         }
+        let answer = route
+            .policy
+            .check_report(session.req_header(), ctx.client_ip, &mut ctx.notes)
+            .await;
+        if let Answer::Refuse {
+            refusal,
+            message,
+            headers,
+        } = answer
+        {
+            return refuse(session, ctx, refusal, message, &headers).await;
+        }
         let n = policy::csp_report::collect(session, &route.config.name).await?;
         route.policy.csp_reports.inc_by(n as u64);
         ctx.status = Some(204);
@@ -126,6 +138,20 @@ impl Gateway {
         .await?;
         Ok(true)
     }
+}
+
+/// Answer with a policy's refusal; the request ends here.
+async fn refuse(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    refusal: Refusal,
+    message: &str,
+    headers: &[(&'static str, String)],
+) -> Result<bool> {
+    ctx.status = Some(refusal.status);
+    let extra: Vec<(&'static str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    respond(session, refusal, message, ctx, false, &extra).await?;
+    Ok(true)
 }
 
 fn is_tls(session: &Session) -> bool {
@@ -195,8 +221,21 @@ impl RequestCtx {
     }
 }
 
-fn header_str<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
-    req.headers.get(name).and_then(|v| v.to_str().ok())
+/// Every line of a list header joined with `, ` (a proxy may add its own line rather than
+/// extend the client's); bytes that are not UTF-8 become U+FFFD, so they cannot hide an entry.
+fn header_list(req: &RequestHeader, name: &str) -> Option<String> {
+    let mut out: Option<String> = None;
+    for v in req.headers.get_all(name) {
+        let v = String::from_utf8_lossy(v.as_bytes());
+        match &mut out {
+            Some(o) => {
+                o.push_str(", ");
+                o.push_str(&v);
+            }
+            None => out = Some(v.into_owned()),
+        }
+    }
+    out
 }
 
 fn request_host(req: &RequestHeader) -> &str {
@@ -253,13 +292,17 @@ impl ProxyHttp for Gateway {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
-        let xff = header_str(session.req_header(), "x-forwarded-for");
+        let xff = header_list(session.req_header(), "x-forwarded-for");
         (ctx.client_ip, ctx.trusted_peer) =
-            policy::client_ip(peer, xff, &ctx.state.config.trusted_proxies);
+            policy::client_ip(peer, xff.as_deref(), &ctx.state.config.trusted_proxies);
+        // The last hop's word counts: the value nearest to us.
         ctx.https = is_tls(session)
             || (ctx.trusted_peer
-                && header_str(session.req_header(), "x-forwarded-proto")
-                    .is_some_and(|p| p.trim().eq_ignore_ascii_case("https")));
+                && header_list(session.req_header(), "x-forwarded-proto").is_some_and(|p| {
+                    p.rsplit(',')
+                        .next()
+                        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+                }));
         if let Some(answer) = self.acme_tokens.answer(session.req_header().uri.path()) {
             ctx.status = Some(200);
             let headers = [
@@ -337,13 +380,7 @@ impl ProxyHttp for Gateway {
                 refusal,
                 message,
                 headers,
-            } => {
-                ctx.status = Some(refusal.status);
-                let extra: Vec<(&'static str, &str)> =
-                    headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-                respond(session, refusal, message, ctx, false, &extra).await?;
-                return Ok(true);
-            }
+            } => return refuse(session, ctx, refusal, message, &headers).await,
         }
         let req = session.req_header();
         let limit = route.config.max_body_size;
@@ -459,12 +496,22 @@ impl ProxyHttp for Gateway {
         if let Some(ip) = peer {
             // Only a trusted proxy's X-Forwarded-For is kept; anyone else's is replaced, so
             // that upstreams cannot be fooled about who the client is.
-            let prev = header_str(upstream, "x-forwarded-for").filter(|_| ctx.trusted_peer);
+            let prev = header_list(upstream, "x-forwarded-for").filter(|_| ctx.trusted_peer);
             let xff = match prev {
                 Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
                 _ => ip,
             };
             upstream.insert_header("x-forwarded-for", xff)?;
+        }
+        if !ctx.trusted_peer {
+            // Other ways of naming the client, from someone we do not trust.
+            upstream.remove_header("forwarded");
+        }
+        match ctx.client_ip {
+            Some(ip) => upstream.insert_header("x-real-ip", ip.to_string())?,
+            None => {
+                upstream.remove_header("x-real-ip");
+            }
         }
         let proto = if ctx.https { "https" } else { "http" };
         upstream.insert_header("x-forwarded-proto", proto)?;

@@ -12,6 +12,9 @@ use serde_yaml::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// Longest period a rate limit or lockout may span.
+const LONGEST: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// One policy as compiled from its own block; merged into routes later.
 #[derive(Debug, Clone, Default)]
 pub(super) struct PolicyParts {
@@ -20,7 +23,9 @@ pub(super) struct PolicyParts {
     csrf: Option<Csrf>,
     rate_limits: Vec<RateLimitRule>,
     lockouts: Vec<LockoutRule>,
-    ip: Option<IpGate>,
+    /// Field by field, so that a route adding a `deny` keeps an inherited `allow`.
+    ip_allow: Option<Vec<IpNet>>,
+    ip_deny: Option<Vec<IpNet>>,
     api_key: Option<ApiKeyGate>,
     basic_auth: Option<BasicAuth>,
 }
@@ -47,7 +52,8 @@ impl PolicyParts {
         self.headers.overlay(&top.headers);
         over(&mut self.cors, &top.cors);
         over(&mut self.csrf, &top.csrf);
-        over(&mut self.ip, &top.ip);
+        over(&mut self.ip_allow, &top.ip_allow);
+        over(&mut self.ip_deny, &top.ip_deny);
         over(&mut self.api_key, &top.api_key);
         over(&mut self.basic_auth, &top.basic_auth);
         merge_by_name(&mut self.rate_limits, &top.rate_limits, |r| &r.name);
@@ -62,7 +68,10 @@ impl PolicyParts {
             csrf: self.csrf,
             rate_limits: self.rate_limits,
             lockouts: self.lockouts,
-            ip: self.ip,
+            ip: (self.ip_allow.is_some() || self.ip_deny.is_some()).then(|| IpGate {
+                allow: self.ip_allow.unwrap_or_default(),
+                deny: self.ip_deny.unwrap_or_default(),
+            }),
             api_key: self.api_key,
             basic_auth: self.basic_auth,
         }
@@ -102,10 +111,15 @@ impl Compiler {
     pub(super) fn redis(&mut self, value: Option<Value>) -> Option<RedisConfig> {
         let raw: RawRedis = self.section(value?, "redis")?;
         let url = raw.url.trim().to_string();
-        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        if url.starts_with("rediss://") {
             self.err(
                 "redis.url",
-                "must start with redis:// or rediss://, e.g. `redis://127.0.0.1:6379/0`",
+                "TLS to Redis (rediss://) is not supported yet; reach Redis over a private network or a local TLS tunnel (stunnel, spiped) with redis://",
+            );
+        } else if !url.starts_with("redis://") {
+            self.err(
+                "redis.url",
+                "must start with redis://, e.g. `redis://127.0.0.1:6379/0`",
             );
         }
         let timeout = self.duration(
@@ -212,11 +226,10 @@ impl Compiler {
                 out.lockouts.push(rule);
             }
         }
-        out.ip = raw.ip.map(|g| {
-            let allow = self.cidrs(&g.allow, &format!("{path}.ip.allow"));
-            let deny = self.cidrs(&g.deny, &format!("{path}.ip.deny"));
-            IpGate { allow, deny }
-        });
+        if let Some(g) = raw.ip {
+            out.ip_allow = g.allow.map(|l| self.cidrs(&l, &format!("{path}.ip.allow")));
+            out.ip_deny = g.deny.map(|l| self.cidrs(&l, &format!("{path}.ip.deny")));
+        }
         out.api_key = raw
             .api_key
             .and_then(|a| self.api_key(a, &format!("{path}.api_key")));
@@ -397,6 +410,12 @@ impl Compiler {
                 "is faster than one request per nanosecond",
             );
         }
+        if rate.per > LONGEST || (rate.per / rate.count).saturating_mul(burst) > LONGEST {
+            self.err(
+                format!("{path}.rate"),
+                "refilling the burst would take more than a year; use a shorter period",
+            );
+        }
         Some(RateLimitRule {
             name: r.name,
             rate,
@@ -439,6 +458,8 @@ impl Compiler {
                     .any(|e| e.path == format!("{path}.{field}"))
             {
                 self.err(format!("{path}.{field}"), "must be longer than zero");
+            } else if d > LONGEST {
+                self.err(format!("{path}.{field}"), "must be at most a year");
             }
         }
         let key = self.key(r.key, &format!("{path}.key"));

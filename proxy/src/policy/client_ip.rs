@@ -14,7 +14,8 @@ fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
 }
 
 /// The client address, and whether the peer was a trusted proxy (so that its forwarding
-/// headers may be extended rather than replaced).
+/// headers may be extended rather than replaced). When the trusted part of the chain holds an
+/// entry that is not an address, the client is unknown (`None`): IP gates refuse it.
 pub(crate) fn resolve(
     peer: Option<IpAddr>,
     forwarded_for: Option<&str>,
@@ -36,8 +37,8 @@ pub(crate) fn resolve(
                         break;
                     }
                 }
-                // Garbage in the chain: nothing left of it can be believed.
-                None => break,
+                // Garbage where a trusted hop should have written an address.
+                None => return (None, true),
             }
         }
     }
@@ -97,6 +98,10 @@ mod tests {
         assert_eq!(
             resolve(ip("10.0.0.1"), Some("junk, 198.51.100.9"), &p),
             (ip("198.51.100.9"), true)
+        );
+        assert_eq!(
+            resolve(ip("10.0.0.1"), Some("\u{fffd}, 10.0.0.2"), &p),
+            (None, true)
         );
         assert_eq!(
             resolve(ip("10.0.0.1"), Some("[2001:db8::1]:443"), &p),

@@ -22,9 +22,9 @@ pub(crate) async fn collect(session: &mut Session, route: &str) -> Result<usize>
         tracing::warn!(
             target: "gatehouse::csp",
             route,
-            document = %r.document,
-            directive = %r.directive,
-            blocked = %r.blocked,
+            document = ?r.document,
+            directive = ?r.directive,
+            blocked = ?r.blocked,
             "content security policy violation reported by a browser"
         );
     }
@@ -71,7 +71,7 @@ fn parse(body: &[u8]) -> Vec<Report> {
             .iter()
             .filter_map(|i| i.get("body"))
             .map(one)
-            .take(100)
+            .take(20)
             .collect(),
         _ => Vec::new(),
     }

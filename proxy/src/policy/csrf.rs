@@ -1,4 +1,5 @@
-//! CSRF origin check: an unsafe request (POST, PUT, PATCH, DELETE) must come from the route's
+//! CSRF origin check: an unsafe request (anything but GET, HEAD, OPTIONS and TRACE: POST, PUT,
+//! PATCH, DELETE, WebDAV methods, `patch` in lower case) must come from the route's
 //! own origin, a trusted origin, an origin the route's CORS policy allows, or say
 //! `Sec-Fetch-Site: same-origin`. This is the check browsers make possible without tokens
 //! (as in Go's `http.CrossOriginProtection` and the OWASP "verify origin" guidance).
@@ -9,9 +10,9 @@ use gatehouse_config::Csrf;
 use pingora::http::RequestHeader;
 
 fn unsafe_method(m: &http::Method) -> bool {
-    matches!(
+    !matches!(
         *m,
-        http::Method::POST | http::Method::PUT | http::Method::PATCH | http::Method::DELETE
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::TRACE
     )
 }
 
@@ -89,6 +90,8 @@ mod tests {
         assert!(check("PUT", &[("sec-fetch-site", "same-origin")]));
         assert!(!check("PUT", &[("sec-fetch-site", "cross-site")]));
         assert!(!check("PATCH", &[]));
+        assert!(!check("patch", &[("origin", "https://evil.example")]));
+        assert!(!check("PROPFIND", &[("origin", "https://evil.example")]));
         let lenient = Csrf {
             allow_without_origin: true,
             ..csrf.clone()

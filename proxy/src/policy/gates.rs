@@ -71,14 +71,16 @@ impl ApiKeys {
 /// not pay for a bcrypt/argon2 verification.
 const CACHE_FOR: Duration = Duration::from_secs(300);
 const CACHE_MAX: usize = 1024;
-/// A bcrypt hash of a random password, verified for unknown users so that they take as long
-/// as known ones.
-const DUMMY_HASH: &str = "$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy";
+/// Longest wait for a verification slot; past it the attempt fails (401) rather than queue.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
 
 /// Basic authentication with a small cache of verified credentials.
 pub(crate) struct Basic {
     pub(crate) challenge: String,
     users: HashMap<String, String>,
+    /// Verified for unknown users (then refused), so that they take as long as known ones and
+    /// response times do not tell which user names exist.
+    decoy: String,
     verified: Mutex<HashMap<[u8; 32], Instant>>,
     /// Verifications running at once; the rest wait (hashing is deliberately slow).
     slots: tokio::sync::Semaphore,
@@ -93,6 +95,11 @@ impl Basic {
                 .iter()
                 .map(|(u, h)| (u.clone(), h.0.clone()))
                 .collect(),
+            decoy: b
+                .users
+                .first()
+                .map(|(_, h)| h.0.clone())
+                .unwrap_or_default(),
             verified: Mutex::new(HashMap::new()),
             slots: tokio::sync::Semaphore::new(2),
         })
@@ -119,11 +126,12 @@ impl Basic {
                 return hash.is_some();
             }
         }
-        let Ok(_slot) = self.slots.acquire().await else {
+        let Ok(Ok(_slot)) = tokio::time::timeout(SLOT_WAIT, self.slots.acquire()).await else {
+            tracing::warn!("basic auth: too many password checks at once; refusing this one");
             return false;
         };
         let known = hash.is_some();
-        let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_string());
+        let hash = hash.unwrap_or_else(|| self.decoy.clone());
         let ok = tokio::task::spawn_blocking(move || verify(&password, &hash))
             .await
             .unwrap_or(false)

@@ -1,6 +1,7 @@
 //! The bucket key of a rate limit or lockout: the configured parts of the request, hashed
 //! (SHA-256, first 16 bytes) so that keys are small and fixed-size, the same in every
-//! instance (Redis), and never hold a raw API key.
+//! instance (Redis), and never hold a raw API key. An IPv6 client is keyed by its /64: one
+//! subscriber usually holds a whole /64 and could otherwise take a fresh bucket per address.
 
 use gatehouse_config::KeyPart;
 use pingora::http::RequestHeader;
@@ -22,7 +23,10 @@ pub(crate) fn key_of(
                 ctx.update(b"ip\0");
                 match client {
                     Some(IpAddr::V4(v4)) => ctx.update(&v4.octets()),
-                    Some(IpAddr::V6(v6)) => ctx.update(&v6.octets()),
+                    Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                        Some(v4) => ctx.update(&v4.octets()),
+                        None => ctx.update(&v6.octets()[..8]),
+                    },
                     None => {}
                 }
             }
@@ -71,6 +75,19 @@ mod tests {
         assert_ne!(
             key_of(&by_ip, "a", ip, &req(None)),
             key_of(&by_ip, "a", other, &req(None))
+        );
+        let (a, b): (Option<IpAddr>, Option<IpAddr>) = (
+            "2001:db8:1:2::1".parse().ok(),
+            "2001:db8:1:2:ffff::9".parse().ok(),
+        );
+        assert_eq!(
+            key_of(&by_ip, "a", a, &req(None)),
+            key_of(&by_ip, "a", b, &req(None))
+        );
+        let c: Option<IpAddr> = "2001:db8:1:3::1".parse().ok();
+        assert_ne!(
+            key_of(&by_ip, "a", a, &req(None)),
+            key_of(&by_ip, "a", c, &req(None))
         );
         let by_key = [KeyPart::Header("x-api-key".into())];
         assert_ne!(

@@ -126,8 +126,31 @@ pub(crate) struct Notes {
     pub(crate) cors_origin: Option<HeaderValue>,
     /// The `RateLimit` header value.
     pub(crate) ratelimit: Option<HeaderValue>,
-    /// Lockout rule index and the client's key, to count the response.
-    lockout_keys: Vec<(usize, Key)>,
+    /// The request's place in the route's lockouts, to count its response.
+    attempts: Vec<Attempt>,
+}
+
+/// A request admitted by a lockout; its slot is given back once, with the response's status
+/// or — when no response was sent — when the request ends.
+struct Attempt {
+    lockout: Arc<Lockout>,
+    key: Key,
+    finished: std::sync::atomic::AtomicBool,
+}
+
+impl Attempt {
+    fn finish(&self, status: Option<u16>) -> bool {
+        !self
+            .finished
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+            && self.lockout.finish(self.key, status, Instant::now())
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        self.finish(None);
+    }
 }
 
 /// What the policy decided.
@@ -262,10 +285,8 @@ impl RoutePolicy {
         own: Option<&Origin>,
         notes: &mut Notes,
     ) -> Answer {
-        if let Some((gate, d)) = &self.ip {
-            if !d.count(gates::ip_allowed(gate, client)) {
-                return refuse(Refusal::FORBIDDEN, "your address may not use this route");
-            }
+        if let Some(refused) = self.ip_gate(client) {
+            return refused;
         }
         if let Some((cors, d)) = &self.cors {
             notes.cors_origin = cors.allow_origin(req);
@@ -289,21 +310,11 @@ impl RoutePolicy {
                 }
             }
         }
-        let now = Instant::now();
-        for (i, l) in self.lockouts.iter().enumerate() {
-            let key = key_of(&l.counters.rule.key, &self.route, client, req);
-            if let Some(left) = l.counters.blocked_for(key, now) {
-                l.locked.inc();
-                return Answer::Refuse {
-                    refusal: Refusal::LOCKED_OUT,
-                    message: "too many failed attempts; try again later",
-                    headers: vec![("retry-after", retry_after(left))],
-                };
-            }
-            notes.lockout_keys.push((i, key));
+        if let Some(refused) = self.lockouts(req, client, notes) {
+            return refused;
         }
-        if let Some(answer) = self.rate_limits(req, client, notes).await {
-            return answer;
+        if let Some(refused) = self.rate_limits(req, client, notes).await {
+            return refused;
         }
         if let Some((keys, d)) = &self.api_keys {
             if !d.count(keys.admits(req)) {
@@ -331,19 +342,70 @@ impl RoutePolicy {
         Answer::Pass
     }
 
+    /// The checks for a browser's CSP report: the IP gate, lockouts and rate limits. Browsers
+    /// send reports without credentials or a reliable Origin, so the other gates do not apply.
+    pub(crate) async fn check_report(
+        &self,
+        req: &RequestHeader,
+        client: Option<IpAddr>,
+        notes: &mut Notes,
+    ) -> Answer {
+        if let Some(refused) = self.ip_gate(client) {
+            return refused;
+        }
+        if let Some(refused) = self.lockouts(req, client, notes) {
+            return refused;
+        }
+        self.rate_limits(req, client, notes)
+            .await
+            .unwrap_or(Answer::Pass)
+    }
+
+    fn ip_gate(&self, client: Option<IpAddr>) -> Option<Answer> {
+        let (gate, d) = self.ip.as_ref()?;
+        (!d.count(gates::ip_allowed(gate, client)))
+            .then(|| refuse(Refusal::FORBIDDEN, "your address may not use this route"))
+    }
+
+    fn lockouts(
+        &self,
+        req: &RequestHeader,
+        client: Option<IpAddr>,
+        notes: &mut Notes,
+    ) -> Option<Answer> {
+        let now = Instant::now();
+        for l in &self.lockouts {
+            let key = key_of(&l.counters.rule.key, &self.route, client, req);
+            if let Err(left) = l.counters.begin(key, now) {
+                l.locked.inc();
+                return Some(Answer::Refuse {
+                    refusal: Refusal::LOCKED_OUT,
+                    message: "too many failed attempts; try again later",
+                    headers: vec![("retry-after", retry_after(left))],
+                });
+            }
+            notes.attempts.push(Attempt {
+                lockout: l.counters.clone(),
+                key,
+                finished: Default::default(),
+            });
+        }
+        None
+    }
+
     async fn rate_limits(
         &self,
         req: &RequestHeader,
         client: Option<IpAddr>,
         notes: &mut Notes,
     ) -> Option<Answer> {
-        let mut tightest: Option<(u32, String)> = None;
+        let mut tightest: Option<(&Limit, rate_limit::Outcome)> = None;
         for limit in &self.limits {
             let key = key_of(&limit.rule.key, &self.route, client, req);
             match limit.check(key).await {
                 Verdict::Admit(o) => {
-                    if tightest.as_ref().is_none_or(|(r, _)| o.remaining < *r) {
-                        tightest = Some((o.remaining, limit.state_item(&o)));
+                    if tightest.is_none_or(|(_, t)| o.remaining < t.remaining) {
+                        tightest = Some((limit, o));
                     }
                 }
                 Verdict::Limit(o) => {
@@ -365,22 +427,19 @@ impl RoutePolicy {
                 Verdict::StoreErrorAdmit => {}
             }
         }
-        notes.ratelimit = tightest.and_then(|(_, v)| HeaderValue::from_str(&v).ok());
+        notes.ratelimit = tightest.and_then(|(l, o)| HeaderValue::from_str(&l.state_item(&o)).ok());
         None
     }
 
     /// Count the response toward the route's lockouts.
     pub(crate) fn record_response(&self, notes: &Notes, status: u16) {
-        let now = Instant::now();
-        for (i, key) in &notes.lockout_keys {
-            if let Some(l) = self.lockouts.get(*i) {
-                if l.counters.record(*key, status, now) {
-                    tracing::warn!(
-                        route = %self.route, rule = %l.counters.rule.name,
-                        block_for = ?l.counters.rule.block_for,
-                        "a client reached the lockout limit and is blocked"
-                    );
-                }
+        for a in &notes.attempts {
+            if a.finish(Some(status)) {
+                tracing::warn!(
+                    route = %self.route, rule = %a.lockout.rule.name,
+                    block_for = ?a.lockout.rule.block_for,
+                    "a client reached the lockout limit and is blocked"
+                );
             }
         }
     }

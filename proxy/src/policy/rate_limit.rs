@@ -3,7 +3,8 @@
 //! of recently active keys, not every key ever seen.
 
 use super::key::Key;
-use super::redis_store::{Outcome, RedisStore};
+pub(crate) use super::redis_store::Outcome;
+use super::redis_store::RedisStore;
 use super::PolicyMetrics;
 use gatehouse_config::{FailMode, LimitStore, RateLimitRule};
 use governor::clock::{Clock, QuantaClock};
