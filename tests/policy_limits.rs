@@ -127,6 +127,25 @@ async fn trusted_proxies_name_the_client_for_limits_and_ip_gates() {
     assert_eq!(from("/ten", "10.1.2.3").await.unwrap().status(), 200);
     refusal(from("/ten", "192.0.2.1").await.unwrap(), 403, "forbidden").await;
     refusal(c.get(g.url("/ten")).send().await.unwrap(), 403, "forbidden").await;
+    // A proxy that adds its own X-Forwarded-For line: the lines are one list, and the client's
+    // line on the left cannot name the client.
+    let two_lines = c
+        .get(g.url("/ten"))
+        .header("x-forwarded-for", "10.1.2.3")
+        .header("x-forwarded-for", "192.0.2.1")
+        .send()
+        .await
+        .unwrap();
+    refusal(two_lines, 403, "forbidden").await;
+    // Bytes that are not text in the trusted part of the chain: the client is unknown.
+    let garbage = reqwest::header::HeaderValue::from_bytes(b"10.1.2.3\xff").unwrap();
+    let r = c
+        .get(g.url("/ten"))
+        .header("x-forwarded-for", garbage)
+        .send()
+        .await
+        .unwrap();
+    refusal(r, 403, "forbidden").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
