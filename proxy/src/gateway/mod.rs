@@ -1,26 +1,29 @@
 //! The Pingora `ProxyHttp` implementation: the request path of DESIGN.md, phase by phase.
+//! Per-request state is in `ctx.rs`, the edge policies' part of `request_filter` in `edge.rs`.
+
+mod ctx;
+mod edge;
+
+pub use ctx::RequestCtx;
+use ctx::{header_list, is_tls, request_host};
 
 use crate::acme::{Http01Tokens, CHALLENGE_PREFIX};
 use crate::metrics::ProxyMetrics;
-use crate::policy::{self, Answer, Notes};
 use crate::request_id;
 use crate::respond::{self, respond, Refusal};
 use crate::router::normalize_host;
-use crate::state::{ProxyState, SharedState};
+use crate::state::SharedState;
 use crate::tls::CertResolver;
 use async_trait::async_trait;
 use bytes::Bytes;
-use gatehouse_config::origin::Origin;
-use gatehouse_config::{UpstreamProtocol, CSP_REPORT_PATH};
+use gatehouse_config::UpstreamProtocol;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::Peer;
-use prometheus::IntGauge;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The proxy. Cheap to share; all live settings come from the [`SharedState`].
 pub struct Gateway {
@@ -91,185 +94,12 @@ impl Gateway {
     }
 }
 
-impl Gateway {
-    /// Answer a browser's CSP violation report on a route that collects them.
-    async fn csp_report(
-        &self,
-        session: &mut Session,
-        ctx: &mut RequestCtx,
-        route: &crate::state::CompiledRoute,
-    ) -> Result<bool> {
-        if session.req_header().method != http::Method::POST {
-            ctx.status = Some(405);
-            let msg = "CSP reports are sent with POST";
-            respond(
-                session,
-                Refusal::METHOD_NOT_ALLOWED,
-                msg,
-                ctx,
-                false,
-                &[("allow", "POST")],
-            )
-            .await?;
-            return Ok(true);
-        }
-        let answer = route
-            .policy
-            .check_report(session.req_header(), ctx.client_ip, &mut ctx.notes)
-            .await;
-        if let Answer::Refuse {
-            refusal,
-            message,
-            headers,
-        } = answer
-        {
-            return refuse(session, ctx, refusal, message, &headers).await;
-        }
-        let n = policy::csp_report::collect(session, &route.config.name).await?;
-        route.policy.csp_reports.inc_by(n as u64);
-        ctx.status = Some(204);
-        respond::send(
-            session,
-            204,
-            &[("cache-control", "no-store")],
-            Bytes::new(),
-            ctx,
-        )
-        .await?;
-        Ok(true)
-    }
-}
-
-/// Answer with a policy's refusal; the request ends here.
-async fn refuse(
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    refusal: Refusal,
-    message: &str,
-    headers: &[(&'static str, String)],
-) -> Result<bool> {
-    ctx.status = Some(refusal.status);
-    let extra: Vec<(&'static str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    respond(session, refusal, message, ctx, false, &extra).await?;
-    Ok(true)
-}
-
-fn is_tls(session: &Session) -> bool {
-    session.digest().is_some_and(|d| d.ssl_digest.is_some())
-}
-
-/// Decrements the in-flight gauge when the request ends, however it ends.
-pub(crate) struct InFlight(IntGauge);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
-}
-
-/// Per-request state carried between phases.
-pub struct RequestCtx {
-    state: Arc<ProxyState>,
-    start: Instant,
-    request_id: String,
-    route: Option<usize>,
-    tried: Vec<SocketAddr>,
-    body_bytes: u64,
-    /// Status of a response the proxy made itself.
-    status: Option<u16>,
-    upgraded: bool,
-    /// The client's address (trusted-proxies aware).
-    client_ip: Option<IpAddr>,
-    /// The socket peer is a trusted proxy: its forwarding headers are extended, not replaced.
-    trusted_peer: bool,
-    /// The client reached us over HTTPS (directly, or through a trusted proxy that says so).
-    https: bool,
-    notes: Notes,
-    _in_flight: InFlight,
-}
-
-impl RequestCtx {
-    fn route(&self) -> Option<&crate::state::CompiledRoute> {
-        self.route.and_then(|i| self.state.routes.get(i))
-    }
-
-    pub(crate) fn request_id(&self) -> &str {
-        &self.request_id
-    }
-
-    /// Add the route's security headers (the defaults when no route matched), and its CORS
-    /// and RateLimit headers, to a response; count its status toward the route's lockouts.
-    /// Called once per response, before its header is sent, so that a client's next request
-    /// already sees the lockout its last response caused.
-    pub(crate) fn decorate(&self, resp: &mut ResponseHeader) {
-        match self.route() {
-            Some(r) => {
-                r.policy.headers.apply(resp, self.https);
-                r.policy.decorate(&self.notes, resp);
-                r.policy.record_response(&self.notes, resp.status.as_u16());
-            }
-            None => self.state.default_headers.apply(resp, self.https),
-        }
-    }
-
-    fn total_deadline_passed(&self) -> bool {
-        !self.upgraded
-            && self
-                .route()
-                .and_then(|r| r.config.timeouts.total)
-                .is_some_and(|t| self.start.elapsed() > t)
-    }
-}
-
-/// Every line of a list header joined with `, ` (a proxy may add its own line rather than
-/// extend the client's); bytes that are not UTF-8 become U+FFFD, so they cannot hide an entry.
-fn header_list(req: &RequestHeader, name: &str) -> Option<String> {
-    let mut out: Option<String> = None;
-    for v in req.headers.get_all(name) {
-        let v = String::from_utf8_lossy(v.as_bytes());
-        match &mut out {
-            Some(o) => {
-                o.push_str(", ");
-                o.push_str(&v);
-            }
-            None => out = Some(v.into_owned()),
-        }
-    }
-    out
-}
-
-fn request_host(req: &RequestHeader) -> &str {
-    req.uri
-        .host()
-        .or_else(|| {
-            req.headers
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-        })
-        .unwrap_or("")
-}
-
 #[async_trait]
 impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        self.metrics.in_flight.inc();
-        RequestCtx {
-            state: self.state.load_full(),
-            start: Instant::now(),
-            request_id: String::new(),
-            route: None,
-            tried: Vec::new(),
-            body_bytes: 0,
-            status: None,
-            upgraded: false,
-            client_ip: None,
-            trusted_peer: false,
-            https: false,
-            notes: Notes::default(),
-            _in_flight: InFlight(self.metrics.in_flight.clone()),
-        }
+        RequestCtx::new(self.state.load_full(), &self.metrics.in_flight)
     }
 
     async fn early_request_filter(
@@ -288,21 +118,7 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        let peer = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip());
-        let xff = header_list(session.req_header(), "x-forwarded-for");
-        (ctx.client_ip, ctx.trusted_peer) =
-            policy::client_ip(peer, xff.as_deref(), &ctx.state.config.trusted_proxies);
-        // The last hop's word counts: the value nearest to us.
-        ctx.https = is_tls(session)
-            || (ctx.trusted_peer
-                && header_list(session.req_header(), "x-forwarded-proto").is_some_and(|p| {
-                    p.rsplit(',')
-                        .next()
-                        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
-                }));
+        edge::identify_client(session, ctx);
         if let Some(answer) = self.acme_tokens.answer(session.req_header().uri.path()) {
             ctx.status = Some(200);
             let headers = [
@@ -338,49 +154,8 @@ impl ProxyHttp for Gateway {
             .await?;
             return Ok(true);
         };
-        if route.policy.headers.csp_collector && session.req_header().uri.path() == CSP_REPORT_PATH
-        {
-            return self.csp_report(session, ctx, route).await;
-        }
-        let own = if route.policy.needs_own_origin() {
-            let scheme = if ctx.https { "https" } else { "http" };
-            Origin::parse(&format!(
-                "{scheme}://{}",
-                request_host(session.req_header())
-            ))
-        } else {
-            None
-        };
-        let answer = route
-            .policy
-            .check(
-                session.req_header(),
-                ctx.client_ip,
-                own.as_ref(),
-                &mut ctx.notes,
-            )
-            .await;
-        match answer {
-            Answer::Pass => {}
-            Answer::Preflight => {
-                ctx.status = Some(204);
-                let extra = route.policy.preflight_headers();
-                let mut headers: Vec<(&'static str, &str)> = extra
-                    .iter()
-                    .filter_map(|(n, v)| v.to_str().ok().map(|v| (*n, v)))
-                    .collect();
-                headers.push((
-                    "vary",
-                    "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
-                ));
-                respond::send(session, 204, &headers, Bytes::new(), ctx).await?;
-                return Ok(true);
-            }
-            Answer::Refuse {
-                refusal,
-                message,
-                headers,
-            } => return refuse(session, ctx, refusal, message, &headers).await,
+        if edge::enforce(session, ctx, route).await? {
+            return Ok(true);
         }
         let req = session.req_header();
         let limit = route.config.max_body_size;
