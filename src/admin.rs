@@ -1,7 +1,9 @@
 //! The admin listener: `/healthz` (the process is alive), `/readyz` (the proxy accepts traffic
-//! and is not draining) and `/metrics` (Prometheus text format). Loopback by default.
+//! and is not draining), `/metrics` (Prometheus text format) and `/api/v1/routes` (the live
+//! per-route signals as JSON). Loopback by default.
 
 use bytes::Bytes;
+use gatehouse_signals::TrafficSignals;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -18,6 +20,7 @@ pub(crate) struct AdminState {
     pub registry: Registry,
     pub ready: Arc<AtomicBool>,
     pub draining: Arc<AtomicBool>,
+    pub signals: Arc<dyn TrafficSignals>,
 }
 
 /// Serve the admin endpoints on `listener` until the runtime ends.
@@ -93,10 +96,32 @@ fn handle(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> 
                 ),
             }
         }
+        "/api/v1/routes" => routes_json(state.signals.as_ref()),
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found; try /healthz, /readyz or /metrics\n",
+            "not found; try /healthz, /readyz, /metrics or /api/v1/routes\n",
             PLAIN,
         ),
     }
+}
+
+/// `{"routes": [{"route": NAME, "windows": {"1m": {...}, "5m": {...}, "1h": {...}}}]}`.
+fn routes_json(signals: &dyn TrafficSignals) -> Response<Full<Bytes>> {
+    let routes: Vec<serde_json::Value> = signals
+        .snapshot()
+        .into_iter()
+        .map(|snap| {
+            let windows: serde_json::Map<String, serde_json::Value> = snap
+                .windows
+                .iter()
+                .map(|(w, stats)| {
+                    let v = serde_json::to_value(stats).unwrap_or(serde_json::Value::Null);
+                    (w.as_str().to_string(), v)
+                })
+                .collect();
+            serde_json::json!({ "route": snap.route, "windows": windows })
+        })
+        .collect();
+    let body = serde_json::json!({ "routes": routes }).to_string();
+    text(StatusCode::OK, body, "application/json")
 }

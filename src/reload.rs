@@ -127,6 +127,9 @@ fn warn_about_restart_only_changes(old: &Config, new: &Config) {
     if old.state_dir != new.state_dir {
         changed.push("state_dir");
     }
+    if old.telemetry != new.telemetry {
+        changed.push("telemetry");
+    }
     if old.tls.acme != new.tls.acme {
         changed.push("tls.acme");
     }

@@ -10,7 +10,7 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use gatehouse_proxy::acme::{AcmeManager, AcmeMetrics, Http01Tokens};
 use gatehouse_proxy::tls::{CertResolver, TlsMetrics};
-use gatehouse_proxy::{Gateway, ProxyMetrics, ProxyState, SharedState};
+use gatehouse_proxy::{Gateway, ProxyMetrics, ProxyState, SharedState, Telemetry};
 use pingora::listeners::tls::TlsSettings;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server};
@@ -39,6 +39,9 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
     let reload_metrics = ReloadMetrics::register(&registry)?;
     let tls_metrics = TlsMetrics::register(&registry)?;
     let acme_metrics = AcmeMetrics::register(&registry)?;
+    let telemetry = Arc::new(
+        Telemetry::start(&config.telemetry, &registry).map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
     let build_info = IntGaugeVec::new(
         Opts::new(
             "gatehouse_build_info",
@@ -96,8 +99,10 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
             registry: registry.clone(),
             ready: ready.clone(),
             draining: draining.clone(),
+            signals: Arc::new(proxy_metrics.signals().clone()),
         },
     ));
+    control.spawn(proxy_metrics.signals().clone().run_ticker());
 
     if let Some(d) = &config.demo {
         let listener = control
@@ -166,11 +171,9 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
     server.bootstrap();
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
-        Gateway::new(shared.clone(), proxy_metrics.clone(), draining.clone()).with_tls(
-            certs.clone(),
-            acme_tokens,
-            https_port,
-        ),
+        Gateway::new(shared.clone(), proxy_metrics.clone(), draining.clone())
+            .with_tls(certs.clone(), acme_tokens, https_port)
+            .with_telemetry(telemetry.clone()),
         "gatehouse proxy",
     );
     for l in &config.listeners {
@@ -196,6 +199,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
             state: shared,
         }),
     });
+    telemetry.flush(Duration::from_secs(2));
     control.shutdown_timeout(Duration::from_secs(1));
     tracing::info!("gatehouse stopped");
     Ok(())

@@ -22,12 +22,14 @@ pub mod origin;
 mod policy;
 mod raw;
 mod raw_policy;
+mod telemetry;
 pub mod units;
 pub mod watch;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
 pub use policy::*;
+pub use telemetry::*;
 
 use std::path::Path;
 

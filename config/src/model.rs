@@ -18,6 +18,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Traces (OTLP) and error events (Sentry).
+    pub telemetry: crate::telemetry::TelemetryConfig,
     /// The built-in demo backend, when enabled.
     pub demo: Option<DemoConfig>,
     /// Directory for state that outlives the process (ACME account and certificates).

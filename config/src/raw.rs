@@ -128,6 +128,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "admin",
     "server",
     "log",
+    "telemetry",
     "demo",
     "state_dir",
     "listeners",

@@ -19,6 +19,7 @@ pub struct ProxyMetrics {
     pub(crate) backend_up: IntGaugeVec,
     pub(crate) connect_errors: IntCounterVec,
     pub(crate) policy: crate::policy::PolicyMetrics,
+    pub(crate) signals: crate::signals::Signals,
 }
 
 /// Latency buckets (seconds): 1 ms to 60 s.
@@ -61,6 +62,7 @@ impl ProxyMetrics {
                 &["upstream"],
             )?,
             policy: crate::policy::PolicyMetrics::register(registry)?,
+            signals: crate::signals::Signals::register(registry)?,
         };
         registry.register(Box::new(m.requests_total.clone()))?;
         registry.register(Box::new(m.request_duration.clone()))?;
@@ -68,6 +70,11 @@ impl ProxyMetrics {
         registry.register(Box::new(m.backend_up.clone()))?;
         registry.register(Box::new(m.connect_errors.clone()))?;
         Ok(m)
+    }
+
+    /// The live per-route signals (sliding windows) of the traffic.
+    pub fn signals(&self) -> &crate::signals::Signals {
+        &self.signals
     }
 
     /// The number of requests being processed now.

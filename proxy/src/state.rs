@@ -17,6 +17,7 @@ pub(crate) struct CompiledRoute {
     pub(crate) pool: Arc<Pool>,
     pub(crate) metrics: RouteMetrics,
     pub(crate) policy: RoutePolicy,
+    pub(crate) signals: crate::signals::RouteSignals,
 }
 
 /// Everything the request path reads, for one config generation.
@@ -91,8 +92,11 @@ impl ProxyState {
                 pool,
                 metrics: RouteMetrics::new(metrics, &route.name),
                 policy,
+                signals: metrics.signals.route(&route.name),
             });
         }
+        let names: Vec<&str> = config.routes.iter().map(|r| r.name.as_str()).collect();
+        metrics.signals.retain(&names);
         // Gauges of backends that are gone would otherwise report their last value forever.
         if let Some(prev) = previous {
             for (name, pool) in &prev.pools {

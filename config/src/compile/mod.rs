@@ -4,6 +4,7 @@
 mod headers;
 mod policy;
 mod routes;
+mod telemetry;
 mod tls;
 mod upstreams;
 
@@ -117,6 +118,7 @@ impl Compiler {
         let trusted_proxies = take("trusted_proxies");
         let redis = take("redis");
         let policies = take("policies");
+        let telemetry = take("telemetry");
         let listeners = take("listeners");
         let upstreams = take("upstreams");
         let routes = take("routes");
@@ -137,6 +139,7 @@ impl Compiler {
         let admin = self.admin(admin);
         let server = self.server(server);
         let log = self.log(log);
+        let telemetry = self.telemetry(telemetry);
         let demo = demo.and_then(|d| {
             self.socket_addr(&d.listen, "demo.listen".into())
                 .map(|listen| DemoConfig { listen })
@@ -175,6 +178,7 @@ impl Compiler {
             admin: admin?,
             server,
             log,
+            telemetry,
             demo,
             state_dir,
             listeners,

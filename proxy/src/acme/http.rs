@@ -32,11 +32,7 @@ pub struct AcmeHttp {
 impl AcmeHttp {
     /// A client trusting the system roots and, when given, the CA certificates in `extra_ca`.
     pub fn new(extra_ca: Option<&Path>) -> Result<Self, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        let native = rustls_native_certs::load_native_certs();
-        for cert in native.certs {
-            let _ = roots.add(cert);
-        }
+        let mut roots = crate::telemetry::system_roots();
         if let Some(path) = extra_ca {
             let certs = CertificateDer::pem_file_iter(path)
                 .and_then(|it| it.collect::<Result<Vec<_>, _>>())

@@ -37,6 +37,15 @@ pub struct RequestCtx {
     /// The client reached us over HTTPS (directly, or through a trusted proxy that says so).
     pub(super) https: bool,
     pub(super) notes: Notes,
+    /// The server span, while the request is under way (tracing on).
+    pub(super) trace: Option<opentelemetry::Context>,
+    /// The trace the request belongs to: our span's, or the caller's `traceparent`'s.
+    pub(super) trace_id: Option<String>,
+    pub(super) span_id: Option<String>,
+    /// The status the upstream answered with (as opposed to one the proxy made).
+    pub(super) upstream_status: Option<u16>,
+    /// What the upstream's cache headers said.
+    pub(super) cache: Option<crate::signals::CacheResult>,
     pub(super) _in_flight: InFlight,
 }
 
@@ -56,6 +65,11 @@ impl RequestCtx {
             trusted_peer: false,
             https: false,
             notes: Notes::default(),
+            trace: None,
+            trace_id: None,
+            span_id: None,
+            upstream_status: None,
+            cache: None,
             _in_flight: InFlight(in_flight.clone()),
         }
     }

@@ -3,6 +3,7 @@
 
 mod ctx;
 mod edge;
+mod observe;
 
 pub use ctx::RequestCtx;
 use ctx::{header_list, is_tls, request_host};
@@ -13,6 +14,7 @@ use crate::request_id;
 use crate::respond::{self, respond, Refusal};
 use crate::router::normalize_host;
 use crate::state::SharedState;
+use crate::telemetry::Telemetry;
 use crate::tls::CertResolver;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -34,6 +36,7 @@ pub struct Gateway {
     acme_tokens: Http01Tokens,
     /// The port of the TLS listener bound at start, if any.
     tls_port: Option<u16>,
+    telemetry: Arc<Telemetry>,
 }
 
 impl Gateway {
@@ -47,7 +50,14 @@ impl Gateway {
             certs: None,
             acme_tokens: Http01Tokens::default(),
             tls_port: None,
+            telemetry: Arc::new(Telemetry::disabled()),
         }
+    }
+
+    /// Trace requests and report their errors through `telemetry`.
+    pub fn with_telemetry(mut self, telemetry: Arc<Telemetry>) -> Self {
+        self.telemetry = telemetry;
+        self
     }
 
     /// Answer ACME HTTP-01 challenges from `tokens`, and redirect plain-HTTP requests for
@@ -114,6 +124,7 @@ impl ProxyHttp for Gateway {
                 .get(request_id::HEADER)
                 .map(|v| v.as_bytes()),
         );
+        observe::start_trace(&self.telemetry, session, ctx);
         Ok(())
     }
 
@@ -295,7 +306,7 @@ impl ProxyHttp for Gateway {
             upstream.insert_header("x-forwarded-host", host)?;
         }
         upstream.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
-        Ok(())
+        observe::inject(&self.telemetry, upstream, ctx)
     }
 
     async fn upstream_response_filter(
@@ -307,6 +318,8 @@ impl ProxyHttp for Gateway {
         if upstream.status == http::StatusCode::SWITCHING_PROTOCOLS {
             ctx.upgraded = true;
         }
+        ctx.upstream_status = Some(upstream.status.as_u16());
+        ctx.cache = crate::signals::classify(&upstream.headers);
         if ctx.total_deadline_passed() {
             return Error::e_explain(
                 respond::TOTAL_TIMEOUT,
@@ -382,28 +395,9 @@ impl ProxyHttp for Gateway {
             .map(|r| r.status.as_u16())
             .or(ctx.status)
             .unwrap_or(0);
-        let elapsed = ctx.start.elapsed();
         let req = session.req_header();
-        let route = ctx.route();
-        let metrics = route.map_or(&ctx.state.unmatched, |r| &r.metrics);
-        metrics.observe(&req.method, status, elapsed.as_secs_f64());
-        if ctx.state.config.log.access_log {
-            let client = ctx.client_ip.map(|a| a.to_string()).unwrap_or_default();
-            tracing::info!(
-                target: "gatehouse::access",
-                request_id = %ctx.request_id,
-                client = %client,
-                method = %req.method,
-                host = %request_host(req),
-                path = %req.uri.path(),
-                status,
-                bytes = session.body_bytes_sent(),
-                duration_ms = elapsed.as_secs_f64() * 1000.0,
-                upstream = ctx.tried.last().map(|a| a.to_string()).unwrap_or_default(),
-                route = route.map_or("", |r| r.config.name.as_str()),
-                error = e.map(|e| e.etype().as_str()).unwrap_or(""),
-                "request"
-            );
-        }
+        let metrics = ctx.route().map_or(&ctx.state.unmatched, |r| &r.metrics);
+        metrics.observe(&req.method, status, ctx.start.elapsed().as_secs_f64());
+        observe::finished(&self.telemetry, session, e, ctx, status);
     }
 }
