@@ -4,6 +4,7 @@
 
 pub mod pebble;
 pub mod policy;
+pub mod receiver;
 pub mod redis;
 pub mod tls;
 
@@ -290,7 +291,8 @@ impl Drop for Gatehouse {
 ///
 /// Paths: `/slow?ms=N` waits; `/health` answers 200 or 503 per `healthy`; `/status/N`;
 /// `.../powered` answers with `Server`, `X-Powered-By` and `X-Frame-Options: ALLOWALL`;
-/// `.../cors-upstream` with `Access-Control-Allow-Origin: *`; anything else echoes.
+/// `.../cors-upstream` with `Access-Control-Allow-Origin: *`; anything else echoes. On any
+/// path, `?delay_ms=N` waits before answering and `?h.NAME=VALUE` adds a response header.
 /// Speaks HTTP/1.1 and HTTP/2 (h2c prior knowledge); WebSocket on `/ws`.
 pub struct Upstream {
     pub name: String,
@@ -343,7 +345,7 @@ impl Upstream {
 }
 
 async fn handle(
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
     name: &str,
     healthy: &AtomicBool,
     hits: &AtomicUsize,
@@ -359,6 +361,42 @@ async fn handle(
         return reply(status, "health".into());
     }
     hits.fetch_add(1, Ordering::SeqCst);
+    let (delay, set_headers) = response_options(req.uri().query());
+    if let Some(ms) = delay {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let mut r = route_request(req, &path, name).await;
+    for (k, v) in set_headers {
+        r.headers_mut().append(
+            hyper::header::HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+            v.parse().expect("header value"),
+        );
+    }
+    r
+}
+
+/// `delay_ms=N` and `h.NAME=VALUE` (a response header; `+` stands for a space) from a query.
+fn response_options(query: Option<&str>) -> (Option<u64>, Vec<(String, String)>) {
+    let mut delay = None;
+    let mut headers = Vec::new();
+    for pair in query.unwrap_or("").split('&') {
+        let Some((k, v)) = pair.split_once('=') else {
+            continue;
+        };
+        if k == "delay_ms" {
+            delay = v.parse().ok();
+        } else if let Some(name) = k.strip_prefix("h.") {
+            headers.push((name.to_string(), v.replace('+', " ")));
+        }
+    }
+    (delay, headers)
+}
+
+async fn route_request(
+    mut req: Request<Incoming>,
+    path: &str,
+    name: &str,
+) -> Response<Full<Bytes>> {
     if path == "/ws" {
         return websocket(&mut req);
     }

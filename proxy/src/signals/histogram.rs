@@ -10,8 +10,7 @@ const GROWTH: f64 = 1.1;
 
 /// The bucket a duration in seconds falls in.
 pub(crate) fn bucket(seconds: f64) -> usize {
-    if !(seconds >= MIN) {
-        // Below the first bound, or NaN.
+    if seconds.is_nan() || seconds < MIN {
         return 0;
     }
     let i = 1.0 + ((seconds / MIN).ln() / GROWTH.ln()).floor();

@@ -150,8 +150,15 @@ fn event(f: &Failure<'_>, sensitive: &[String]) -> Event<'static> {
         extra.insert("backend".to_string(), b.clone().into());
     }
     let mut contexts = sentry::protocol::Map::new();
-    if let (Some(t), Some(s)) = (&f.trace_id, &f.span_id) {
-        if let (Ok(trace_id), Ok(span_id)) = (t.parse(), s.parse()) {
+    if let Some(Ok(trace_id)) = f.trace_id.as_deref().map(str::parse) {
+        // Without a span of ours (tracing off), the event gets a span id of its own in the
+        // caller's trace.
+        let span_id = f
+            .span_id
+            .as_deref()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_default();
+        {
             contexts.insert(
                 "trace".to_string(),
                 SentryContext::Trace(Box::new(TraceContext {
@@ -197,7 +204,7 @@ pub(crate) fn filter_query(query: &str, sensitive: &[String]) -> String {
         .map(|pair| {
             let (name, _) = pair.split_once('=').unwrap_or((pair, ""));
             let lower = name.to_ascii_lowercase();
-            if sensitive.iter().any(|s| *s == lower) {
+            if sensitive.contains(&lower) {
                 format!("{name}=[Filtered]")
             } else {
                 pair.to_string()
