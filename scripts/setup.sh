@@ -5,6 +5,7 @@
 #   scripts/setup.sh --test   also the real peers the tests start: pebble and
 #                             pebble-challtestsrv (ACME), curl (a test DNS hook),
 #                             redis-server (shared rate limits)
+#   scripts/setup.sh --bench  also wrk, nginx and curl for scripts/bench.sh
 set -euo pipefail
 need=()
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
@@ -13,6 +14,11 @@ if [ "${1:-}" = "--test" ]; then
   command -v pebble >/dev/null 2>&1 || need+=(pebble)
   command -v pebble-challtestsrv >/dev/null 2>&1 || need+=(pebble)
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+fi
+if [ "${1:-}" = "--bench" ]; then
+  command -v curl >/dev/null 2>&1 || need+=(curl)
+  command -v wrk >/dev/null 2>&1 || need+=(wrk)
+  command -v nginx >/dev/null 2>&1 || need+=(nginx)
 fi
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}" >&2

@@ -6,7 +6,8 @@
 mod common;
 
 use common::policy::{http, upstreams};
-use common::{Gatehouse, Upstream};
+use common::{wait_for, Gatehouse, Upstream};
+use std::time::Duration;
 
 /// Quantiles come from a sketch whose buckets are within 5 % of their samples; the slow
 /// requests take 300 ms at the upstream plus the proxy's own time.
@@ -153,4 +154,29 @@ async fn windows_report_ratios_quantiles_and_cache_hits() {
         .await,
         None
     );
+
+    // A reload that removes `idle` and adds `new` keeps `shop`'s windows.
+    g.rewrite(&(upstreams(&app) + "routes:\n  - { name: shop, upstream: app }\n  - { name: new, upstream: app, path_prefix: /new }\n"));
+    wait_for("the reload", Duration::from_secs(10), || async {
+        g.metric_with("gatehouse_config_reloads_total", &[("result", "success")])
+            .await
+            .unwrap_or(0.0)
+            >= 1.0
+    })
+    .await;
+    let v: serde_json::Value = reqwest::get(g.admin("/api/v1/routes"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = v["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["route"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["new", "shop"]);
+    let shop = &v["routes"][1]["windows"]["5m"];
+    assert_eq!(shop["requests"], 100, "{shop}");
 }

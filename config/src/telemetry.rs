@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Traces and error events.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TelemetryConfig {
     /// `service.name` of traces and the Sentry `server_name` prefix.
     pub service_name: String,
@@ -16,6 +16,8 @@ pub struct TelemetryConfig {
     pub instance: String,
     /// Extra resource attributes, e.g. `deployment.environment`.
     pub resource: BTreeMap<String, String>,
+    /// Keep the live per-route signals (sliding windows); on by default.
+    pub signals: bool,
     /// Span export over OTLP, when configured.
     pub tracing: Option<TracingConfig>,
     /// Error events to Sentry, when configured.
@@ -88,6 +90,7 @@ pub(crate) struct RawTelemetry {
     pub instance: Option<String>,
     #[serde(default)]
     pub resource: BTreeMap<String, String>,
+    pub signals: Option<bool>,
     pub tracing: Option<RawTracing>,
     pub sentry: Option<RawSentry>,
 }

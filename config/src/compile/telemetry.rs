@@ -29,6 +29,7 @@ impl Compiler {
             service_name,
             instance,
             resource: raw.resource,
+            signals: raw.signals.unwrap_or(true),
             tracing: raw.tracing.map(|t| self.tracing(t)),
             sentry: raw.sentry.map(|s| self.sentry(s)),
         }
@@ -243,5 +244,99 @@ mod tests {
         assert!(check_dsn("https://127.0.0.1/1").is_err());
         assert!(check_dsn("https://abc@127.0.0.1").is_err());
         assert!(check_dsn("https://abc@127.0.0.1/").is_err());
+    }
+
+    fn config(rest: &str) -> Result<crate::Config, crate::ConfigErrors> {
+        let base = "listeners: [{ name: http, address: \"127.0.0.1:8080\" }]\nupstreams:\n  app: { backends: [{ address: \"127.0.0.1:3000\" }] }\nroutes: [{ name: app, upstream: app }]\n";
+        crate::Config::from_yaml_with_env(&format!("{base}{rest}"), &|v| {
+            (v == "SENTRY_DSN").then(|| "https://key@sentry.example/7".to_string())
+        })
+    }
+
+    #[test]
+    fn defaults_and_a_full_section() {
+        let c = config("").expect("valid");
+        assert!(c.telemetry.signals);
+        assert!(c.telemetry.tracing.is_none() && c.telemetry.sentry.is_none());
+        assert_eq!(c.telemetry.service_name, "gatehouse");
+        let c = config(
+            r#"
+telemetry:
+  service_name: edge
+  instance: web-1
+  resource: { deployment.environment: prod }
+  tracing:
+    endpoint: http://otel:4318
+    headers: { x-api-key: abc }
+    sample_ratio: 0.25
+    parent_based: false
+    queue_size: 100
+    batch_size: 10
+    batch_delay: 1s
+    export_timeout: 3s
+  sentry:
+    dsn: ${SENTRY_DSN}
+    max_events: 10/m
+    sensitive_query_params: [Order_Token]
+"#,
+        )
+        .expect("valid");
+        let t = c.telemetry.tracing.expect("tracing");
+        assert_eq!(t.endpoint, "http://otel:4318/v1/traces");
+        assert_eq!(
+            t.headers,
+            vec![("x-api-key".to_string(), Secret("abc".into()))]
+        );
+        assert_eq!((t.sample_ratio, t.parent_based), (0.25, false));
+        assert_eq!((t.queue_size, t.batch_size), (100, 10));
+        assert_eq!(t.export_timeout, Duration::from_secs(3));
+        let s = c.telemetry.sentry.expect("sentry");
+        assert_eq!(s.dsn.0, "https://key@sentry.example/7");
+        assert_eq!(s.environment, "production");
+        assert_eq!(s.max_events.count, 10);
+        assert!(s
+            .sensitive_query_params
+            .contains(&"order_token".to_string()));
+        assert!(s.sensitive_query_params.contains(&"token".to_string()));
+    }
+
+    #[test]
+    fn mistakes_are_reported_with_their_paths() {
+        let e = config(
+            r#"
+telemetry:
+  tracing:
+    endpoint: otel:4318
+    sample_ratio: 1.5
+    queue_size: 4
+    batch_size: 8
+    batch_delay: 0s
+  sentry:
+    dsn: https://sentry.example/1
+    sample_rate: -1
+    max_events: lots
+"#,
+        )
+        .expect_err("invalid");
+        let text = e.to_string();
+        for (path, words) in [
+            ("telemetry.tracing.endpoint", "http://"),
+            ("telemetry.tracing.sample_ratio", "between 0.0 and 1.0"),
+            ("telemetry.tracing.batch_size", "between 1 and queue_size"),
+            ("telemetry.tracing.batch_delay", "longer than zero"),
+            ("telemetry.sentry.dsn", "public key"),
+            ("telemetry.sentry.sample_rate", "between 0.0 and 1.0"),
+            ("telemetry.sentry.max_events", "not a rate"),
+        ] {
+            assert!(
+                e.errors
+                    .iter()
+                    .any(|err| err.path == path && err.message.contains(words)),
+                "no error at {path} mentioning {words:?} in:\n{text}"
+            );
+        }
+        // An unknown key is its own error (reported alone: the section did not parse).
+        let e = config("telemetry: { metrics: true }\n").expect_err("unknown key");
+        assert!(e.to_string().contains("metrics"), "{e}");
     }
 }

@@ -262,4 +262,55 @@ mod tests {
             Some(SentryContext::Trace(_))
         ));
     }
+
+    /// A panic on any thread reaches the DSN host (a real socket) as an event.
+    #[test]
+    fn panics_are_reported() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let host = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().expect("accept");
+            s.set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !String::from_utf8_lossy(&got).contains("boom-in-a-test") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+            String::from_utf8_lossy(&got).into_owned()
+        });
+        let sentry = SentryConfig {
+            dsn: gatehouse_config::Secret(format!("http://key@{addr}/3")),
+            environment: "test".into(),
+            release: None,
+            sample_rate: 1.0,
+            max_events: gatehouse_config::units::Rate {
+                count: 10,
+                per: Duration::from_secs(60),
+            },
+            upstream_5xx: true,
+            sensitive_query_params: Vec::new(),
+        };
+        let telemetry = TelemetryConfig {
+            service_name: "gatehouse".into(),
+            instance: "unit".into(),
+            resource: Default::default(),
+            signals: true,
+            tracing: None,
+            sentry: Some(sentry.clone()),
+        };
+        let registry = prometheus::Registry::new();
+        let metrics = TelemetryMetrics::register(&registry).expect("metrics");
+        let reporter = ErrorReporter::start(&telemetry, &sentry, &metrics).expect("start");
+        let _ = std::thread::spawn(|| panic!("boom-in-a-test")).join();
+        assert!(reporter.flush(Duration::from_secs(10)));
+        let request = host.join().expect("host");
+        assert!(request.starts_with("POST /api/3/envelope/"), "{request}");
+        assert!(request.contains("boom-in-a-test"), "{request}");
+    }
 }

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# What telemetry costs on the request path: requests per second and latency through a release
+# build of gatehouse in front of nginx, measured with wrk in one run, three ways:
+#   off      no live signals, no tracing
+#   signals  live per-route signals (the default)
+#   traced   signals + a server span per request, every one sampled and exported over
+#            OTLP/HTTP to a local receiver
+# Usage: scripts/bench.sh [DURATION, default 15s] [CONNECTIONS, default 32]
+# Installs cmake, wrk and nginx when missing. Everything runs on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-15s}
+CONNECTIONS=${2:-32}
+bash scripts/setup.sh --bench
+cargo build --release --quiet
+BIN=target/release/gatehouse
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() {
+  for _ in $(seq 1 200); do
+    curl -fs -o /dev/null "$1" && return 0
+    sleep 0.05
+  done
+  echo "bench: $1 did not answer" >&2
+  exit 1
+}
+
+up=$(port)
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:$up;
+    location / { return 200 "ok\n"; }
+  }
+}
+NGINX
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
+pids+=($!)
+wait_http "http://127.0.0.1:$up/"
+
+# An OTLP/HTTP receiver that reads each export and answers 200.
+otlp=$(port)
+python3 - "$otlp" <<'PY' &
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class H(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200); self.send_header("content-length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+pids+=($!)
+
+printf '%-8s %12s %10s %10s %10s %12s\n' mode req/s p50 p99 max spans_lost
+for mode in off signals traced; do
+  p=$(port); a=$(port)
+  case $mode in
+    off) telemetry="telemetry: { signals: false }" ;;
+    signals) telemetry="telemetry: { signals: true }" ;;
+    traced) telemetry="telemetry: { signals: true, tracing: { endpoint: \"http://127.0.0.1:$otlp\", sample_ratio: 1.0 } }" ;;
+  esac
+  cat >"$work/$mode.yaml" <<YAML
+listeners: [{ name: http, address: "127.0.0.1:$p" }]
+admin: { listen: "127.0.0.1:$a" }
+server: { threads: 1 }
+log: { level: warn, access_log: false }
+state_dir: $work/state-$mode
+upstreams:
+  app: { backends: [{ address: "127.0.0.1:$up" }] }
+routes:
+  - { name: app, upstream: app }
+$telemetry
+YAML
+  "$BIN" run --config "$work/$mode.yaml" >"$work/$mode.log" 2>&1 &
+  gh=$!
+  wait_http "http://127.0.0.1:$a/readyz"
+  wrk -t1 -c"$CONNECTIONS" -d3s "http://127.0.0.1:$p/" >/dev/null
+  out=$(wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$p/")
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  max=$(awk '$1=="Latency" {print $4}' <<<"$out")
+  lost=$(curl -fs "http://127.0.0.1:$a/metrics" | awk '/^gatehouse_telemetry_dropped_total\{.*signal="traces"/ {s+=$2} END {print s+0}')
+  printf '%-8s %12s %10s %10s %10s %12s\n' "$mode" "$rps" "$p50" "$p99" "$max" "$lost"
+  kill "$gh"; wait "$gh" 2>/dev/null || true
+done
