@@ -46,12 +46,7 @@ async fn windows_report_ratios_quantiles_and_cache_hits() {
         .iter()
         .all(|s| *s == 200));
 
-    let v: serde_json::Value = reqwest::get(g.admin("/api/v1/routes"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = routes_json(&g).await;
     let routes = v["routes"].as_array().unwrap();
     let shop = routes.iter().find(|r| r["route"] == "shop").expect("shop");
     let idle = routes.iter().find(|r| r["route"] == "idle").expect("idle");
@@ -164,12 +159,7 @@ async fn windows_report_ratios_quantiles_and_cache_hits() {
             >= 1.0
     })
     .await;
-    let v: serde_json::Value = reqwest::get(g.admin("/api/v1/routes"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = routes_json(&g).await;
     let names: Vec<&str> = v["routes"]
         .as_array()
         .unwrap()
@@ -179,4 +169,13 @@ async fn windows_report_ratios_quantiles_and_cache_hits() {
     assert_eq!(names, ["new", "shop"]);
     let shop = &v["routes"][1]["windows"]["5m"];
     assert_eq!(shop["requests"], 100, "{shop}");
+}
+
+async fn routes_json(g: &Gatehouse) -> serde_json::Value {
+    reqwest::get(g.admin("/api/v1/routes"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }

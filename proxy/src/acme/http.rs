@@ -49,14 +49,7 @@ impl AcmeHttp {
         if roots.is_empty() {
             tracing::warn!("no trusted root certificates found on this system (install ca-certificates); the ACME directory's HTTPS cannot be verified");
         }
-        let tls = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let connector = crate::telemetry::https_connector(roots);
         Ok(AcmeHttp {
             inner: Client::builder(TokioExecutor::new()).build(connector),
             retry_after: Arc::new(Mutex::new(None)),

@@ -23,6 +23,20 @@ pub(crate) fn system_roots() -> rustls::RootCertStore {
     roots
 }
 
+/// HTTP/1.1 over plain TCP or rustls (ring), trusting `roots`.
+pub(crate) fn https_connector(
+    roots: rustls::RootCertStore,
+) -> hyper_rustls::HttpsConnector<HttpConnector> {
+    let tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build()
+}
+
 /// An HTTP(S) client with a deadline per request.
 #[derive(Debug, Clone)]
 pub(crate) struct ExportClient {
@@ -32,14 +46,7 @@ pub(crate) struct ExportClient {
 
 impl ExportClient {
     pub(crate) fn new(timeout: Duration) -> Self {
-        let tls = rustls::ClientConfig::builder()
-            .with_root_certificates(system_roots())
-            .with_no_client_auth();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let connector = https_connector(system_roots());
         ExportClient {
             inner: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))
