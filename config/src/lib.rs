@@ -14,12 +14,14 @@
 //! ```
 
 mod compile;
+pub mod condition;
 mod env;
 mod error;
 mod lines;
 mod model;
 pub mod origin;
 mod policy;
+mod probes;
 mod raw;
 mod raw_policy;
 mod telemetry;
@@ -29,6 +31,7 @@ pub mod watch;
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
 pub use policy::*;
+pub use probes::*;
 pub use telemetry::*;
 
 use std::path::Path;

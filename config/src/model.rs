@@ -36,6 +36,8 @@ pub struct Config {
     pub upstreams: BTreeMap<String, Upstream>,
     /// Routes, in file order.
     pub routes: Vec<Route>,
+    /// Active probes, their scheduling and their result store.
+    pub probes: crate::probes::ProbesConfig,
     /// Things that are allowed but probably not what the operator meant.
     pub warnings: Vec<crate::ConfigError>,
 }

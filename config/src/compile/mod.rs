@@ -3,6 +3,7 @@
 
 mod headers;
 mod policy;
+mod probes;
 mod routes;
 mod telemetry;
 mod tls;
@@ -119,6 +120,9 @@ impl Compiler {
         let redis = take("redis");
         let policies = take("policies");
         let telemetry = take("telemetry");
+        let probing = take("probing");
+        let probes = take("probes");
+        let store = take("store");
         let listeners = take("listeners");
         let upstreams = take("upstreams");
         let routes = take("routes");
@@ -160,6 +164,8 @@ impl Compiler {
             None => PathBuf::from(defaults::STATE_DIR),
         };
 
+        let probes = self.probes(probing, probes, store, &state_dir);
+
         if let Some(admin) = &admin {
             for (i, l) in listeners.iter().enumerate() {
                 if l.address == admin.listen {
@@ -187,6 +193,7 @@ impl Compiler {
             redis,
             upstreams,
             routes,
+            probes,
             warnings: std::mem::take(&mut self.warnings),
         })
     }

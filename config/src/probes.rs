@@ -1,0 +1,430 @@
+//! The `probes`, `probing` and `store` sections: active checks of services, how they are
+//! scheduled, and where their results are kept.
+
+use crate::policy::Secret;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything about active probes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbesConfig {
+    /// Checks running at once, across all probes.
+    pub concurrency: usize,
+    /// The probes, in file order.
+    pub probes: Vec<Probe>,
+    /// Where results are kept.
+    pub store: StoreConfig,
+}
+
+/// One probe: what it checks, how often, and when it counts as up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    /// Unique name (metric label, API path).
+    pub name: String,
+    /// Group for dashboards and alert grouping (`default` when not given).
+    pub group: String,
+    /// What a check does.
+    pub kind: ProbeKind,
+    /// Time between checks (for heartbeats: how often the deadline is evaluated).
+    pub interval: Duration,
+    /// Deadline of one attempt.
+    pub timeout: Duration,
+    /// Extra attempts within one check before it counts as failed.
+    pub retries: u32,
+    /// Wait between attempts.
+    pub retry_delay: Duration,
+    /// All must hold for the probe to be up. Never empty: each kind has defaults.
+    pub conditions: Vec<Condition>,
+    /// Free-form labels (for alert routing).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The kind of a probe, with its settings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeKind {
+    /// An HTTP(S) request.
+    Http(HttpProbe),
+    /// A TCP connect, optionally sending and expecting bytes.
+    Tcp(TcpProbe),
+    /// A TLS handshake: certificate expiry and chain validity.
+    Tls(TlsProbe),
+    /// A DNS lookup.
+    Dns(DnsProbe),
+    /// Redis `PING` and `INFO stats`.
+    Redis(RedisProbe),
+    /// A push monitor: a job calls `POST /api/v1/heartbeat/{name}`.
+    Heartbeat(HeartbeatProbe),
+}
+
+impl ProbeKind {
+    /// The kind's tag, as written in the config.
+    pub fn tag(&self) -> KindTag {
+        match self {
+            ProbeKind::Http(_) => KindTag::Http,
+            ProbeKind::Tcp(_) => KindTag::Tcp,
+            ProbeKind::Tls(_) => KindTag::Tls,
+            ProbeKind::Dns(_) => KindTag::Dns,
+            ProbeKind::Redis(_) => KindTag::Redis,
+            ProbeKind::Heartbeat(_) => KindTag::Heartbeat,
+        }
+    }
+}
+
+/// The probe kinds, without settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KindTag {
+    /// `http`
+    Http,
+    /// `tcp`
+    Tcp,
+    /// `tls`
+    Tls,
+    /// `dns`
+    Dns,
+    /// `redis`
+    Redis,
+    /// `heartbeat`
+    Heartbeat,
+}
+
+impl KindTag {
+    /// As written in the config and in metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KindTag::Http => "http",
+            KindTag::Tcp => "tcp",
+            KindTag::Tls => "tls",
+            KindTag::Dns => "dns",
+            KindTag::Redis => "redis",
+            KindTag::Heartbeat => "heartbeat",
+        }
+    }
+}
+
+/// An HTTP(S) probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpProbe {
+    /// The URL, `http://` or `https://`.
+    pub url: String,
+    /// `https`
+    pub tls: bool,
+    /// Host (name or IP literal, without brackets).
+    pub host: String,
+    /// Port (default of the scheme when not in the URL).
+    pub port: u16,
+    /// Path and query, at least `/`.
+    pub path: String,
+    /// Request method, upper case.
+    pub method: String,
+    /// Extra request headers.
+    pub headers: Vec<(String, Secret)>,
+    /// Request body.
+    pub body: Option<String>,
+    /// Follow 3xx responses with a `Location` (at most 10 hops).
+    pub follow_redirects: bool,
+    /// Verify the server's certificate (on by default).
+    pub verify_tls: bool,
+    /// Extra trusted CA certificates (PEM file), besides the system's.
+    pub ca: Option<PathBuf>,
+}
+
+/// A TCP probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TcpProbe {
+    /// `HOST:PORT`.
+    pub address: String,
+    /// Bytes sent after connecting.
+    pub send: Option<String>,
+    /// Read until this substring arrives (or the timeout).
+    pub expect: Option<String>,
+}
+
+/// A TLS certificate probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsProbe {
+    /// `HOST:PORT`.
+    pub address: String,
+    /// Name the chain must be valid for (default: the host of `address`).
+    pub server_name: String,
+    /// Extra trusted CA certificates (PEM file), besides the system's.
+    pub ca: Option<PathBuf>,
+}
+
+/// A DNS probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DnsProbe {
+    /// The name looked up.
+    pub name: String,
+    /// The record type asked for.
+    pub record_type: DnsRecordType,
+    /// Ask this server (UDP, then TCP on truncation); `None`: the system's resolvers.
+    pub server: Option<SocketAddr>,
+}
+
+/// DNS record types a probe can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsRecordType {
+    /// IPv4 address
+    A,
+    /// IPv6 address
+    Aaaa,
+    /// Canonical name
+    Cname,
+    /// Mail exchanger
+    Mx,
+    /// Text
+    Txt,
+    /// Name server
+    Ns,
+}
+
+/// A Redis probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedisProbe {
+    /// `redis://[user:password@]host:port[/db]`.
+    pub url: Secret,
+}
+
+/// A heartbeat (push) monitor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeartbeatProbe {
+    /// The job sends this as `Authorization: Bearer TOKEN` or `?token=TOKEN`.
+    pub token: Secret,
+    /// A beat is expected at least this often.
+    pub period: Duration,
+    /// Extra time allowed after the period before the monitor fails.
+    pub grace: Duration,
+}
+
+/// Where probe results go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreConfig {
+    /// The SQLite file; `None` keeps results in memory only (lost on restart).
+    pub path: Option<PathBuf>,
+    /// How long each raw result is kept.
+    pub raw_retention: Duration,
+    /// How long hourly rollups are kept.
+    pub hourly_retention: Duration,
+    /// How long daily rollups are kept.
+    pub daily_retention: Duration,
+}
+
+/// A compiled condition such as `status == 200` or `body.$.status == "UP"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    /// As written in the config.
+    pub text: String,
+    /// The left-hand side: what is measured.
+    pub subject: Subject,
+    /// The comparison.
+    pub op: Op,
+    /// The right-hand side.
+    pub value: Literal,
+}
+
+/// What a condition looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// `status`: the HTTP status code.
+    Status,
+    /// `latency`: the whole check.
+    Latency,
+    /// `latency.dns` / `.connect` / `.tls` / `.first_byte`.
+    Phase(Phase),
+    /// `body`: the response body as text.
+    Body,
+    /// `body.$.a.b[0]`: a value in a JSON body, stored as a JSON pointer (`/a/b/0`).
+    BodyJson(String),
+    /// `header.NAME` (lower case).
+    Header(String),
+    /// `cert_expiry`: time left until the leaf certificate expires.
+    CertExpiry,
+    /// `cert_valid`: the chain verifies for the name.
+    CertValid,
+    /// `connected`
+    Connected,
+    /// `hit_ratio`: Redis keyspace hits / (hits + misses).
+    HitRatio,
+    /// `keyspace_hits`
+    KeyspaceHits,
+    /// `keyspace_misses`
+    KeyspaceMisses,
+    /// `records`: the DNS answers, as text.
+    Records,
+    /// `record_count`
+    RecordCount,
+    /// `response`: what a TCP probe read.
+    Response,
+}
+
+/// A timed phase of a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Name resolution.
+    Dns,
+    /// TCP connect.
+    Connect,
+    /// TLS handshake.
+    Tls,
+    /// Request sent until the response head arrived.
+    FirstByte,
+}
+
+impl Phase {
+    /// Metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Dns => "dns",
+            Phase::Connect => "connect",
+            Phase::Tls => "tls",
+            Phase::FirstByte => "first_byte",
+        }
+    }
+}
+
+/// A comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `contains`
+    Contains,
+    /// `!contains`
+    NotContains,
+    /// `matches` (a regular expression, unanchored)
+    Matches,
+}
+
+/// The right-hand side of a condition.
+#[derive(Debug, Clone)]
+pub enum Literal {
+    /// `200`, `0.7`
+    Number(f64),
+    /// `300ms`, `14d`
+    Duration(Duration),
+    /// `"UP"`
+    Str(String),
+    /// `true`, `false`
+    Bool(bool),
+    /// The pattern of `matches`, compiled.
+    Regex(regex::Regex),
+}
+
+impl PartialEq for Literal {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Literal::Number(a), Literal::Number(b)) => a == b,
+            (Literal::Duration(a), Literal::Duration(b)) => a == b,
+            (Literal::Str(a), Literal::Str(b)) => a == b,
+            (Literal::Bool(a), Literal::Bool(b)) => a == b,
+            (Literal::Regex(a), Literal::Regex(b)) => a.as_str() == b.as_str(),
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProbing {
+    pub concurrency: Option<usize>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub retries: Option<u32>,
+    pub retry_delay: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStore {
+    pub path: Option<String>,
+    pub memory: Option<bool>,
+    pub raw_retention: Option<String>,
+    pub hourly_retention: Option<String>,
+    pub daily_retention: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProbe {
+    pub name: String,
+    pub group: Option<String>,
+    pub http: Option<RawHttpProbe>,
+    pub tcp: Option<RawTcpProbe>,
+    pub tls: Option<RawTlsProbe>,
+    pub dns: Option<RawDnsProbe>,
+    pub redis: Option<RawRedisProbe>,
+    pub heartbeat: Option<RawHeartbeatProbe>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub retries: Option<u32>,
+    pub retry_delay: Option<String>,
+    #[serde(default)]
+    pub conditions: Vec<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHttpProbe {
+    pub url: String,
+    pub method: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<String>,
+    pub follow_redirects: Option<bool>,
+    pub verify_tls: Option<bool>,
+    pub ca: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTcpProbe {
+    pub address: String,
+    pub send: Option<String>,
+    pub expect: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTlsProbe {
+    pub address: String,
+    pub server_name: Option<String>,
+    pub ca: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDnsProbe {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub record_type: Option<String>,
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRedisProbe {
+    pub url: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHeartbeatProbe {
+    pub token: String,
+    pub period: String,
+    pub grace: Option<String>,
+}

@@ -1,0 +1,108 @@
+//! One check of one probe: attempts (with retries) turned into a [`CheckResult`].
+
+use crate::condition;
+use crate::heartbeat::Heartbeats;
+use crate::kinds::{self, Attempt};
+use crate::result::CheckResult;
+use gatehouse_config::{Probe, ProbeKind};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// What a probe prepares once per (re)configuration: TLS configs, resolvers, clients.
+pub(crate) enum Prepared {
+    Http(kinds::http::Prepared),
+    Tls(kinds::tls::Tls),
+    Dns(hickory_resolver::TokioResolver),
+    Redis(kinds::redis::Prepared),
+    Plain,
+    /// Preparing failed (e.g. an unreadable CA file): every check fails with this.
+    Broken(String),
+}
+
+impl Prepared {
+    pub(crate) fn new(probe: &Probe) -> Prepared {
+        let r = match &probe.kind {
+            ProbeKind::Http(p) => kinds::http::prepare(p).map(Prepared::Http),
+            ProbeKind::Tls(p) => kinds::tls_probe::prepare(p).map(Prepared::Tls),
+            ProbeKind::Dns(p) => kinds::dns::prepare(p, probe.timeout).map(Prepared::Dns),
+            ProbeKind::Redis(p) => Ok(Prepared::Redis(kinds::redis::prepare(p))),
+            ProbeKind::Tcp(_) | ProbeKind::Heartbeat(_) => Ok(Prepared::Plain),
+        };
+        r.unwrap_or_else(Prepared::Broken)
+    }
+}
+
+/// A probe with what it prepared, shared by its task.
+pub(crate) struct Armed {
+    pub probe: Probe,
+    pub name: Arc<str>,
+    pub group: Arc<str>,
+    pub prepared: Prepared,
+}
+
+async fn attempt(armed: &Armed, heartbeats: &Heartbeats) -> Attempt {
+    let timeout = armed.probe.timeout;
+    match (&armed.probe.kind, &armed.prepared) {
+        (_, Prepared::Broken(e)) => Attempt {
+            error: Some(e.clone()),
+            ..Attempt::default()
+        },
+        (ProbeKind::Http(p), Prepared::Http(prep)) => kinds::http::check(p, prep, timeout).await,
+        (ProbeKind::Tcp(p), _) => kinds::tcp::check(p, timeout).await,
+        (ProbeKind::Tls(p), Prepared::Tls(tls)) => kinds::tls_probe::check(p, tls, timeout).await,
+        (ProbeKind::Dns(p), Prepared::Dns(r)) => kinds::dns::check(p, r, timeout).await,
+        (ProbeKind::Redis(_), Prepared::Redis(prep)) => kinds::redis::check(prep, timeout).await,
+        (ProbeKind::Heartbeat(h), _) => heartbeats.attempt(&armed.name, h),
+        _ => Attempt {
+            error: Some("the probe's preparation does not match its kind".into()),
+            ..Attempt::default()
+        },
+    }
+}
+
+/// Why an attempt counts as down; empty when up.
+fn verdict(armed: &Armed, a: &Attempt) -> Vec<String> {
+    if let Some(e) = &a.error {
+        return vec![e.clone()];
+    }
+    let mut failures = condition::evaluate(&armed.probe.conditions, &a.obs);
+    if let (false, Some(why)) = (failures.is_empty(), &a.cert_error) {
+        failures.push(format!("the certificate does not verify: {why}"));
+    }
+    failures
+}
+
+/// Run one check: up to `1 + retries` attempts, `retry_delay` apart, stopping at the first
+/// that is up.
+pub(crate) async fn run(
+    armed: &Armed,
+    heartbeats: &Heartbeats,
+    lag: Duration,
+) -> CheckResult {
+    let at = SystemTime::now();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let a = attempt(armed, heartbeats).await;
+        let failures = verdict(armed, &a);
+        let last = attempts > armed.probe.retries;
+        if failures.is_empty() || last {
+            return CheckResult {
+                probe: armed.name.clone(),
+                group: armed.group.clone(),
+                kind: armed.probe.kind.tag().as_str(),
+                at,
+                duration: a.obs.latency.unwrap_or_default(),
+                up: failures.is_empty(),
+                attempts,
+                phases: a.obs.phases,
+                status_code: a.obs.status,
+                cert_expiry: a.cert_expiry,
+                hit_ratio: a.obs.hit_ratio,
+                failures,
+                lag,
+            };
+        }
+        tokio::time::sleep(armed.probe.retry_delay).await;
+    }
+}

@@ -1,0 +1,125 @@
+//! Push monitors: a job calls `POST /api/v1/heartbeat/{name}` with the monitor's token; the
+//! monitor is up while the last beat is within `period` + `grace`. Until the first beat, the
+//! deadline counts from when the monitor was configured (or from the beat stored before a
+//! restart).
+
+use crate::kinds::Attempt;
+use gatehouse_config::{HeartbeatProbe, Probe, ProbeKind};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+use tokio::sync::Notify;
+
+struct Entry {
+    token: String,
+    last_beat: AtomicI64,
+    /// The last check found it overdue: a beat triggers a check at once.
+    down: AtomicBool,
+    wake: Arc<Notify>,
+}
+
+/// Why a beat was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BeatError {
+    /// No heartbeat monitor has this name.
+    #[error("no heartbeat monitor has this name")]
+    NotFound,
+    /// The token is missing or wrong.
+    #[error("the token is missing or wrong")]
+    Unauthorized,
+}
+
+/// The heartbeat monitors and their last beats.
+#[derive(Default)]
+pub(crate) struct Heartbeats {
+    entries: RwLock<HashMap<String, Arc<Entry>>>,
+}
+
+impl Heartbeats {
+    /// Take the configured monitors; existing ones keep their last beat. `restored` gives the
+    /// stored last beat (Unix ms) of a monitor that is new to this process.
+    pub(crate) fn configure(&self, probes: &[Probe], restored: &dyn Fn(&str) -> Option<i64>) {
+        let now = crate::result::unix_millis(SystemTime::now());
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        let mut next = HashMap::new();
+        for p in probes {
+            let ProbeKind::Heartbeat(h) = &p.kind else {
+                continue;
+            };
+            let entry = match entries.remove(&p.name) {
+                Some(old) if old.token == h.token.0 => old,
+                Some(old) => Arc::new(Entry {
+                    token: h.token.0.clone(),
+                    last_beat: AtomicI64::new(old.last_beat.load(Ordering::Relaxed)),
+                    down: AtomicBool::new(old.down.load(Ordering::Relaxed)),
+                    wake: old.wake.clone(),
+                }),
+                None => Arc::new(Entry {
+                    token: h.token.0.clone(),
+                    last_beat: AtomicI64::new(restored(&p.name).unwrap_or(now)),
+                    down: AtomicBool::new(false),
+                    wake: Arc::new(Notify::new()),
+                }),
+            };
+            next.insert(p.name.clone(), entry);
+        }
+        *entries = next;
+    }
+
+    fn get(&self, name: &str) -> Option<Arc<Entry>> {
+        self.entries
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// Record a beat at `now`. Returns the beat's time in Unix ms (for the store).
+    pub(crate) fn beat(&self, name: &str, token: &str, now: SystemTime) -> Result<i64, BeatError> {
+        let entry = self.get(name).ok_or(BeatError::NotFound)?;
+        if !constant_time_eq(entry.token.as_bytes(), token.as_bytes()) {
+            return Err(BeatError::Unauthorized);
+        }
+        let ms = crate::result::unix_millis(now);
+        entry.last_beat.fetch_max(ms, Ordering::Relaxed);
+        if entry.down.load(Ordering::Relaxed) {
+            entry.wake.notify_one();
+        }
+        Ok(ms)
+    }
+
+    /// Woken when a beat arrives for a monitor that is down.
+    pub(crate) fn wake_of(&self, name: &str) -> Option<Arc<Notify>> {
+        self.get(name).map(|e| e.wake.clone())
+    }
+
+    /// Evaluate the deadline now.
+    pub(crate) fn attempt(&self, name: &str, h: &HeartbeatProbe) -> Attempt {
+        let mut attempt = Attempt::default();
+        let Some(entry) = self.get(name) else {
+            attempt.error = Some("the monitor is not configured".into());
+            return attempt;
+        };
+        let now = crate::result::unix_millis(SystemTime::now());
+        let since = Duration::from_millis(
+            u64::try_from(now - entry.last_beat.load(Ordering::Relaxed)).unwrap_or(0),
+        );
+        let allowed = h.period + h.grace;
+        attempt.obs.latency = Some(Duration::ZERO);
+        if since > allowed {
+            attempt.error = Some(format!(
+                "no beat for {} (expected every {}, grace {})",
+                crate::format::duration(since),
+                crate::format::duration(h.period),
+                crate::format::duration(h.grace)
+            ));
+        }
+        entry.down.store(since > allowed, Ordering::Relaxed);
+        attempt
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

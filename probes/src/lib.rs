@@ -1,0 +1,166 @@
+//! gatehouse probes: active checks of the services behind the proxy (HTTP, TCP, TLS, DNS,
+//! Redis) and push monitors (heartbeats), run on a jittered, drift-free schedule with a
+//! global concurrency bound, with results published to subscribers, exported as metrics and
+//! kept in a store with hourly and daily rollups.
+//!
+//! The root package starts [`Probes`] with the config, hands it each reloaded config, and
+//! gives its [`Probes::subscribe`] stream to alerting and its state and store to the admin API.
+
+mod check;
+pub mod condition;
+pub mod format;
+mod heartbeat;
+mod hub;
+mod kinds;
+mod metrics;
+pub mod observation;
+pub mod result;
+mod scheduler;
+pub mod store;
+mod writer;
+
+pub use heartbeat::BeatError;
+pub use hub::ProbeState;
+pub use metrics::ProbeMetrics;
+pub use observation::Observation;
+pub use result::{CheckResult, Phases};
+pub use store::{History, MemoryStore, Range, Retention, SqliteStore, Store, StoreError};
+
+use gatehouse_config::{Probe, ProbesConfig, StoreConfig};
+use hub::Hub;
+use scheduler::Scheduler;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::broadcast;
+
+/// The running probes.
+pub struct Probes {
+    hub: Arc<Hub>,
+    scheduler: Scheduler,
+    store: Arc<dyn Store>,
+    probes: arc_swap::ArcSwap<Vec<Probe>>,
+}
+
+/// The store named by the config; when it cannot be opened, an in-memory store (logged and
+/// counted: probing must not stop because the disk is full or read-only).
+pub fn open_store(config: &StoreConfig, metrics: &ProbeMetrics) -> Arc<dyn Store> {
+    let retention = Retention {
+        raw: config.raw_retention,
+        hourly: config.hourly_retention,
+        daily: config.daily_retention,
+    };
+    match &config.path {
+        None => Arc::new(MemoryStore::new(retention)),
+        Some(path) => match SqliteStore::open(path, retention) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                metrics.store_errors.with_label_values(&["open"]).inc();
+                tracing::error!(error = %e, "probe results are kept in memory only until the store can be opened (restart after fixing it)");
+                Arc::new(MemoryStore::new(retention))
+            }
+        },
+    }
+}
+
+impl Probes {
+    /// Start the configured probes on `rt`, with results written to `store`.
+    pub fn start(
+        config: &ProbesConfig,
+        store: Arc<dyn Store>,
+        metrics: ProbeMetrics,
+        rt: tokio::runtime::Handle,
+    ) -> std::io::Result<Probes> {
+        let writer = writer::Writer::start(store.clone(), metrics.clone())?;
+        let hub = Arc::new(Hub::new(metrics, writer));
+        match store.latest() {
+            Ok(latest) => {
+                for r in latest {
+                    if config.probes.iter().any(|p| *p.name == *r.probe) {
+                        hub.restore(r);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the last probe results"),
+        }
+        let probes = Probes {
+            scheduler: Scheduler::new(rt, hub.clone(), config.concurrency),
+            hub,
+            store,
+            probes: arc_swap::ArcSwap::from_pointee(Vec::new()),
+        };
+        probes.apply(config);
+        Ok(probes)
+    }
+
+    /// Take a reloaded config: new probes start, changed ones restart, removed ones stop,
+    /// the others keep their schedule.
+    pub fn apply(&self, config: &ProbesConfig) {
+        let store = self.store.clone();
+        self.hub.heartbeats.configure(&config.probes, &|name| {
+            store
+                .get_state(&heartbeat_key(name))
+                .ok()
+                .flatten()
+                .and_then(|v| v.parse().ok())
+        });
+        let (started, restarted, stopped) =
+            self.scheduler.apply(&config.probes, config.concurrency);
+        self.probes.store(Arc::new(config.probes.clone()));
+        if started + restarted + stopped > 0 {
+            tracing::info!(
+                probes = config.probes.len(),
+                started,
+                restarted,
+                stopped,
+                "probes configured"
+            );
+        }
+    }
+
+    /// Every completed check, as it completes. A slow subscriber that falls more than 4096
+    /// results behind gets `Lagged` and skips ahead.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<CheckResult>> {
+        self.hub.subscribe()
+    }
+
+    /// The configured probes with their current state (`None` before the first check).
+    pub fn states(&self) -> Vec<(Probe, Option<ProbeState>)> {
+        self.probes
+            .load()
+            .iter()
+            .map(|p| (p.clone(), self.hub.state(&p.name)))
+            .collect()
+    }
+
+    /// The configured probe named `name`.
+    pub fn probe(&self, name: &str) -> Option<Probe> {
+        self.probes.load().iter().find(|p| p.name == name).cloned()
+    }
+
+    /// The result store.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// A heartbeat from a job.
+    pub fn beat(&self, name: &str, token: &str) -> Result<(), BeatError> {
+        let at = self.hub.heartbeats.beat(name, token, SystemTime::now())?;
+        self.hub.writer.put_state(heartbeat_key(name), at.to_string());
+        Ok(())
+    }
+
+    /// Stop probing and write what is queued.
+    pub fn stop(&self, timeout: Duration) {
+        self.scheduler.stop();
+        self.hub.writer.flush(timeout);
+    }
+
+    /// Wait until the results so far are in the store (tests, shutdown).
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.hub.writer.flush(timeout)
+    }
+}
+
+fn heartbeat_key(name: &str) -> String {
+    format!("heartbeat:{name}")
+}
