@@ -1,8 +1,11 @@
 //! The admin listener: `/healthz` (the process is alive), `/readyz` (the proxy accepts traffic
-//! and is not draining), `/metrics` (Prometheus text format) and `/api/v1/routes` (the live
-//! per-route signals as JSON). Loopback by default.
+//! and is not draining), `/metrics` (Prometheus text format), `/api/v1/routes` (the live
+//! per-route signals as JSON), `/api/v1/probes` and `/api/v1/probes/{name}/history` (probe
+//! state and uptime history) and `POST /api/v1/heartbeat/{name}` (push monitors). Loopback by
+//! default.
 
 use bytes::Bytes;
+use gatehouse_probes::Probes;
 use gatehouse_signals::TrafficSignals;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -21,6 +24,7 @@ pub(crate) struct AdminState {
     pub ready: Arc<AtomicBool>,
     pub draining: Arc<AtomicBool>,
     pub signals: Arc<dyn TrafficSignals>,
+    pub probes: Arc<Probes>,
 }
 
 /// Serve the admin endpoints on `listener` until the runtime ends.
@@ -37,7 +41,7 @@ pub(crate) async fn serve(listener: TcpListener, state: AdminState) {
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(&state, &req)) }
+                async move { Ok::<_, std::convert::Infallible>(handle(&state, &req).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
@@ -46,7 +50,7 @@ pub(crate) async fn serve(listener: TcpListener, state: AdminState) {
     }
 }
 
-fn text(
+pub(crate) fn text(
     status: StatusCode,
     body: impl Into<Bytes>,
     content_type: &'static str,
@@ -64,12 +68,20 @@ fn text(
     resp
 }
 
-fn handle(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-    const PLAIN: &str = "text/plain; charset=utf-8";
+pub(crate) const PLAIN: &str = "text/plain; charset=utf-8";
+
+async fn handle(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    if let Some(name) = path.strip_prefix("/api/v1/heartbeat/") {
+        return crate::admin_probes::heartbeat(&state.probes, req, name);
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n", PLAIN);
     }
-    match req.uri().path() {
+    if let Some(rest) = path.strip_prefix("/api/v1/probes/") {
+        return crate::admin_probes::history(&state.probes, req, rest).await;
+    }
+    match path {
         "/healthz" => text(StatusCode::OK, "ok\n", PLAIN),
         "/readyz" => {
             if state.draining.load(Ordering::Relaxed) {
@@ -97,9 +109,10 @@ fn handle(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> 
             }
         }
         "/api/v1/routes" => routes_json(state.signals.as_ref()),
+        "/api/v1/probes" => crate::admin_probes::list(&state.probes),
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found; try /healthz, /readyz, /metrics or /api/v1/routes\n",
+            "not found; try /healthz, /readyz, /metrics, /api/v1/routes or /api/v1/probes\n",
             PLAIN,
         ),
     }

@@ -1,6 +1,7 @@
 //! The gatehouse binary: CLI and the wiring of the proxy, the admin listener and reloads.
 
 mod admin;
+mod admin_probes;
 mod demo;
 mod load;
 mod logging;

@@ -57,6 +57,8 @@ pub(crate) struct Reloader {
     pub rt: tokio::runtime::Handle,
     /// Certificates from files are reloaded with the config.
     pub certs: Arc<CertResolver>,
+    /// Probes are added, changed and removed with the config.
+    pub probes: Arc<gatehouse_probes::Probes>,
     /// One reload at a time (the file watch and SIGHUP can fire together).
     pub lock: Mutex<()>,
 }
@@ -89,12 +91,14 @@ impl Reloader {
         }
         warn_about_restart_only_changes(current.config(), &config);
         crate::load::log_warnings(&config);
+        let config_probes = config.probes.clone();
         match ProxyState::build(config, Some(&current), &self.proxy_metrics, &self.rt) {
             Ok(next) => {
                 let routes = next.config().routes.len();
                 self.certs
                     .set_files(file_certs, next.config().tls.default_certificate.clone());
                 self.state.store(Arc::new(next));
+                self.probes.apply(&config_probes);
                 self.metrics.reloads.with_label_values(&["success"]).inc();
                 self.metrics.mark_success_time();
                 tracing::info!(trigger, routes, "config reloaded");
@@ -129,6 +133,9 @@ fn warn_about_restart_only_changes(old: &Config, new: &Config) {
     }
     if old.telemetry != new.telemetry {
         changed.push("telemetry");
+    }
+    if old.probes.store != new.probes.store {
+        changed.push("store");
     }
     if old.tls.acme != new.tls.acme {
         changed.push("tls.acme");

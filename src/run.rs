@@ -10,6 +10,7 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use gatehouse_proxy::acme::{AcmeManager, AcmeMetrics, Http01Tokens};
 use gatehouse_proxy::tls::{CertResolver, TlsMetrics};
+use gatehouse_probes::Probes;
 use gatehouse_proxy::{Gateway, ProxyMetrics, ProxyState, SharedState, Telemetry};
 use pingora::listeners::tls::TlsSettings;
 use pingora::server::configuration::ServerConf;
@@ -54,6 +55,9 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         .with_label_values(&[env!("CARGO_PKG_VERSION")])
         .set(1);
 
+    let probe_metrics = gatehouse_probes::ProbeMetrics::register(&registry)?;
+    let probe_store = gatehouse_probes::open_store(&config.probes.store, &probe_metrics);
+
     let control = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("gatehouse-control")
@@ -84,6 +88,11 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         manager.start(control.handle(), ready.clone());
     }
 
+    let probes = Arc::new(
+        Probes::start(&config.probes, probe_store, probe_metrics, control.handle().clone())
+            .context("cannot start the probes")?,
+    );
+
     let config = Arc::new(config);
     let state = ProxyState::build(config.clone(), None, &proxy_metrics, control.handle())?;
     let shared: SharedState = Arc::new(ArcSwap::from_pointee(state));
@@ -100,6 +109,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
             ready: ready.clone(),
             draining: draining.clone(),
             signals: Arc::new(proxy_metrics.signals().clone()),
+            probes: probes.clone(),
         },
     ));
     control.spawn(proxy_metrics.signals().clone().run_ticker());
@@ -119,6 +129,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         metrics: reload_metrics,
         rt: control.handle().clone(),
         certs: certs.clone(),
+        probes: probes.clone(),
         lock: Mutex::new(()),
     });
     let _watch = {
@@ -199,6 +210,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
             state: shared,
         }),
     });
+    probes.stop(Duration::from_secs(2));
     telemetry.flush(Duration::from_secs(2));
     control.shutdown_timeout(Duration::from_secs(1));
     tracing::info!("gatehouse stopped");

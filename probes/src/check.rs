@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 pub(crate) enum Prepared {
     Http(kinds::http::Prepared),
     Tls(kinds::tls::Tls),
-    Dns(hickory_resolver::TokioResolver),
+    Dns(Box<hickory_resolver::TokioResolver>),
     Redis(kinds::redis::Prepared),
     Plain,
     /// Preparing failed (e.g. an unreadable CA file): every check fails with this.
@@ -24,7 +24,7 @@ impl Prepared {
         let r = match &probe.kind {
             ProbeKind::Http(p) => kinds::http::prepare(p).map(Prepared::Http),
             ProbeKind::Tls(p) => kinds::tls_probe::prepare(p).map(Prepared::Tls),
-            ProbeKind::Dns(p) => kinds::dns::prepare(p, probe.timeout).map(Prepared::Dns),
+            ProbeKind::Dns(p) => kinds::dns::prepare(p, probe.timeout).map(|r| Prepared::Dns(Box::new(r))),
             ProbeKind::Redis(p) => Ok(Prepared::Redis(kinds::redis::prepare(p))),
             ProbeKind::Tcp(_) | ProbeKind::Heartbeat(_) => Ok(Prepared::Plain),
         };

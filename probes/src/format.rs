@@ -24,6 +24,14 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
+/// At most `max` characters of `s`, with `…` when cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,13 +43,5 @@ mod tests {
         assert_eq!(duration(Duration::from_secs(250)), "4m 10s");
         assert_eq!(duration(Duration::from_secs(3600)), "1h");
         assert_eq!(duration(Duration::from_secs(3 * 86400 + 4 * 3600 + 5)), "3d 4h");
-    }
-}
-
-/// At most `max` characters of `s`, with `…` when cut.
-pub fn truncate(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
     }
 }

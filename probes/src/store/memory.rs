@@ -134,7 +134,7 @@ impl Store for MemoryStore {
                 reasons: r.failures.clone(),
             })
             .collect();
-        failures.sort_by(|a, b| b.at.cmp(&a.at));
+        failures.sort_by_key(|f| std::cmp::Reverse(f.at));
         failures.truncate(RECENT_FAILURES);
         Ok(history(probe, range, series, failures))
     }
