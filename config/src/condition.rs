@@ -19,6 +19,10 @@ pub struct ConditionError {
     pub message: String,
 }
 
+fn fail<T>(column: usize, message: impl Into<String>) -> Result<T, ConditionError> {
+    Err(ConditionError::at(column, message))
+}
+
 impl ConditionError {
     fn at(column: usize, message: impl Into<String>) -> Self {
         ConditionError {
@@ -51,40 +55,34 @@ impl fmt::Display for ConditionError {
 impl std::error::Error for ConditionError {}
 
 impl Subject {
+    /// How the subject is written in a condition; `body.$.PATH` and `header.NAME` for those
+    /// with a part of the operator's choosing.
+    pub fn pattern(&self) -> &'static str {
+        match self {
+            Subject::Status => "status",
+            Subject::Latency => "latency",
+            Subject::Phase(Phase::Dns) => "latency.dns",
+            Subject::Phase(Phase::Connect) => "latency.connect",
+            Subject::Phase(Phase::Tls) => "latency.tls",
+            Subject::Phase(Phase::FirstByte) => "latency.first_byte",
+            Subject::Body => "body",
+            Subject::BodyJson(_) => "body.$.PATH",
+            Subject::Header(_) => "header.NAME",
+            Subject::CertExpiry => "cert_expiry",
+            Subject::CertValid => "cert_valid",
+            Subject::Connected => "connected",
+            Subject::HitRatio => "hit_ratio",
+            Subject::KeyspaceHits => "keyspace_hits",
+            Subject::KeyspaceMisses => "keyspace_misses",
+            Subject::Records => "records",
+            Subject::RecordCount => "record_count",
+            Subject::Response => "response",
+        }
+    }
+
     /// Whether probes of `kind` measure this subject.
     pub fn allowed_for(&self, kind: KindTag) -> bool {
-        use Subject as S;
-        match kind {
-            KindTag::Http => matches!(
-                self,
-                S::Status
-                    | S::Latency
-                    | S::Phase(_)
-                    | S::Body
-                    | S::BodyJson(_)
-                    | S::Header(_)
-                    | S::CertExpiry
-                    | S::Connected
-            ),
-            KindTag::Tcp => matches!(
-                self,
-                S::Connected | S::Latency | S::Phase(Phase::Dns | Phase::Connect) | S::Response
-            ),
-            KindTag::Tls => matches!(
-                self,
-                S::CertExpiry
-                    | S::CertValid
-                    | S::Connected
-                    | S::Latency
-                    | S::Phase(Phase::Dns | Phase::Connect | Phase::Tls)
-            ),
-            KindTag::Dns => matches!(self, S::Records | S::RecordCount | S::Latency),
-            KindTag::Redis => matches!(
-                self,
-                S::HitRatio | S::KeyspaceHits | S::KeyspaceMisses | S::Connected | S::Latency
-            ),
-            KindTag::Heartbeat => false,
-        }
+        subjects_for(kind).split(", ").any(|s| s == self.pattern())
     }
 }
 
@@ -105,35 +103,20 @@ impl Op {
     }
 }
 
-/// The subjects probes of `kind` measure, as written in a condition.
-pub fn subjects_for(kind: KindTag) -> &'static [&'static str] {
+/// The subjects probes of `kind` measure, as written in a condition, separated by `, `.
+pub fn subjects_for(kind: KindTag) -> &'static str {
     match kind {
-        KindTag::Http => &[
-            "status",
-            "latency",
-            "latency.dns",
-            "latency.connect",
-            "latency.tls",
-            "latency.first_byte",
-            "body",
-            "body.$.PATH",
-            "header.NAME",
-            "cert_expiry",
-            "connected",
-        ],
-        KindTag::Tcp => &["connected", "latency", "latency.dns", "latency.connect", "response"],
-        KindTag::Tls => &[
-            "cert_expiry",
-            "cert_valid",
-            "connected",
-            "latency",
-            "latency.dns",
-            "latency.connect",
-            "latency.tls",
-        ],
-        KindTag::Dns => &["records", "record_count", "latency"],
-        KindTag::Redis => &["hit_ratio", "keyspace_hits", "keyspace_misses", "connected", "latency"],
-        KindTag::Heartbeat => &[],
+        KindTag::Http => {
+            "status, latency, latency.dns, latency.connect, latency.tls, latency.first_byte, \
+             body, body.$.PATH, header.NAME, cert_expiry, connected"
+        }
+        KindTag::Tcp => "connected, latency, latency.dns, latency.connect, response",
+        KindTag::Tls => {
+            "cert_expiry, cert_valid, connected, latency, latency.dns, latency.connect, latency.tls"
+        }
+        KindTag::Dns => "records, record_count, latency",
+        KindTag::Redis => "hit_ratio, keyspace_hits, keyspace_misses, connected, latency",
+        KindTag::Heartbeat => "",
     }
 }
 
@@ -143,50 +126,33 @@ const HEARTBEAT: &str = "heartbeat monitors have no conditions; \
 /// Parse and type-check `text` for a probe of kind `kind`.
 pub fn parse_condition(text: &str, kind: KindTag) -> Result<Condition, ConditionError> {
     if kind == KindTag::Heartbeat {
-        return Err(ConditionError::at(1, HEARTBEAT));
+        return fail(1, HEARTBEAT);
     }
     let tokens = tokenize(text)?;
     let end = text.trim_end().chars().count() + 1;
     let Some(subject_tok) = tokens.first() else {
-        return Err(ConditionError::at(
-            1,
-            format!("the condition is empty; write e.g. `{}`", example(kind)),
-        ));
+        let eg = example(kind);
+        return fail(1, format!("the condition is empty; write e.g. `{eg}`"));
     };
     let subject = parse_subject(subject_tok, kind)?;
     let name = subject_tok.text.as_str();
     let ty = Ty::of(&subject);
+    let eg = ty.example(&subject);
     let Some(op_tok) = tokens.get(1) else {
-        return Err(ConditionError::at(
-            end,
-            format!(
-                "missing the comparison after `{name}`; write e.g. `{name} {}`",
-                ty.example(&subject)
-            ),
-        ));
+        let message = format!("missing the comparison after `{name}`; write e.g. `{name} {eg}`");
+        return fail(end, message);
     };
     let op = parse_op(op_tok)?;
+    let o = op.as_str();
     if !ty.ops().contains(&op) {
-        return Err(ConditionError::at(
-            op_tok.col,
-            format!(
-                "`{}` does not apply to {name} ({}); use {}, e.g. `{name} {}`",
-                op.as_str(),
-                ty.describe(),
-                list_ops(ty.ops()),
-                ty.example(&subject)
-            ),
-        ));
+        let (what, ops) = (ty.describe(), list_ops(ty.ops()));
+        let message =
+            format!("`{o}` does not apply to {name} ({what}); use {ops}, e.g. `{name} {eg}`");
+        return fail(op_tok.col, message);
     }
     let Some(value_tok) = tokens.get(2) else {
-        return Err(ConditionError::at(
-            end,
-            format!(
-                "missing the value after `{name} {}`; write e.g. `{name} {}`",
-                op.as_str(),
-                ty.example(&subject)
-            ),
-        ));
+        let message = format!("missing the value after `{name} {o}`; write e.g. `{name} {eg}`");
+        return fail(end, message);
     };
     let value = parse_value(ty, op, name, &subject, value_tok)?;
     if let Some(extra) = tokens.get(3) {
@@ -196,10 +162,8 @@ pub fn parse_condition(text: &str, kind: KindTag) -> Result<Condition, Condition
             }
             _ => "a condition is `SUBJECT OP VALUE`; put text with spaces in double quotes",
         };
-        return Err(ConditionError::at(
-            extra.col,
-            format!("unexpected `{}` after the value; {hint}", extra.text),
-        ));
+        let message = format!("unexpected `{}` after the value; {hint}", extra.text);
+        return fail(extra.col, message);
     }
     Ok(Condition {
         text: text.trim().to_string(),
@@ -233,170 +197,152 @@ fn tokenize(text: &str) -> Result<Vec<Token>, ConditionError> {
     let mut tokens = Vec::new();
     let mut i = 0;
     while i < chars.len() {
+        let (start, quoted) = (i, chars[i] == '"');
+        let mut s = String::new();
         if chars[i].is_whitespace() {
             i += 1;
             continue;
-        }
-        let start = i;
-        if chars[i] != '"' {
+        } else if !quoted {
             while i < chars.len() && !chars[i].is_whitespace() {
+                s.push(chars[i]);
                 i += 1;
             }
-            tokens.push(Token {
-                col: start + 1,
-                text: chars[start..i].iter().collect(),
-                quoted: false,
-            });
-            continue;
-        }
-        i += 1;
-        let mut s = String::new();
-        let mut closed = false;
-        while i < chars.len() {
-            match (chars[i], chars.get(i + 1)) {
-                ('\\', Some(&c @ ('"' | '\\'))) => {
-                    s.push(c);
-                    i += 2;
-                }
-                ('"', _) => {
-                    closed = true;
-                    i += 1;
-                    break;
-                }
-                (c, _) => {
-                    s.push(c);
-                    i += 1;
-                }
+        } else {
+            i += 1;
+            loop {
+                let (c, step) = match (chars.get(i), chars.get(i + 1)) {
+                    (None, _) => {
+                        let fix = "write `\\\"` for a quote inside it";
+                        return fail(start + 1, format!("this string has no closing `\"`; {fix}"));
+                    }
+                    (Some('\\'), Some(&c @ ('"' | '\\'))) => (c, 2),
+                    (Some('"'), _) => break,
+                    (Some(&c), _) => (c, 1),
+                };
+                s.push(c);
+                i += step;
             }
-        }
-        if !closed {
-            return Err(ConditionError::at(
-                start + 1,
-                "this string has no closing `\"`; write `\\\"` for a quote inside it",
-            ));
-        }
-        if i < chars.len() && !chars[i].is_whitespace() {
-            return Err(ConditionError::at(
-                i + 1,
-                "expected a space after the closing `\"`",
-            ));
+            i += 1;
+            if chars.get(i).is_some_and(|c| !c.is_whitespace()) {
+                return fail(i + 1, "expected a space after the closing `\"`");
+            }
         }
         tokens.push(Token {
             col: start + 1,
             text: s,
-            quoted: true,
+            quoted,
         });
     }
     Ok(tokens)
 }
 
 fn parse_subject(tok: &Token, kind: KindTag) -> Result<Subject, ConditionError> {
-    let allowed = subjects_for(kind).join(", ");
+    let allowed = subjects_for(kind);
     let kind_name = kind.as_str();
     let word = tok.text.as_str();
     if tok.quoted {
-        return Err(ConditionError::at(
+        let what = "a condition starts with what is measured, without quotes";
+        return fail(
             tok.col,
-            format!("a condition starts with what is measured, without quotes; {kind_name} probes measure {allowed}"),
-        ));
+            format!("{what}; {kind_name} probes measure {allowed}"),
+        );
     }
-    let subject = match known_subject(word, tok.col)? {
-        Some(s) => s,
-        None => {
-            return Err(ConditionError::at(
-                tok.col,
-                format!(
-                    "`{word}` is not something a probe measures{}; {kind_name} probes measure {allowed}",
-                    subject_hint(word)
-                ),
-            ))
-        }
+    let Some(subject) = known_subject(word, tok.col)? else {
+        let message = match without_spaces(word) {
+            Some(fixed) => format!("put spaces around the comparison: `{fixed}`"),
+            None => format!(
+                "`{word}` is not something a probe measures{}; {kind_name} probes measure \
+                 {allowed}",
+                subject_hint(word)
+            ),
+        };
+        return fail(tok.col, message);
     };
     if !subject.allowed_for(kind) {
-        return Err(ConditionError::at(
+        return fail(
             tok.col,
             format!("{kind_name} probes do not measure `{word}`; they measure {allowed}"),
-        ));
+        );
     }
     Ok(subject)
 }
 
-/// A hint for a word that is not a subject: upper case, gatus brackets, missing spaces.
+/// `status==200` as `status == 200`, when `word` is a condition written without spaces.
+fn without_spaces(word: &str) -> Option<String> {
+    let at = word.find(['=', '<', '>', '!']).filter(|&at| at > 0)?;
+    let (subject, rest) = word.split_at(at);
+    let op_len = rest
+        .find(|c: char| !matches!(c, '=' | '<' | '>' | '!'))
+        .unwrap_or(rest.len());
+    let (op, value) = rest.split_at(op_len);
+    Some(format!("{subject} {op} {value}").trim_end().to_string())
+}
+
+/// A hint for a word that is not a subject: upper case, gatus brackets.
 fn subject_hint(word: &str) -> String {
-    let inner = word.trim_start_matches('[').trim_end_matches(']').to_lowercase();
+    let inner = word
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_lowercase();
     if inner != word && matches!(known_subject(&inner, 1), Ok(Some(_))) {
         return format!(" (write `{inner}`)");
-    }
-    if let Some(at) = word.find(['=', '<', '>', '!']) {
-        if at > 0 {
-            let (l, r) = word.split_at(at);
-            let op_len = r
-                .find(|c: char| !matches!(c, '=' | '<' | '>' | '!'))
-                .unwrap_or(r.len());
-            let (op, value) = r.split_at(op_len);
-            return format!(" (put spaces around the comparison: `{l} {op} {value}`)");
-        }
     }
     String::new()
 }
 
 /// The subject `word` names; `None` when it names none. `col` is the column of `word`.
 fn known_subject(word: &str, col: usize) -> Result<Option<Subject>, ConditionError> {
-    let s = match word {
-        "status" => Subject::Status,
-        "latency" => Subject::Latency,
-        "latency.dns" => Subject::Phase(Phase::Dns),
-        "latency.connect" => Subject::Phase(Phase::Connect),
-        "latency.tls" => Subject::Phase(Phase::Tls),
-        "latency.first_byte" => Subject::Phase(Phase::FirstByte),
-        "body" => Subject::Body,
-        "cert_expiry" => Subject::CertExpiry,
-        "cert_valid" => Subject::CertValid,
-        "connected" => Subject::Connected,
-        "hit_ratio" => Subject::HitRatio,
-        "keyspace_hits" => Subject::KeyspaceHits,
-        "keyspace_misses" => Subject::KeyspaceMisses,
-        "records" => Subject::Records,
-        "record_count" => Subject::RecordCount,
-        "response" => Subject::Response,
-        _ => {
-            if let Some(phase) = word.strip_prefix("latency.") {
-                return Err(ConditionError::at(
-                    col + 8,
-                    format!("`{phase}` is not a phase; write latency.dns, latency.connect, latency.tls or latency.first_byte"),
-                ));
-            }
-            if let Some(path) = word.strip_prefix("body.$") {
-                return json_pointer(path, col + 6).map(|p| Some(Subject::BodyJson(p)));
-            }
-            if let Some(rest) = word.strip_prefix("body.") {
-                return Err(ConditionError::at(
-                    col + 5,
-                    format!("a path into a JSON body starts at `body.$`: write `body.$.{rest}`"),
-                ));
-            }
-            if let Some(name) = word.strip_prefix("header.") {
-                return header_name(name, col + 7).map(|n| Some(Subject::Header(n)));
-            }
-            return Ok(None);
-        }
-    };
-    Ok(Some(s))
+    const SIMPLE: &[Subject] = &[
+        Subject::Status,
+        Subject::Latency,
+        Subject::Phase(Phase::Dns),
+        Subject::Phase(Phase::Connect),
+        Subject::Phase(Phase::Tls),
+        Subject::Phase(Phase::FirstByte),
+        Subject::Body,
+        Subject::CertExpiry,
+        Subject::CertValid,
+        Subject::Connected,
+        Subject::HitRatio,
+        Subject::KeyspaceHits,
+        Subject::KeyspaceMisses,
+        Subject::Records,
+        Subject::RecordCount,
+        Subject::Response,
+    ];
+    if let Some(s) = SIMPLE.iter().find(|s| s.pattern() == word) {
+        return Ok(Some(s.clone()));
+    }
+    if let Some(phase) = word.strip_prefix("latency.") {
+        let phases = "latency.dns, latency.connect, latency.tls or latency.first_byte";
+        return fail(col + 8, format!("`{phase}` is not a phase; write {phases}"));
+    }
+    if let Some(path) = word.strip_prefix("body.$") {
+        return json_pointer(path, col + 6).map(|p| Some(Subject::BodyJson(p)));
+    }
+    if let Some(rest) = word.strip_prefix("body.") {
+        let fix = format!("a path into a JSON body starts at `body.$`: write `body.$.{rest}`");
+        return fail(col + 5, fix);
+    }
+    match word.strip_prefix("header.") {
+        Some(name) => header_name(name, col + 7).map(|n| Some(Subject::Header(n))),
+        None => Ok(None),
+    }
 }
 
 fn header_name(name: &str, col: usize) -> Result<String, ConditionError> {
     if name.is_empty() {
-        return Err(ConditionError::at(
+        return fail(
             col,
             "the header name is missing; write e.g. `header.content-type`",
-        ));
+        );
     }
     let is_tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
     if let Some((i, c)) = name.chars().enumerate().find(|&(_, c)| !is_tchar(c)) {
-        return Err(ConditionError::at(
+        return fail(
             col + i,
             format!("`{c}` cannot be part of a header name; write e.g. `header.content-type`"),
-        ));
+        );
     }
     Ok(name.to_ascii_lowercase())
 }
@@ -404,120 +350,80 @@ fn header_name(name: &str, col: usize) -> Result<String, ConditionError> {
 /// A dotted JSONPath subset (`.key`, `[0]`, `["key"]`) after `body.$`, as a JSON pointer
 /// (RFC 6901). `col` is the column of the path's first character.
 fn json_pointer(path: &str, col: usize) -> Result<String, ConditionError> {
+    const EXAMPLE: &str = "write e.g. `body.$.data[0].status`";
     let chars: Vec<char> = path.chars().collect();
     let mut pointer = String::new();
-    let mut push = |key: &str| {
-        pointer.push('/');
-        pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
-    };
     let mut i = 0;
     while i < chars.len() {
-        match chars[i] {
-            '.' => {
-                let start = i + 1;
-                i = start;
-                while i < chars.len() && !matches!(chars[i], '.' | '[' | ']') {
-                    i += 1;
-                }
-                let key: String = chars[start..i].iter().collect();
-                if key.is_empty() {
-                    return Err(ConditionError::at(
-                        col + start,
-                        "a key is missing after `.`; write e.g. `body.$.data.status` (`..` and `.[` are not supported)",
-                    ));
-                }
-                if key == "*" {
-                    return Err(ConditionError::at(
-                        col + start,
-                        "wildcards are not supported; name one key or index, e.g. `body.$.items[0].id`",
-                    ));
-                }
-                push(&key);
-            }
-            '[' => {
-                let open = i;
-                i += 1;
-                let key: String = match chars.get(i) {
-                    Some(&q @ ('"' | '\'')) => {
-                        let start = i + 1;
-                        i = start;
-                        while i < chars.len() && chars[i] != q {
-                            i += 1;
-                        }
-                        if i >= chars.len() {
-                            return Err(ConditionError::at(
-                                col + open,
-                                format!("`[{q}` has no closing `{q}]`"),
-                            ));
-                        }
-                        i += 1;
-                        chars[start..i - 1].iter().collect()
-                    }
-                    _ => {
-                        let start = i;
-                        while i < chars.len() && chars[i] != ']' {
-                            i += 1;
-                        }
-                        let index: String = chars[start..i].iter().collect();
-                        if index.is_empty() || !index.chars().all(|c| c.is_ascii_digit()) {
-                            return Err(ConditionError::at(
-                                col + start,
-                                format!("`[{index}]` is not an index; write e.g. `[0]`, or `[\"key\"]` for a key"),
-                            ));
-                        }
-                        index
-                    }
+        let (open, start) = (chars[i], i + 1);
+        let stops: &[char] = if open == '[' {
+            &[']']
+        } else {
+            &['.', '[', ']']
+        };
+        let end = (start..chars.len())
+            .find(|&j| stops.contains(&chars[j]))
+            .unwrap_or(chars.len());
+        let inner: String = chars[start.min(end)..end].iter().collect();
+        let key = match open {
+            '.' if inner.is_empty() || inner == "*" => {
+                let what = if inner.is_empty() {
+                    "a key is missing after `.`"
+                } else {
+                    "wildcards are not supported"
                 };
-                if chars.get(i) != Some(&']') {
-                    return Err(ConditionError::at(
-                        col + open,
-                        "`[` has no closing `]`; write e.g. `[0]` or `[\"key\"]`",
-                    ));
-                }
-                i += 1;
-                push(&key);
+                return fail(col + start, format!("{what}; {EXAMPLE}"));
             }
-            c => {
-                return Err(ConditionError::at(
+            '.' => inner,
+            '[' if end == chars.len() => {
+                return fail(
                     col + i,
-                    format!("expected `.key` or `[index]` here, not `{c}`; write e.g. `body.$.data[0].status`"),
-                ))
+                    "`[` has no closing `]`; write e.g. `[0]` or `[\"key\"]`",
+                );
             }
-        }
+            '[' => match ['"', '\'']
+                .iter()
+                .find_map(|&q| inner.strip_prefix(q)?.strip_suffix(q))
+            {
+                Some(k) => k.to_string(),
+                None if !inner.is_empty() && inner.chars().all(|c| c.is_ascii_digit()) => inner,
+                None => {
+                    let fix = "write e.g. `[0]`, or `[\"key\"]` for a key";
+                    return fail(col + start, format!("`[{inner}]` is not an index; {fix}"));
+                }
+            },
+            c => {
+                let what = format!("expected `.key` or `[index]` here, not `{c}`");
+                return fail(col + i, format!("{what}; {EXAMPLE}"));
+            }
+        };
+        pointer.push('/');
+        pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+        i = if open == '[' { end + 1 } else { end };
     }
     Ok(pointer)
 }
 
 fn parse_op(tok: &Token) -> Result<Op, ConditionError> {
-    let op = match (tok.quoted, tok.text.as_str()) {
-        (false, "==") => Op::Eq,
-        (false, "!=") => Op::Ne,
-        (false, "<") => Op::Lt,
-        (false, "<=") => Op::Le,
-        (false, ">") => Op::Gt,
-        (false, ">=") => Op::Ge,
-        (false, "contains") => Op::Contains,
-        (false, "!contains") => Op::NotContains,
-        (false, "matches") => Op::Matches,
-        (_, t) => {
-            let hint = match t {
-                "=" | "===" if !tok.quoted => "; write `==`",
-                "<>" | "!==" if !tok.quoted => "; write `!=`",
-                "=<" if !tok.quoted => "; write `<=`",
-                "=>" if !tok.quoted => "; write `>=`",
-                "=~" | "~=" | "~" if !tok.quoted => "; write `matches`",
-                _ => "",
-            };
-            let shown = if tok.quoted { format!("\"{t}\"") } else { t.to_string() };
-            return Err(ConditionError::at(
-                tok.col,
-                format!(
-                    "`{shown}` is not a comparison{hint}; use one of ==, !=, <, <=, >, >=, contains, !contains, matches"
-                ),
-            ));
-        }
+    let t = tok.text.as_str();
+    if let Some(op) = ALL.iter().find(|op| !tok.quoted && op.as_str() == t) {
+        return Ok(*op);
+    }
+    let fix = match t {
+        _ if tok.quoted => "write it without quotes",
+        "=" | "===" => "write `==`",
+        "<>" | "!==" => "write `!=`",
+        "=<" => "write `<=`",
+        "=>" => "write `>=`",
+        "=~" | "~=" | "~" => "write `matches`",
+        _ => "use one of ==, !=, <, <=, >, >=, contains, !contains, matches",
     };
-    Ok(op)
+    let shown = if tok.quoted {
+        format!("\"{t}\"")
+    } else {
+        t.to_string()
+    };
+    fail(tok.col, format!("`{shown}` is not a comparison; {fix}"))
 }
 
 fn list_ops(ops: &[Op]) -> String {
@@ -617,23 +523,33 @@ fn parse_value(
     tok: &Token,
 ) -> Result<Literal, ConditionError> {
     let t = tok.text.as_str();
-    let err = |message: String| Err(ConditionError::at(tok.col, message));
+    let err = |message: String| fail(tok.col, message);
     let number = |t: &str| t.parse::<f64>().ok().filter(|n| n.is_finite());
+    let example = ty.example(subject);
+    let quote = || format!("`{t}` is text: write it in double quotes, `\"{t}\"`");
     match ty {
         Ty::Number | Ty::Ratio | Ty::Duration | Ty::Bool if tok.quoted => {
             let what = ty.describe();
-            err(format!("{name} is {what}; write it without quotes: `{name} {}`", ty.example(subject)))
+            err(format!(
+                "{name} is {what}; write it without quotes: `{name} {example}`"
+            ))
         }
         Ty::Number => match number(t) {
             Some(n) => Ok(Literal::Number(n)),
-            None if *subject == Subject::Status && is_status_class(t) => err(format!(
-                "`{t}` is not a number; for a class write two conditions, e.g. `status >= {0}00` and `status < {1}00`",
-                &t[..1],
-                t[..1].parse::<u8>().unwrap_or(2) + 1
+            None if *subject == Subject::Status && is_status_class(t) => {
+                let class = t[..1].parse::<u8>().unwrap_or(2);
+                err(format!(
+                    "`{t}` is not a number; for a class write two conditions, \
+                     e.g. `status >= {class}00` and `status < {}00`",
+                    class + 1
+                ))
+            }
+            None => err(format!(
+                "`{t}` is not a number; write e.g. `{name} {example}`"
             )),
-            None => err(format!("`{t}` is not a number; write e.g. `{name} {}`", ty.example(subject))),
         },
         Ty::Ratio => {
+            let eg = "write e.g. `0.7` or `70%`";
             let (digits, percent) = match t.strip_suffix('%') {
                 Some(d) => (d, true),
                 None => (t, false),
@@ -641,64 +557,66 @@ fn parse_value(
             match number(digits) {
                 Some(p) if percent && (0.0..=100.0).contains(&p) => Ok(Literal::Number(p / 100.0)),
                 Some(r) if !percent && (0.0..=1.0).contains(&r) => Ok(Literal::Number(r)),
-                Some(_) => err(format!("`{t}` is out of range; {name} is between 0 and 1: write e.g. `0.7` or `70%`")),
-                None => err(format!("`{t}` is not a ratio; write e.g. `0.7` or `70%`")),
+                Some(_) => err(format!(
+                    "`{t}` is out of range; {name} is between 0 and 1: {eg}"
+                )),
+                None => err(format!("`{t}` is not a ratio; {eg}")),
             }
         }
         Ty::Duration => {
-            let eg = if *subject == Subject::CertExpiry { ("14d", "720h") } else { ("300ms", "2s") };
+            let cert = *subject == Subject::CertExpiry;
             if number(t).is_some() {
-                return err(format!(
-                    "`{t}` has no unit; {name} is a duration: write e.g. `{t}{}`",
-                    if *subject == Subject::CertExpiry { "d" } else { "ms" }
-                ));
+                let unit = if cert { "d" } else { "ms" };
+                let what = format!("`{t}` has no unit; {name} is a duration");
+                return err(format!("{what}: write e.g. `{t}{unit}`"));
             }
+            let eg = if cert {
+                "`14d` or `720h`"
+            } else {
+                "`300ms` or `2s`"
+            };
             match parse_duration(t) {
                 Ok(d) => Ok(Literal::Duration(d)),
-                Err(_) => err(format!("`{t}` is not a duration; write e.g. `{}` or `{}`", eg.0, eg.1)),
+                Err(_) => err(format!("`{t}` is not a duration; write e.g. {eg}")),
             }
         }
         Ty::Bool => match t {
             "true" => Ok(Literal::Bool(true)),
             "false" => Ok(Literal::Bool(false)),
-            _ => err(format!("`{t}` is not true or false; write `{name} == true` or `{name} == false`")),
+            _ => err(format!(
+                "`{t}` is not true or false; write `{name} == true` or `{name} == false`"
+            )),
         },
-        Ty::Text | Ty::Records => {
-            if !tok.quoted {
-                return err(format!("`{t}` is text: write it in double quotes, `\"{t}\"`"));
-            }
-            text_literal(op, tok)
-        }
-        Ty::Json => {
-            if tok.quoted {
-                if matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge) {
-                    return err(format!(
-                        "`{}` compares numbers; write the number without quotes, e.g. `{name} {} 10`",
-                        op.as_str(),
-                        op.as_str()
-                    ));
-                }
-                return text_literal(op, tok);
-            }
-            if matches!(op, Op::Contains | Op::NotContains | Op::Matches) {
-                return err(format!("`{t}` is text here: write it in double quotes, `\"{t}\"`"));
-            }
-            match (t, number(t)) {
-                (_, Some(n)) => Ok(Literal::Number(n)),
-                ("true" | "false", _) if matches!(op, Op::Eq | Op::Ne) => Ok(Literal::Bool(t == "true")),
-                ("true" | "false", _) => err(format!(
-                    "`{}` compares numbers, not `{t}`; use `==` or `!=` with true or false",
-                    op.as_str()
-                )),
-                ("null", _) => err(format!(
-                    "comparing with null is not supported; compare with a string, number or boolean, e.g. `{name} == \"UP\"`"
-                )),
-                _ if matches!(op, Op::Eq | Op::Ne) => err(format!(
-                    "`{t}` is not a number or true/false; write text in double quotes, `\"{t}\"`"
-                )),
-                _ => err(format!("`{t}` is not a number; `{}` compares numbers", op.as_str())),
-            }
-        }
+        Ty::Text | Ty::Records if !tok.quoted => err(quote()),
+        Ty::Text | Ty::Records => text_literal(op, tok),
+        Ty::Json => json_literal(op, name, tok),
+    }
+}
+
+/// A value compared with part of a JSON body: text, a number or a boolean.
+fn json_literal(op: Op, name: &str, tok: &Token) -> Result<Literal, ConditionError> {
+    let (t, o) = (tok.text.as_str(), op.as_str());
+    let err = |message: String| fail(tok.col, message);
+    let ordering = matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge);
+    let number = t.parse::<f64>().ok().filter(|n| n.is_finite());
+    match (tok.quoted, t, number) {
+        (true, _, _) if ordering => err(format!(
+            "`{o}` compares numbers; write the number without quotes, e.g. `{name} {o} 10`"
+        )),
+        (true, _, _) => text_literal(op, tok),
+        _ if !ordering && !matches!(op, Op::Eq | Op::Ne) => err(format!(
+            "`{t}` is text here: write it in double quotes, `\"{t}\"`"
+        )),
+        (_, _, Some(n)) => Ok(Literal::Number(n)),
+        (_, "true" | "false", _) if !ordering => Ok(Literal::Bool(t == "true")),
+        (_, "null", _) => err(format!(
+            "comparing with null is not supported; compare with a string, number or boolean, \
+             e.g. `{name} == \"UP\"`"
+        )),
+        _ if ordering => err(format!("`{t}` is not a number; `{o}` compares numbers")),
+        _ => err(format!(
+            "`{t}` is not a number or true/false; write text in double quotes, `\"{t}\"`"
+        )),
     }
 }
 
@@ -712,19 +630,22 @@ fn text_literal(op: Op, tok: &Token) -> Result<Literal, ConditionError> {
     if op != Op::Matches {
         return Ok(Literal::Str(tok.text.clone()));
     }
-    regex::Regex::new(&tok.text).map(Literal::Regex).map_err(|e| {
-        let full = e.to_string();
-        let reason = full
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("error:"))
-            .or_else(|| full.lines().next())
-            .unwrap_or("invalid")
-            .trim();
-        ConditionError::at(
-            tok.col,
-            format!("`{}` is not a valid regular expression: {reason}", tok.text),
-        )
-    })
+    regex::Regex::new(&tok.text)
+        .map(Literal::Regex)
+        .map_err(|e| {
+            let full = e.to_string();
+            let reason = full
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("error:"))
+                .or_else(|| full.lines().next())
+                .unwrap_or("invalid")
+                .trim()
+                .trim_end_matches('.');
+            ConditionError::at(
+                tok.col,
+                format!("`{}` is not a valid regular expression: {reason}", tok.text),
+            )
+        })
 }
 
 #[cfg(test)]

@@ -95,7 +95,10 @@ fn durations() {
     assert_eq!(d("latency < 1s", Redis), Duration::from_secs(1));
     assert_eq!(d("cert_expiry > 14d", Tls), Duration::from_secs(14 * 86400));
     assert_eq!(d("cert_expiry > 0s", Tls), Duration::ZERO);
-    assert_eq!(d("cert_expiry > 14d", Http), Duration::from_secs(14 * 86400));
+    assert_eq!(
+        d("cert_expiry > 14d", Http),
+        Duration::from_secs(14 * 86400)
+    );
     for (name, phase) in [
         ("dns", Phase::Dns),
         ("connect", Phase::Connect),
@@ -105,10 +108,7 @@ fn durations() {
         let text = format!("latency.{name} < 100ms");
         assert_eq!(parts(&text, Http).0, Subject::Phase(phase));
     }
-    assert_eq!(
-        parts("latency.tls < 1s", Tls).0,
-        Subject::Phase(Phase::Tls)
-    );
+    assert_eq!(parts("latency.tls < 1s", Tls).0, Subject::Phase(Phase::Tls));
     assert_eq!(
         parts("latency.connect < 1s", Tcp).0,
         Subject::Phase(Phase::Connect)
@@ -123,11 +123,21 @@ fn duration_errors() {
         e.render("latency < 30x"),
         "`latency < 30x`: at column 11: `30x` is not a duration; write e.g. `300ms` or `2s`"
     );
-    err_at("latency < 300", Http, 11, "`300` has no unit; latency is a duration: write e.g. `300ms`");
+    err_at(
+        "latency < 300",
+        Http,
+        11,
+        "`300` has no unit; latency is a duration: write e.g. `300ms`",
+    );
     err_at("cert_expiry > 14", Tls, 15, "write e.g. `14d`");
     err_at("cert_expiry > soon", Tls, 15, "write e.g. `14d` or `720h`");
     err_at("latency < \"1s\"", Http, 11, "without quotes");
-    err_at("latency contains 1s", Http, 9, "`contains` does not apply to latency (a duration)");
+    err_at(
+        "latency contains 1s",
+        Http,
+        9,
+        "`contains` does not apply to latency (a duration)",
+    );
 }
 
 #[test]
@@ -159,7 +169,11 @@ fn text_subjects() {
     assert_eq!(parts("body !contains \"error\"", Http).1, Op::NotContains);
     assert_eq!(
         parts("response contains \"+PONG\"", Tcp),
-        (Subject::Response, Op::Contains, Literal::Str("+PONG".into()))
+        (
+            Subject::Response,
+            Op::Contains,
+            Literal::Str("+PONG".into())
+        )
     );
     assert_eq!(
         parts("header.Content-Type contains \"json\"", Http).0,
@@ -174,9 +188,24 @@ fn text_subjects() {
         }
         other => panic!("{other:?}"),
     }
-    err_at("body contains UP", Http, 15, "write it in double quotes, `\"UP\"`");
-    err_at("body < \"a\"", Http, 6, "use ==, !=, contains, !contains or matches");
-    err_at("header.x-a > 3", Http, 12, "does not apply to header.x-a (text)");
+    err_at(
+        "body contains UP",
+        Http,
+        15,
+        "write it in double quotes, `\"UP\"`",
+    );
+    err_at(
+        "body < \"a\"",
+        Http,
+        6,
+        "use ==, !=, contains, !contains or matches",
+    );
+    err_at(
+        "header.x-a > 3",
+        Http,
+        12,
+        "does not apply to header.x-a (text)",
+    );
     err_at("response == ok", Tcp, 13, "double quotes");
 }
 
@@ -186,12 +215,18 @@ fn bad_regex_is_reported_at_the_value() {
     let e = err(text, Http);
     assert_eq!(e.column, 14);
     assert!(
-        e.message.starts_with("`(ab` is not a valid regular expression: "),
+        e.message
+            .starts_with("`(ab` is not a valid regular expression: "),
         "{}",
         e.message
     );
     assert!(!e.render(text).contains('\n'), "{}", e.render(text));
-    err_at("response matches \"[z-a]\"", Tcp, 18, "not a valid regular expression");
+    err_at(
+        "response matches \"[z-a]\"",
+        Tcp,
+        18,
+        "not a valid regular expression",
+    );
 }
 
 #[test]
@@ -221,10 +256,22 @@ fn columns_count_characters_not_bytes() {
 fn records() {
     assert_eq!(
         parts("records contains \"192.0.2.1\"", Dns),
-        (Subject::Records, Op::Contains, Literal::Str("192.0.2.1".into()))
+        (
+            Subject::Records,
+            Op::Contains,
+            Literal::Str("192.0.2.1".into())
+        )
     );
-    assert_eq!(parts("records !contains \"10.0.0.1\"", Dns).1, Op::NotContains);
-    err_at("records == \"1.2.3.4\"", Dns, 9, "use contains or !contains");
+    assert_eq!(
+        parts("records !contains \"10.0.0.1\"", Dns).1,
+        Op::NotContains
+    );
+    err_at(
+        "records == \"1.2.3.4\"",
+        Dns,
+        9,
+        "use contains or !contains",
+    );
     err_at("records contains 1.2.3.4", Dns, 18, "double quotes");
 }
 
@@ -272,14 +319,22 @@ fn json_values() {
     assert_eq!(parts("body.$.n < 10", Http).1, Op::Lt);
     assert_eq!(parts("body.$.n >= 0.5", Http).2, Literal::Number(0.5));
     assert_eq!(parts("body.$.msg contains \"ok\"", Http).1, Op::Contains);
-    assert_eq!(parts("body.$.msg !contains \"err\"", Http).1, Op::NotContains);
+    assert_eq!(
+        parts("body.$.msg !contains \"err\"", Http).1,
+        Op::NotContains
+    );
     assert!(matches!(
         parts("body.$.v matches \"^1\\.\"", Http).2,
         Literal::Regex(_)
     ));
     err_at("body.$.n < \"5\"", Http, 12, "compares numbers");
     err_at("body.$.n > true", Http, 12, "compares numbers");
-    err_at("body.$.s == UP", Http, 13, "write text in double quotes, `\"UP\"`");
+    err_at(
+        "body.$.s == UP",
+        Http,
+        13,
+        "write text in double quotes, `\"UP\"`",
+    );
     err_at("body.$.s == null", Http, 13, "null is not supported");
     err_at("body.$.s contains 5", Http, 19, "double quotes");
     err_at("body.$.n > abc", Http, 12, "`abc` is not a number");
@@ -292,7 +347,12 @@ fn header_names() {
         Subject::Header("x-cache".into())
     );
     err_at("header. == \"x\"", Http, 8, "header name is missing");
-    err_at("header.a:b == \"x\"", Http, 9, "`:` cannot be part of a header name");
+    err_at(
+        "header.a:b == \"x\"",
+        Http,
+        9,
+        "`:` cannot be part of a header name",
+    );
 }
 
 #[test]
@@ -354,11 +414,7 @@ fn subjects_per_kind() {
             "{}",
             e.message
         );
-        assert!(
-            e.message.contains(&subjects_for(kind).join(", ")),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains(&subjects_for(kind)), "{}", e.message);
     }
 }
 
@@ -373,10 +429,20 @@ fn unknown_subjects_list_what_the_kind_measures() {
     );
     err_at("[STATUS] == 200", Http, 1, "(write `status`)");
     err_at("Status == 200", Http, 1, "(write `status`)");
-    err_at("status==200", Http, 1, "put spaces around the comparison: `status == 200`");
+    err_at(
+        "status==200",
+        Http,
+        1,
+        "put spaces around the comparison: `status == 200`",
+    );
     err_at("latency.total < 1s", Http, 9, "`total` is not a phase");
     err_at("\"status\" == 200", Http, 1, "without quotes");
-    err_at("  bogus == 1", Dns, 3, "dns probes measure records, record_count, latency");
+    err_at(
+        "  bogus == 1",
+        Dns,
+        3,
+        "dns probes measure records, record_count, latency",
+    );
 }
 
 #[test]
@@ -391,37 +457,97 @@ fn heartbeats_have_no_conditions() {
 
 #[test]
 fn ops() {
-    err_at("status = 200", Http, 8, "`=` is not a comparison; write `==`");
+    err_at(
+        "status = 200",
+        Http,
+        8,
+        "`=` is not a comparison; write `==`",
+    );
     err_at("status <> 200", Http, 8, "write `!=`");
     err_at("status => 200", Http, 8, "write `>=`");
     err_at("body =~ \"x\"", Http, 6, "write `matches`");
-    err_at("status is 200", Http, 8, "use one of ==, !=, <, <=, >, >=, contains, !contains, matches");
+    err_at(
+        "status is 200",
+        Http,
+        8,
+        "use one of ==, !=, <, <=, >, >=, contains, !contains, matches",
+    );
     err_at("status \"==\" 200", Http, 8, "`\"==\"` is not a comparison");
-    err_at("status contains 200", Http, 8, "use ==, !=, <, <=, > or >=, e.g. `status == 200`");
-    err_at("status matches \"2..\"", Http, 8, "does not apply to status (a number)");
+    err_at(
+        "status contains 200",
+        Http,
+        8,
+        "use ==, !=, <, <=, > or >=, e.g. `status == 200`",
+    );
+    err_at(
+        "status matches \"2..\"",
+        Http,
+        8,
+        "does not apply to status (a number)",
+    );
 }
 
 #[test]
 fn number_errors() {
-    err_at("status == abc", Http, 11, "`abc` is not a number; write e.g. `status == 200`");
-    err_at("status == \"200\"", Http, 11, "without quotes: `status == 200`");
-    err_at("status == 2xx", Http, 11, "`status >= 200` and `status < 300`");
-    err_at("status == 5XX", Http, 11, "`status >= 500` and `status < 600`");
+    err_at(
+        "status == abc",
+        Http,
+        11,
+        "`abc` is not a number; write e.g. `status == 200`",
+    );
+    err_at(
+        "status == \"200\"",
+        Http,
+        11,
+        "without quotes: `status == 200`",
+    );
+    err_at(
+        "status == 2xx",
+        Http,
+        11,
+        "`status >= 200` and `status < 300`",
+    );
+    err_at(
+        "status == 5XX",
+        Http,
+        11,
+        "`status >= 500` and `status < 600`",
+    );
     err_at("status == NaN", Http, 11, "not a number");
     err_at("status == inf", Http, 11, "not a number");
-    err_at("record_count > true", Dns, 16, "write e.g. `record_count > 0`");
+    err_at(
+        "record_count > true",
+        Dns,
+        16,
+        "write e.g. `record_count > 0`",
+    );
 }
 
 #[test]
 fn structure_errors() {
-    err_at("", Http, 1, "the condition is empty; write e.g. `status == 200`");
+    err_at(
+        "",
+        Http,
+        1,
+        "the condition is empty; write e.g. `status == 200`",
+    );
     err_at("   ", Redis, 1, "write e.g. `hit_ratio >= 0.7`");
     err_at("status", Http, 7, "missing the comparison after `status`");
     err_at("status  ", Http, 7, "missing the comparison");
     err_at("status ==", Http, 10, "missing the value after `status ==`");
     err_at("latency <", Tcp, 10, "write e.g. `latency < 300ms`");
-    err_at("status == 200 300", Http, 15, "unexpected `300` after the value");
-    err_at("status == 200 && latency < 1s", Http, 15, "one comparison per condition");
+    err_at(
+        "status == 200 300",
+        Http,
+        15,
+        "unexpected `300` after the value",
+    );
+    err_at(
+        "status == 200 && latency < 1s",
+        Http,
+        15,
+        "one comparison per condition",
+    );
     err_at("body == \"a\" \"b\"", Http, 13, "unexpected `b`");
 }
 

@@ -20,7 +20,10 @@ pub fn check(condition: &Condition, obs: &Observation) -> Result<(), String> {
 
 /// Every failed condition's reason; empty when all hold.
 pub fn evaluate(conditions: &[Condition], obs: &Observation) -> Vec<String> {
-    conditions.iter().filter_map(|c| check(c, obs).err()).collect()
+    conditions
+        .iter()
+        .filter_map(|c| check(c, obs).err())
+        .collect()
 }
 
 /// `Err` is the reason without the condition's text.
@@ -81,9 +84,7 @@ fn holds(c: &Condition, obs: &Observation) -> Result<(), String> {
         Subject::Connected => boolean(c, obs.connected.ok_or_else(missing)?, name),
         Subject::HitRatio => number(c, obs.hit_ratio.ok_or_else(missing)?, name),
         Subject::KeyspaceHits => number(c, obs.keyspace_hits.ok_or_else(missing)? as f64, name),
-        Subject::KeyspaceMisses => {
-            number(c, obs.keyspace_misses.ok_or_else(missing)? as f64, name)
-        }
+        Subject::KeyspaceMisses => number(c, obs.keyspace_misses.ok_or_else(missing)? as f64, name),
         Subject::Records => records(c, obs.records.as_deref().ok_or_else(missing)?, name),
         Subject::RecordCount => {
             let n = obs.records.as_ref().ok_or_else(missing)?.len();
@@ -95,7 +96,10 @@ fn holds(c: &Condition, obs: &Observation) -> Result<(), String> {
 
 /// A condition the parser never produces (e.g. `status contains "x"`).
 fn unsupported(c: &Condition, name: &str) -> String {
-    format!("`{}` cannot be applied to {name} with this value", c.op.as_str())
+    format!(
+        "`{}` cannot be applied to {name} with this value",
+        c.op.as_str()
+    )
 }
 
 /// The outcome of an ordering op given how the measured value compares with the literal;
@@ -269,10 +273,7 @@ fn json_text(v: &Value) -> Option<String> {
 /// little before byte `focus`.
 fn excerpt(s: &str, focus: usize) -> String {
     let total = s.chars().count();
-    let focus_char = s
-        .char_indices()
-        .take_while(|&(i, _)| i < focus)
-        .count();
+    let focus_char = s.char_indices().take_while(|&(i, _)| i < focus).count();
     let start = if total <= EXCERPT_CHARS {
         0
     } else {
@@ -282,7 +283,11 @@ fn excerpt(s: &str, focus: usize) -> String {
     };
     let window: String = s.chars().skip(start).take(EXCERPT_CHARS).collect();
     let before = if start > 0 { "…" } else { "" };
-    let after = if start + EXCERPT_CHARS < total { "…" } else { "" };
+    let after = if start + EXCERPT_CHARS < total {
+        "…"
+    } else {
+        ""
+    };
     format!("\"{before}{}{after}\"", window.escape_debug())
 }
 

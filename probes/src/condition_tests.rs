@@ -1,9 +1,9 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+use crate::result::Phases;
 use gatehouse_config::condition::parse_condition;
 use gatehouse_config::KindTag;
-use crate::result::Phases;
 use http::{HeaderMap, HeaderValue};
 
 /// `text` parsed for the first kind that measures its subject.
@@ -47,7 +47,10 @@ fn status() {
         status: Some(500),
         ..Default::default()
     };
-    assert_eq!(down("status == 200", &obs), "`status == 200`: status was 500");
+    assert_eq!(
+        down("status == 200", &obs),
+        "`status == 200`: status was 500"
+    );
     assert_eq!(down("status < 400", &obs), "`status < 400`: status was 500");
     up("status != 200", &obs);
     up("status >= 500", &obs);
@@ -201,7 +204,10 @@ fn json_body() {
 
 #[test]
 fn json_body_that_is_not_json() {
-    let why = down("body.$.status == \"UP\"", &with_body("<html>502 Bad Gateway</html>"));
+    let why = down(
+        "body.$.status == \"UP\"",
+        &with_body("<html>502 Bad Gateway</html>"),
+    );
     assert!(
         why.starts_with("`body.$.status == \"UP\"`: body is not JSON ("),
         "{why}"

@@ -6,6 +6,7 @@ pub mod pebble;
 pub mod policy;
 pub mod receiver;
 pub mod redis;
+pub mod targets;
 pub mod tls;
 
 use bytes::Bytes;
@@ -360,7 +361,16 @@ async fn handle(
         };
         return reply(status, "health".into());
     }
-    hits.fetch_add(1, Ordering::SeqCst);
+    let hit = hits.fetch_add(1, Ordering::SeqCst);
+    if path == "/flaky" {
+        // Every other request fails.
+        let status = if hit % 2 == 0 {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
+        };
+        return reply(status, "flaky".into());
+    }
     let (delay, set_headers) = response_options(req.uri().query());
     if let Some(ms) = delay {
         tokio::time::sleep(Duration::from_millis(ms)).await;

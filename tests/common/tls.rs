@@ -27,9 +27,32 @@ impl TestCa {
 
     /// A leaf for `names`, written to `dir/<file>.pem` and `dir/<file>.key`.
     pub fn issue(&self, names: &[&str], dir: &Path, file: &str) -> (PathBuf, PathBuf) {
+        self.issue_with(names, dir, file, |_| {})
+    }
+
+    /// [`TestCa::issue`] with a chosen expiry.
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn issue_until(
+        &self,
+        names: &[&str],
+        dir: &Path,
+        file: &str,
+        not_after: time::OffsetDateTime,
+    ) -> (PathBuf, PathBuf) {
+        self.issue_with(names, dir, file, |p| p.not_after = not_after)
+    }
+
+    fn issue_with(
+        &self,
+        names: &[&str],
+        dir: &Path,
+        file: &str,
+        edit: impl FnOnce(&mut rcgen::CertificateParams),
+    ) -> (PathBuf, PathBuf) {
         let key = rcgen::KeyPair::generate().expect("key");
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let params = rcgen::CertificateParams::new(names).expect("params");
+        let mut params = rcgen::CertificateParams::new(names).expect("params");
+        edit(&mut params);
         let cert = params.signed_by(&key, &self.issuer).expect("sign");
         let cert_path = dir.join(format!("{file}.pem"));
         let key_path = dir.join(format!("{file}.key"));
