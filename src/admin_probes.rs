@@ -84,21 +84,15 @@ pub(crate) async fn history(
     };
     let store = probes.store();
     let name = name.to_string();
-    let result = tokio::task::spawn_blocking(move || {
-        store.history(&name, range, SystemTime::now())
-    })
-    .await;
+    let result =
+        tokio::task::spawn_blocking(move || store.history(&name, range, SystemTime::now())).await;
     match result {
         Ok(Ok(h)) => text(
             StatusCode::OK,
             serde_json::to_string(&h).unwrap_or_default(),
             JSON,
         ),
-        Ok(Err(e)) => text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{e}\n"),
-            PLAIN,
-        ),
+        Ok(Err(e)) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"), PLAIN),
         Err(e) => text(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("the history query failed: {e}\n"),
@@ -122,7 +116,9 @@ pub(crate) fn heartbeat(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string());
-    let token = bearer.or_else(|| query_param(req, "token")).unwrap_or_default();
+    let token = bearer
+        .or_else(|| query_param(req, "token"))
+        .unwrap_or_default();
     match probes.beat(name, &token) {
         Ok(()) => text(StatusCode::OK, "ok\n", PLAIN),
         Err(BeatError::NotFound) => text(

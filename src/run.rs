@@ -8,9 +8,9 @@ use crate::shutdown::DrainOnSignal;
 use crate::{demo, logging};
 use anyhow::Context;
 use arc_swap::ArcSwap;
+use gatehouse_probes::Probes;
 use gatehouse_proxy::acme::{AcmeManager, AcmeMetrics, Http01Tokens};
 use gatehouse_proxy::tls::{CertResolver, TlsMetrics};
-use gatehouse_probes::Probes;
 use gatehouse_proxy::{Gateway, ProxyMetrics, ProxyState, SharedState, Telemetry};
 use pingora::listeners::tls::TlsSettings;
 use pingora::server::configuration::ServerConf;
@@ -89,8 +89,13 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
     }
 
     let probes = Arc::new(
-        Probes::start(&config.probes, probe_store, probe_metrics, control.handle().clone())
-            .context("cannot start the probes")?,
+        Probes::start(
+            &config.probes,
+            probe_store,
+            probe_metrics,
+            control.handle().clone(),
+        )
+        .context("cannot start the probes")?,
     );
 
     let config = Arc::new(config);

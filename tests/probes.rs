@@ -38,10 +38,9 @@ async fn probe(g: &Gatehouse, name: &str) -> Value {
 async fn wait_checked(g: &Gatehouse, names: &[&str]) {
     wait_for("every probe's first result", MINUTE, || async {
         let all = probes(g).await;
-        names.iter().all(|n| {
-            all.iter()
-                .any(|p| p["name"] == *n && !p["up"].is_null())
-        })
+        names
+            .iter()
+            .all(|n| all.iter().any(|p| p["name"] == *n && !p["up"].is_null()))
     })
     .await;
 }
@@ -76,7 +75,11 @@ async fn http_tcp_tls_dns_and_redis_probes_report_what_they_saw() {
     cmds.extend(["GET missing"; 3]);
     redis_commands(redis.port, &cmds).await;
     let closed = free_port();
-    let (ss, ex, ca_path) = (self_signed.addr.port(), expiring.addr.port(), ca_file.display());
+    let (ss, ex, ca_path) = (
+        self_signed.addr.port(),
+        expiring.addr.port(),
+        ca_file.display(),
+    );
     let body = format!(
         r#"store: {{ memory: true }}
 probing: {{ interval: 1s, timeout: 2s }}
@@ -136,9 +139,23 @@ probes:
     );
     let g = Gatehouse::start(&(upstream + &body)).await;
     let names = [
-        "ok", "error", "slow", "json", "json-down", "refused", "tcp-up", "tcp-closed",
-        "self-signed", "self-signed-unverified", "cert-self-signed", "cert-expiring",
-        "cert-expiring-ok", "dns", "dns-missing", "cache", "cache-strict",
+        "ok",
+        "error",
+        "slow",
+        "json",
+        "json-down",
+        "refused",
+        "tcp-up",
+        "tcp-closed",
+        "self-signed",
+        "self-signed-unverified",
+        "cert-self-signed",
+        "cert-expiring",
+        "cert-expiring-ok",
+        "dns",
+        "dns-missing",
+        "cache",
+        "cache-strict",
     ];
     wait_checked(&g, &names).await;
     let up = |p: &Value| p["up"].as_bool().unwrap();
@@ -147,8 +164,14 @@ probes:
     assert!(up(&ok), "{ok}");
     assert_eq!(ok["group"], "web");
     assert_eq!(ok["last"]["status_code"], 200);
-    assert!(ok["last"]["phases"]["connect"].as_f64().unwrap() >= 0.0, "{ok}");
-    assert!(ok["last"]["phases"]["first_byte"].as_f64().unwrap() > 0.0, "{ok}");
+    assert!(
+        ok["last"]["phases"]["connect"].as_f64().unwrap() >= 0.0,
+        "{ok}"
+    );
+    assert!(
+        ok["last"]["phases"]["first_byte"].as_f64().unwrap() > 0.0,
+        "{ok}"
+    );
 
     let error = probe(&g, "error").await;
     assert!(!up(&error));
@@ -163,7 +186,10 @@ probes:
     assert!(up(&json), "{json}");
     let down = probe(&g, "json-down").await;
     assert!(!up(&down));
-    assert!(failures(&down).contains("\\\"app\\\""), "the measured value is named: {down}");
+    assert!(
+        failures(&down).contains("\\\"app\\\""),
+        "the measured value is named: {down}"
+    );
 
     let refused = probe(&g, "refused").await;
     assert!(!up(&refused));
@@ -185,7 +211,10 @@ probes:
     let exp = probe(&g, "cert-expiring").await;
     assert!(!up(&exp));
     let f = failures(&exp);
-    assert!(f.contains("cert_expiry > 14d") && f.contains("expires in 2d"), "{exp}");
+    assert!(
+        f.contains("cert_expiry > 14d") && f.contains("expires in 2d"),
+        "{exp}"
+    );
     assert!(up(&probe(&g, "cert-expiring-ok").await));
 
     let dns_up = probe(&g, "dns").await;
@@ -201,12 +230,31 @@ probes:
 
     // The same facts as metrics.
     let m = g.metrics().await;
-    assert_eq!(g.metric_with("gatehouse_probe_up", &[("probe", "ok"), ("group", "web")]).await, Some(1.0));
-    assert_eq!(g.metric_with("gatehouse_probe_up", &[("probe", "error")]).await, Some(0.0));
-    assert_eq!(g.metric_with("gatehouse_probe_http_status_code", &[("probe", "error")]).await, Some(500.0));
-    assert_eq!(g.metric_with("gatehouse_probe_cache_hit_ratio", &[("probe", "cache")]).await, Some(0.7));
+    assert_eq!(
+        g.metric_with("gatehouse_probe_up", &[("probe", "ok"), ("group", "web")])
+            .await,
+        Some(1.0)
+    );
+    assert_eq!(
+        g.metric_with("gatehouse_probe_up", &[("probe", "error")])
+            .await,
+        Some(0.0)
+    );
+    assert_eq!(
+        g.metric_with("gatehouse_probe_http_status_code", &[("probe", "error")])
+            .await,
+        Some(500.0)
+    );
+    assert_eq!(
+        g.metric_with("gatehouse_probe_cache_hit_ratio", &[("probe", "cache")])
+            .await,
+        Some(0.7)
+    );
     let expiry = g
-        .metric_with("gatehouse_probe_tls_cert_expiry_timestamp_seconds", &[("probe", "cert-expiring")])
+        .metric_with(
+            "gatehouse_probe_tls_cert_expiry_timestamp_seconds",
+            &[("probe", "cert-expiring")],
+        )
         .await
         .unwrap();
     let now = std::time::SystemTime::now()
@@ -215,9 +263,28 @@ probes:
         .as_secs_f64();
     let days = (expiry - now) / 86400.0;
     assert!((2.9..3.01).contains(&days), "expires in {days} days");
-    assert!(m.contains("gatehouse_probe_duration_seconds{phase=\"connect\",probe=\"ok\"}"), "{m}");
-    assert!(g.metric_with("gatehouse_probe_checks_total", &[("probe", "ok"), ("result", "up")]).await.unwrap() >= 1.0);
-    assert!(g.metric_with("gatehouse_probe_checks_total", &[("probe", "error"), ("result", "down")]).await.unwrap() >= 1.0);
+    assert!(
+        m.contains("gatehouse_probe_duration_seconds{phase=\"connect\",probe=\"ok\"}"),
+        "{m}"
+    );
+    assert!(
+        g.metric_with(
+            "gatehouse_probe_checks_total",
+            &[("probe", "ok"), ("result", "up")]
+        )
+        .await
+        .unwrap()
+            >= 1.0
+    );
+    assert!(
+        g.metric_with(
+            "gatehouse_probe_checks_total",
+            &[("probe", "error"), ("result", "down")]
+        )
+        .await
+        .unwrap()
+            >= 1.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -233,9 +300,12 @@ async fn retries_are_told_apart_from_failures() {
     let counted = |result: &'static str| {
         let g = &g;
         async move {
-            g.metric_with("gatehouse_probe_checks_total", &[("probe", "flaky"), ("result", result)])
-                .await
-                .unwrap_or(0.0)
+            g.metric_with(
+                "gatehouse_probe_checks_total",
+                &[("probe", "flaky"), ("result", result)],
+            )
+            .await
+            .unwrap_or(0.0)
         }
     };
     wait_for("checks passing after a retry", MINUTE, || async {
@@ -266,7 +336,12 @@ async fn heartbeats_received_and_missed() {
     assert_eq!(beat(Some(token)).await, 200);
     assert_eq!(beat(Some("wrong-token-0123456789")).await, 401);
     assert_eq!(beat(None).await, 401);
-    let unknown = c.post(g.admin("/api/v1/heartbeat/nope")).bearer_auth(token).send().await.unwrap();
+    let unknown = c
+        .post(g.admin("/api/v1/heartbeat/nope"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown.status(), 404);
     wait_checked(&g, &["backup"]).await;
     assert!(probe(&g, "backup").await["up"].as_bool().unwrap());
@@ -319,7 +394,10 @@ async fn history_survives_a_restart() {
     assert!(history("api").await["uptime"] == 1.0);
     let reasons = before["recent_failures"][0]["reasons"].to_string();
     assert!(reasons.contains("status was 503"), "{before}");
-    assert_eq!(before["series"][0]["failures"], before["series"][0]["checks"]);
+    assert_eq!(
+        before["series"][0]["failures"],
+        before["series"][0]["checks"]
+    );
     g.restart().await;
     let after = history("broken").await;
     assert!(
@@ -328,12 +406,18 @@ async fn history_survives_a_restart() {
     );
     assert!(!after["recent_failures"].as_array().unwrap().is_empty());
     for range in ["7d", "30d", "90d"] {
-        let r = reqwest::get(g.admin(&format!("/api/v1/probes/api/history?range={range}"))).await.unwrap();
+        let r = reqwest::get(g.admin(&format!("/api/v1/probes/api/history?range={range}")))
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "{range}");
     }
-    let bad = reqwest::get(g.admin("/api/v1/probes/api/history?range=1y")).await.unwrap();
+    let bad = reqwest::get(g.admin("/api/v1/probes/api/history?range=1y"))
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 400);
-    let unknown = reqwest::get(g.admin("/api/v1/probes/nope/history")).await.unwrap();
+    let unknown = reqwest::get(g.admin("/api/v1/probes/nope/history"))
+        .await
+        .unwrap();
     assert_eq!(unknown.status(), 404);
     assert!(std::fs::metadata(&db).is_ok());
 }
@@ -343,7 +427,9 @@ async fn reload_adds_and_removes_probes_and_the_others_keep_their_schedule() {
     let app = Upstream::start("app").await;
     let a = app.addr;
     let probe_yaml = |name: &str| {
-        format!("  - name: {name}\n    http: {{ url: \"http://{a}/status/200\" }}\n    interval: 1s\n")
+        format!(
+            "  - name: {name}\n    http: {{ url: \"http://{a}/status/200\" }}\n    interval: 1s\n"
+        )
     };
     let g = Gatehouse::start(&with_route(
         &app,
@@ -367,10 +453,21 @@ async fn reload_adds_and_removes_probes_and_the_others_keep_their_schedule() {
         ),
     ));
     wait_checked(&g, &["comes"]).await;
-    let names: Vec<String> = probes(&g).await.iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
+    let names: Vec<String> = probes(&g)
+        .await
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(names, ["stays", "comes"]);
-    assert!(g.metric_with("gatehouse_probe_up", &[("probe", "goes")]).await.is_none());
-    assert!(g.log().contains("started=1 restarted=0 stopped=1"), "{}", g.log());
+    assert!(g
+        .metric_with("gatehouse_probe_up", &[("probe", "goes")])
+        .await
+        .is_none());
+    assert!(
+        g.log().contains("started=1 restarted=0 stopped=1"),
+        "{}",
+        g.log()
+    );
     wait_for("a later check of `stays`", MINUTE, || async {
         at(probe(&g, "stays").await) >= first + 2000
     })
@@ -379,5 +476,8 @@ async fn reload_adds_and_removes_probes_and_the_others_keep_their_schedule() {
     let later = at(probe(&g, "stays").await);
     let drift = (later - first).rem_euclid(1000);
     let drift = drift.min(1000 - drift);
-    assert!(drift < 150, "the schedule moved by {drift} ms ({first} → {later})");
+    assert!(
+        drift < 150,
+        "the schedule moved by {drift} ms ({first} → {later})"
+    );
 }

@@ -414,7 +414,7 @@ fn subjects_per_kind() {
             "{}",
             e.message
         );
-        assert!(e.message.contains(&subjects_for(kind)), "{}", e.message);
+        assert!(e.message.contains(subjects_for(kind)), "{}", e.message);
     }
 }
 

@@ -130,4 +130,6 @@ fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
 #[cfg(test)]
 mod policy_tests;
 #[cfg(test)]
+mod probe_tests;
+#[cfg(test)]
 mod tests;

@@ -24,7 +24,9 @@ impl Prepared {
         let r = match &probe.kind {
             ProbeKind::Http(p) => kinds::http::prepare(p).map(Prepared::Http),
             ProbeKind::Tls(p) => kinds::tls_probe::prepare(p).map(Prepared::Tls),
-            ProbeKind::Dns(p) => kinds::dns::prepare(p, probe.timeout).map(|r| Prepared::Dns(Box::new(r))),
+            ProbeKind::Dns(p) => {
+                kinds::dns::prepare(p, probe.timeout).map(|r| Prepared::Dns(Box::new(r)))
+            }
             ProbeKind::Redis(p) => Ok(Prepared::Redis(kinds::redis::prepare(p))),
             ProbeKind::Tcp(_) | ProbeKind::Heartbeat(_) => Ok(Prepared::Plain),
         };
@@ -74,11 +76,7 @@ fn verdict(armed: &Armed, a: &Attempt) -> Vec<String> {
 
 /// Run one check: up to `1 + retries` attempts, `retry_delay` apart, stopping at the first
 /// that is up.
-pub(crate) async fn run(
-    armed: &Armed,
-    heartbeats: &Heartbeats,
-    lag: Duration,
-) -> CheckResult {
+pub(crate) async fn run(armed: &Armed, heartbeats: &Heartbeats, lag: Duration) -> CheckResult {
     let at = SystemTime::now();
     let mut attempts = 0;
     loop {

@@ -42,6 +42,9 @@ mod tests {
         assert_eq!(duration(Duration::from_millis(3250)), "3.2s");
         assert_eq!(duration(Duration::from_secs(250)), "4m 10s");
         assert_eq!(duration(Duration::from_secs(3600)), "1h");
-        assert_eq!(duration(Duration::from_secs(3 * 86400 + 4 * 3600 + 5)), "3d 4h");
+        assert_eq!(
+            duration(Duration::from_secs(3 * 86400 + 4 * 3600 + 5)),
+            "3d 4h"
+        );
     }
 }

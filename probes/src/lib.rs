@@ -145,7 +145,9 @@ impl Probes {
     /// A heartbeat from a job.
     pub fn beat(&self, name: &str, token: &str) -> Result<(), BeatError> {
         let at = self.hub.heartbeats.beat(name, token, SystemTime::now())?;
-        self.hub.writer.put_state(heartbeat_key(name), at.to_string());
+        self.hub
+            .writer
+            .put_state(heartbeat_key(name), at.to_string());
         Ok(())
     }
 

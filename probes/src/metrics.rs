@@ -1,9 +1,7 @@
 //! Probe metrics. Per-probe series are removed when a probe is removed from the config.
 
 use crate::result::CheckResult;
-use prometheus::{
-    GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// The probe metrics, registered once.
 #[derive(Clone)]
@@ -81,7 +79,9 @@ impl ProbeMetrics {
     /// Export one result.
     pub(crate) fn observe(&self, r: &CheckResult) {
         let p = &*r.probe;
-        self.up.with_label_values(&[p, &r.group]).set(i64::from(r.up));
+        self.up
+            .with_label_values(&[p, &r.group])
+            .set(i64::from(r.up));
         let phases = [
             Some(r.duration),
             r.phases.dns,
@@ -91,7 +91,10 @@ impl ProbeMetrics {
         ];
         for (name, d) in PHASES.iter().zip(phases) {
             match d {
-                Some(d) => self.duration.with_label_values(&[p, name]).set(d.as_secs_f64()),
+                Some(d) => self
+                    .duration
+                    .with_label_values(&[p, name])
+                    .set(d.as_secs_f64()),
                 None => {
                     let _ = self.duration.remove_label_values(&[p, name]);
                 }

@@ -76,7 +76,13 @@ impl Scheduler {
                         self.slots.clone(),
                         self.first_due(p),
                     ));
-                    next.insert(p.name.clone(), Running { probe: p.clone(), task });
+                    next.insert(
+                        p.name.clone(),
+                        Running {
+                            probe: p.clone(),
+                            task,
+                        },
+                    );
                 }
             }
         }

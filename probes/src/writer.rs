@@ -72,7 +72,10 @@ struct Failures {
 impl Failures {
     fn failed(&mut self, op: &str, error: &dyn std::fmt::Display) {
         self.metrics.store_errors.with_label_values(&[op]).inc();
-        if self.last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+        if self
+            .last_log
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
+        {
             self.last_log = Some(Instant::now());
             tracing::error!(op, %error, "the probe store failed; probing goes on, results of this batch are lost (logged at most once a minute, counted in gatehouse_probe_store_errors_total)");
         }

@@ -51,9 +51,10 @@ impl Drop for TlsServer {
 
 impl TlsServer {
     pub async fn start(pem: &Pem) -> TlsServer {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.cert.as_bytes())
-            .collect::<Result<_, _>>()
-            .expect("certs");
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(pem.cert.as_bytes())
+                .collect::<Result<_, _>>()
+                .expect("certs");
         let key = PrivateKeyDer::from_pem_slice(pem.key.as_bytes()).expect("key");
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
@@ -64,7 +65,9 @@ impl TlsServer {
         .with_single_cert(certs, key)
         .expect("server config");
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let task = tokio::spawn(async move {
             loop {
@@ -79,7 +82,9 @@ impl TlsServer {
                     let mut buf = [0u8; 4096];
                     let _ = tls.read(&mut buf).await;
                     let _ = tls
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                        )
                         .await;
                     let _ = tls.shutdown().await;
                 });
@@ -103,7 +108,9 @@ impl Drop for DnsServer {
 
 impl DnsServer {
     pub async fn start(name: &str, ip: [u8; 4]) -> DnsServer {
-        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = socket.local_addr().expect("addr");
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         let task = tokio::spawn(async move {
@@ -164,7 +171,9 @@ pub async fn redis_commands(port: u16, commands: &[&str]) {
         .expect("connect redis");
     let mut buf = vec![0u8; 4096];
     for c in commands {
-        s.write_all(format!("{c}\r\n").as_bytes()).await.expect("write");
+        s.write_all(format!("{c}\r\n").as_bytes())
+            .await
+            .expect("write");
         let n = s.read(&mut buf).await.expect("read");
         assert!(n > 0, "redis closed the connection after `{c}`");
     }

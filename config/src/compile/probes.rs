@@ -141,10 +141,16 @@ impl Compiler {
         };
         let tag = kind.tag();
         let interval = match (&kind, raw.interval.as_deref()) {
-            (ProbeKind::Heartbeat(h), None) => (h.period / 4).clamp(Duration::from_secs(1), Duration::from_secs(30)),
+            (ProbeKind::Heartbeat(h), None) => {
+                (h.period / 4).clamp(Duration::from_secs(1), Duration::from_secs(30))
+            }
             (_, v) => self.duration(v, format!("{path}.interval"), base.interval),
         };
-        let timeout = self.duration(raw.timeout.as_deref(), format!("{path}.timeout"), base.timeout);
+        let timeout = self.duration(
+            raw.timeout.as_deref(),
+            format!("{path}.timeout"),
+            base.timeout,
+        );
         for (d, name) in [(interval, "interval"), (timeout, "timeout")] {
             if d.is_zero() {
                 self.err(format!("{path}.{name}"), "must be longer than zero");
@@ -166,7 +172,7 @@ impl Compiler {
         for (j, text) in raw.conditions.iter().enumerate() {
             match parse_condition(text, tag) {
                 Ok(c) => conditions.push(c),
-                Err(e) => self.err(format!("{path}.conditions[{j}]"), format!("`{text}`: at column {}: {}", e.column, e.message)),
+                Err(e) => self.err(format!("{path}.conditions[{j}]"), e.render(text)),
             }
         }
         let group = raw.group.unwrap_or_else(|| "default".into());
@@ -221,23 +227,38 @@ impl Compiler {
                 format!("`{url}` has spaces or credentials; put credentials in `headers`"),
             );
         }
-        let method = raw.method.unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
+        let method = raw
+            .method
+            .unwrap_or_else(|| "GET".into())
+            .to_ascii_uppercase();
         if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
-            self.err(format!("{path}.method"), format!("`{method}` is not an HTTP method"));
+            self.err(
+                format!("{path}.method"),
+                format!("`{method}` is not an HTTP method"),
+            );
         }
         let mut headers = Vec::new();
         for (name, value) in raw.headers {
             if http_name_invalid(&name) {
-                self.err(format!("{path}.headers"), format!("`{name}` is not a header name"));
+                self.err(
+                    format!("{path}.headers"),
+                    format!("`{name}` is not a header name"),
+                );
             }
             if value.bytes().any(|b| b < 0x20 && b != b'\t') {
-                self.err(format!("{path}.headers.{name}"), "the value contains a control character");
+                self.err(
+                    format!("{path}.headers.{name}"),
+                    "the value contains a control character",
+                );
             }
             headers.push((name.to_ascii_lowercase(), Secret(value)));
         }
         let verify_tls = raw.verify_tls.unwrap_or(true);
         if !tls && raw.verify_tls.is_some() {
-            self.warn(format!("{path}.verify_tls"), "has no effect on an http:// URL");
+            self.warn(
+                format!("{path}.verify_tls"),
+                "has no effect on an http:// URL",
+            );
         }
         let ca = raw.ca.map(|c| self.ca_file(&c, &format!("{path}.ca")));
         Some(HttpProbe {
@@ -286,7 +307,10 @@ impl Compiler {
     fn dns_probe(&mut self, raw: RawDnsProbe, path: &str) -> DnsProbe {
         let name = raw.name.trim().to_string();
         if name.is_empty() || name.contains(char::is_whitespace) {
-            self.err(format!("{path}.name"), format!("`{name}` is not a DNS name"));
+            self.err(
+                format!("{path}.name"),
+                format!("`{name}` is not a DNS name"),
+            );
         }
         let record_type = match raw
             .record_type
@@ -332,11 +356,19 @@ impl Compiler {
                 "must be at least 16 characters; take it from the environment, e.g. `token: ${BACKUP_HEARTBEAT_TOKEN}`",
             );
         }
-        let period = self.duration(Some(&raw.period), format!("{path}.period"), Duration::from_secs(3600));
+        let period = self.duration(
+            Some(&raw.period),
+            format!("{path}.period"),
+            Duration::from_secs(3600),
+        );
         if period.is_zero() {
             self.err(format!("{path}.period"), "must be longer than zero");
         }
-        let grace = self.duration(raw.grace.as_deref(), format!("{path}.grace"), defaults::HEARTBEAT_GRACE);
+        let grace = self.duration(
+            raw.grace.as_deref(),
+            format!("{path}.grace"),
+            defaults::HEARTBEAT_GRACE,
+        );
         HeartbeatProbe {
             token: Secret(raw.token),
             period,
@@ -350,7 +382,10 @@ impl Compiler {
             .unwrap_or_default();
         let path = match (raw.memory, raw.path) {
             (Some(true), Some(_)) => {
-                self.err("store.memory", "`memory: true` and `path` exclude each other");
+                self.err(
+                    "store.memory",
+                    "`memory: true` and `path` exclude each other",
+                );
                 None
             }
             (Some(true), None) => None,

@@ -86,9 +86,27 @@ async fn run(
                 attempt.cert_expiry = Some(e);
                 attempt.obs.cert_expiry_secs = Some(seconds_until(e));
             }
-            exchange(TokioIo::new(stream), p, &target, &method, body.clone(), attempt, stage).await?
+            exchange(
+                TokioIo::new(stream),
+                p,
+                &target,
+                &method,
+                body.clone(),
+                attempt,
+                stage,
+            )
+            .await?
         } else {
-            exchange(TokioIo::new(tcp), p, &target, &method, body.clone(), attempt, stage).await?
+            exchange(
+                TokioIo::new(tcp),
+                p,
+                &target,
+                &method,
+                body.clone(),
+                attempt,
+                stage,
+            )
+            .await?
         };
         attempt.obs.status = Some(status.as_u16());
         let location = headers
@@ -247,12 +265,18 @@ mod tests {
     #[test]
     fn redirects_resolve() {
         let n = follow(&t("/x/y?q=1"), "z").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((n.host.as_str(), n.port, n.path.as_str()), ("a.test", 8080, "/x/z"));
+        assert_eq!(
+            (n.host.as_str(), n.port, n.path.as_str()),
+            ("a.test", 8080, "/x/z")
+        );
         let n = follow(&t("/x"), "/login").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(n.path, "/login");
         let n = follow(&t("/"), "https://b.test/p?q").unwrap_or_else(|e| panic!("{e}"));
         assert!(n.tls);
-        assert_eq!((n.host.as_str(), n.port, n.path.as_str()), ("b.test", 443, "/p?q"));
+        assert_eq!(
+            (n.host.as_str(), n.port, n.path.as_str()),
+            ("b.test", 443, "/p?q")
+        );
         let n = follow(&t("/"), "http://[::1]:81").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((n.host.as_str(), n.port, n.path.as_str()), ("::1", 81, "/"));
     }

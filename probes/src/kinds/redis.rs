@@ -46,7 +46,11 @@ pub(crate) async fn check(prep: &Prepared, timeout: Duration) -> Attempt {
         }
         Ok(Err(e)) => attempt.error = Some(e),
         Err(_) => {
-            let stage = if attempt.obs.connected == Some(true) { "read" } else { "connect" };
+            let stage = if attempt.obs.connected == Some(true) {
+                "read"
+            } else {
+                "connect"
+            };
             attempt.error = Some(super::timeout_error(timeout, stage));
         }
     }

@@ -55,7 +55,10 @@ pub(crate) fn roots(ca: Option<&Path>) -> Result<RootCertStore, String> {
             added += 1;
         }
         if added == 0 {
-            return Err(format!("the CA file {} has no certificates", path.display()));
+            return Err(format!(
+                "the CA file {} has no certificates",
+                path.display()
+            ));
         }
     }
     Ok(roots)
@@ -112,7 +115,14 @@ impl Tls {
         &self,
         tcp: TcpStream,
         name: &str,
-    ) -> Result<(TlsStream<TcpStream>, Option<SystemTime>, Option<Result<(), String>>), String> {
+    ) -> Result<
+        (
+            TlsStream<TcpStream>,
+            Option<SystemTime>,
+            Option<Result<(), String>>,
+        ),
+        String,
+    > {
         let server_name = ServerName::try_from(name.to_string())
             .map_err(|_| format!("`{name}` is not a valid TLS server name"))?;
         // One verdict slot per handshake: a per-handshake config keeps concurrent checks of
