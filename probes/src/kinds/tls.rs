@@ -24,25 +24,30 @@ pub(crate) enum Verify {
     Record,
 }
 
-fn system_roots() -> &'static RootCertStore {
-    static ROOTS: OnceLock<RootCertStore> = OnceLock::new();
-    ROOTS.get_or_init(|| {
-        let mut roots = RootCertStore::empty();
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
-        roots
-    })
+fn system_roots() -> Arc<RootCertStore> {
+    static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let mut roots = RootCertStore::empty();
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+            Arc::new(roots)
+        })
+        .clone()
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The roots a probe trusts: the system's, plus the certificates of `ca`.
-pub(crate) fn roots(ca: Option<&Path>) -> Result<RootCertStore, String> {
-    let mut roots = system_roots().clone();
-    if let Some(path) = ca {
+/// The roots a probe trusts: the system's (shared), plus the certificates of `ca`.
+pub(crate) fn roots(ca: Option<&Path>) -> Result<Arc<RootCertStore>, String> {
+    let Some(path) = ca else {
+        return Ok(system_roots());
+    };
+    let mut roots = (*system_roots()).clone();
+    {
         let pem = std::fs::read(path)
             .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
         let mut added = 0;
@@ -61,7 +66,7 @@ pub(crate) fn roots(ca: Option<&Path>) -> Result<RootCertStore, String> {
             ));
         }
     }
-    Ok(roots)
+    Ok(Arc::new(roots))
 }
 
 /// A client config and, for [`Verify::Record`], where the verdict lands.
@@ -72,9 +77,25 @@ pub(crate) struct Tls {
 }
 
 impl Tls {
-    /// Build once per probe (reading the roots is not free).
+    /// Build once per probe. Probes without their own CA that do not record verdicts share
+    /// one config per mode (10,000 HTTPS probes need not hold 10,000 copies of the roots).
     pub(crate) fn new(verify: Verify, ca: Option<&Path>, alpn_http1: bool) -> Result<Tls, String> {
-        let roots = Arc::new(roots(ca)?);
+        if ca.is_none() && verify != Verify::Record {
+            static SHARED: OnceLock<Mutex<Vec<((Verify, bool), Tls)>>> = OnceLock::new();
+            let shared = SHARED.get_or_init(Default::default);
+            let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((_, tls)) = shared.iter().find(|(k, _)| *k == (verify, alpn_http1)) {
+                return Ok(tls.clone());
+            }
+            let tls = Self::build(verify, None, alpn_http1)?;
+            shared.push(((verify, alpn_http1), tls.clone()));
+            return Ok(tls);
+        }
+        Self::build(verify, ca, alpn_http1)
+    }
+
+    fn build(verify: Verify, ca: Option<&Path>, alpn_http1: bool) -> Result<Tls, String> {
+        let roots = roots(ca)?;
         let webpki = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider())
             .build()
             .map_err(|e| format!("cannot build a certificate verifier: {e}"))?;
