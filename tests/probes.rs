@@ -100,6 +100,12 @@ probes:
   - name: json-down
     http: {{ url: "http://{a}/echo" }}
     conditions: ['body.$.backend == "db"']
+  - name: redirect
+    http: {{ url: "http://{a}/status/302?h.location=/echo" }}
+    conditions: ["status == 200", 'body.$.path == "/echo"']
+  - name: redirect-kept
+    http: {{ url: "http://{a}/status/302?h.location=/echo", follow_redirects: false }}
+    conditions: ["status == 302", 'header.location == "/echo"']
   - name: refused
     http: {{ url: "http://127.0.0.1:{closed}/" }}
   - name: tcp-up
@@ -190,6 +196,10 @@ probes:
         failures(&down).contains("\\\"app\\\""),
         "the measured value is named: {down}"
     );
+
+    let redirect = probe(&g, "redirect").await;
+    assert!(up(&redirect), "{redirect}");
+    assert!(up(&probe(&g, "redirect-kept").await));
 
     let refused = probe(&g, "refused").await;
     assert!(!up(&refused));

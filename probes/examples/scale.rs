@@ -91,7 +91,11 @@ fn main() {
                 cpu_warm = Some((cpu_seconds(), Instant::now()));
             }
             lags.push(r.lag.as_secs_f64() * 1000.0);
-            if r.up { up += 1 } else { down += 1 }
+            if r.up {
+                up += 1
+            } else {
+                down += 1
+            }
         }
         (lags, up, down, cpu_warm)
     });
@@ -104,7 +108,12 @@ fn main() {
 
     let mut sorted = lags.clone();
     sorted.sort_by(|a, b| a.total_cmp(b));
-    let q = |f: f64| sorted.get(((sorted.len() as f64 - 1.0) * f) as usize).copied().unwrap_or(0.0);
+    let q = |f: f64| {
+        sorted
+            .get(((sorted.len() as f64 - 1.0) * f) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
     let due = probes as f64 * wall / interval as f64;
     let db_size: u64 = ["", "-wal"]
         .iter()
@@ -112,11 +121,40 @@ fn main() {
         .map(|m| m.len())
         .sum();
     let mut out = std::io::stdout();
-    writeln!(out, "probes: {probes} HTTP at {interval}s, measured for {wall:.0}s after a {interval}s warm-up").unwrap();
-    writeln!(out, "checks: {} completed ({up} up, {down} down), {due:.0} due ({:.1}%)", up + down, 100.0 * (up + down) as f64 / due).unwrap();
-    writeln!(out, "schedule lag ms: p50 {:.2}  p99 {:.2}  max {:.2}", q(0.5), q(0.99), q(1.0)).unwrap();
-    writeln!(out, "cpu: {cpu:.1}s in {wall:.0}s = {:.0}% of one core ({:.0} checks/s)", 100.0 * cpu / wall, (up + down) as f64 / wall).unwrap();
-    writeln!(out, "memory: rss {} MiB, peak {} MiB", status_kib("VmRSS") / 1024, status_kib("VmHWM") / 1024).unwrap();
+    writeln!(
+        out,
+        "probes: {probes} HTTP at {interval}s, measured for {wall:.0}s after a {interval}s warm-up"
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "checks: {} completed ({up} up, {down} down), {due:.0} due ({:.1}%)",
+        up + down,
+        100.0 * (up + down) as f64 / due
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "schedule lag ms: p50 {:.2}  p99 {:.2}  max {:.2}",
+        q(0.5),
+        q(0.99),
+        q(1.0)
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "cpu: {cpu:.1}s in {wall:.0}s = {:.0}% of one core ({:.0} checks/s)",
+        100.0 * cpu / wall,
+        (up + down) as f64 / wall
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "memory: rss {} MiB, peak {} MiB",
+        status_kib("VmRSS") / 1024,
+        status_kib("VmHWM") / 1024
+    )
+    .unwrap();
     writeln!(out, "store: {:.1} MiB", db_size as f64 / 1048576.0).unwrap();
 }
 
@@ -150,13 +188,17 @@ fn serve() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("{}", listener.local_addr().unwrap().port());
         loop {
-            let Ok((mut s, _)) = listener.accept().await else { continue };
+            let Ok((mut s, _)) = listener.accept().await else {
+                continue;
+            };
             tokio::spawn(async move {
                 use tokio::io::{AsyncReadExt, AsyncWriteExt};
                 let mut buf = [0u8; 2048];
                 let _ = s.read(&mut buf).await;
                 let _ = s
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
                     .await;
             });
         }

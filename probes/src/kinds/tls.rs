@@ -69,6 +69,9 @@ pub(crate) fn roots(ca: Option<&Path>) -> Result<Arc<RootCertStore>, String> {
     Ok(Arc::new(roots))
 }
 
+/// A config shared by probes of the same mode: ((verify, ALPN http/1.1), config).
+type SharedTls = ((Verify, bool), Tls);
+
 /// A client config and, for [`Verify::Record`], where the verdict lands.
 #[derive(Debug, Clone)]
 pub(crate) struct Tls {
@@ -81,7 +84,7 @@ impl Tls {
     /// one config per mode (10,000 HTTPS probes need not hold 10,000 copies of the roots).
     pub(crate) fn new(verify: Verify, ca: Option<&Path>, alpn_http1: bool) -> Result<Tls, String> {
         if ca.is_none() && verify != Verify::Record {
-            static SHARED: OnceLock<Mutex<Vec<((Verify, bool), Tls)>>> = OnceLock::new();
+            static SHARED: OnceLock<Mutex<Vec<SharedTls>>> = OnceLock::new();
             let shared = SHARED.get_or_init(Default::default);
             let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((_, tls)) = shared.iter().find(|(k, _)| *k == (verify, alpn_http1)) {
