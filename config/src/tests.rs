@@ -178,7 +178,7 @@ fn the_shipped_examples_are_valid() {
             let env = |name: &str| {
                 Some(match name {
                     "SENTRY_DSN" => "https://key@sentry.example/1".to_string(),
-                    _ => "value-from-env".to_string(),
+                    _ => "value-from-the-environment".to_string(),
                 })
             };
             let text = std::fs::read_to_string(&path).expect("readable");
