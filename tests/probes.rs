@@ -256,6 +256,12 @@ probes:
         Some(500.0)
     );
     assert_eq!(
+        g.metric_with("gatehouse_probe_http_status_code", &[("probe", "refused")])
+            .await,
+        Some(0.0),
+        "no response reads 0"
+    );
+    assert_eq!(
         g.metric_with("gatehouse_probe_cache_hit_ratio", &[("probe", "cache")])
             .await,
         Some(0.7)

@@ -46,6 +46,21 @@ async fn windows_report_ratios_quantiles_and_cache_hits() {
         .iter()
         .all(|s| *s == 200));
 
+    // A request is counted when its access line is logged, just after the response left.
+    wait_for(
+        "all 100 requests counted",
+        Duration::from_secs(10),
+        || async {
+            let v = routes_json(&g).await;
+            let routes = v["routes"].as_array().cloned().unwrap_or_default();
+            routes.iter().filter(|r| r["route"] == "shop").all(|r| {
+                r["windows"]
+                    .as_object()
+                    .is_some_and(|w| w.values().all(|s| s["requests"] == 100))
+            }) && !routes.is_empty()
+        },
+    )
+    .await;
     let v = routes_json(&g).await;
     let routes = v["routes"].as_array().unwrap();
     let shop = routes.iter().find(|r| r["route"] == "shop").expect("shop");

@@ -100,8 +100,10 @@ impl ProbeMetrics {
                 }
             }
         }
-        if let Some(s) = r.status_code {
-            self.status.with_label_values(&[p]).set(i64::from(s));
+        // No response (refused, timed out) reads 0, as in the blackbox exporter.
+        if r.kind == "http" {
+            let status = r.status_code.map_or(0, i64::from);
+            self.status.with_label_values(&[p]).set(status);
         }
         if let Some(t) = r.cert_expiry {
             let secs = crate::result::unix_millis(t) as f64 / 1000.0;

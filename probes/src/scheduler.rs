@@ -126,7 +126,7 @@ impl Scheduler {
             return base;
         }
         let periods = ((now - base).as_nanos() / interval.as_nanos()) + 1;
-        base + interval * periods as u32
+        base + nanos(periods * interval.as_nanos())
     }
 
     /// Stop every probe.
@@ -136,6 +136,10 @@ impl Scheduler {
             r.task.abort();
         }
     }
+}
+
+fn nanos(n: u128) -> Duration {
+    Duration::from_nanos(u64::try_from(n).unwrap_or(u64::MAX))
 }
 
 /// A stable offset within the interval, from the probe's name.
@@ -179,7 +183,7 @@ async fn run_probe(armed: Arc<Armed>, hub: Arc<Hub>, slots: Arc<Semaphore>, mut 
         due += interval;
         if due <= now {
             let behind = (now - due).as_nanos() / interval.as_nanos() + 1;
-            due += interval * behind as u32;
+            due += nanos(behind * interval.as_nanos());
             hub.metrics
                 .skipped
                 .with_label_values(&[&armed.name])

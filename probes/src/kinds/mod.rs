@@ -24,6 +24,26 @@ pub(crate) struct Attempt {
     pub cert_error: Option<String>,
 }
 
+/// Complete an attempt that ran under `tokio::time::timeout`: its duration, the error that
+/// stopped it (a timeout names the stage it was in), and `connected` when it never got there.
+pub(crate) fn finish(
+    attempt: &mut Attempt,
+    result: Result<Result<(), String>, tokio::time::error::Elapsed>,
+    start: Instant,
+    timeout: Duration,
+    stage: &str,
+) {
+    attempt.obs.latency = Some(start.elapsed());
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => attempt.error = Some(e),
+        Err(_) => attempt.error = Some(timeout_error(timeout, stage)),
+    }
+    if attempt.obs.connected.is_none() {
+        attempt.obs.connected = Some(false);
+    }
+}
+
 /// Resolve `host` (timed, unless it is an IP literal), then connect (timed).
 pub(crate) async fn connect(
     host: &str,

@@ -16,15 +16,7 @@ pub(crate) async fn check(p: &TlsProbe, tls: &Tls, timeout: Duration) -> Attempt
     let mut stage: &'static str = "dns";
     let start = Instant::now();
     let result = tokio::time::timeout(timeout, run(p, tls, &mut attempt, &mut stage)).await;
-    attempt.obs.latency = Some(start.elapsed());
-    match result {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => attempt.error = Some(e),
-        Err(_) => attempt.error = Some(super::timeout_error(timeout, stage)),
-    }
-    if attempt.obs.connected.is_none() {
-        attempt.obs.connected = Some(false);
-    }
+    super::finish(&mut attempt, result, start, timeout, stage);
     attempt
 }
 
