@@ -65,7 +65,8 @@ impl Gatehouse {
         let port = free_port();
         let admin_port = free_port();
         let config_path = dir.path().join("gatehouse.yaml");
-        std::fs::write(&config_path, Self::yaml(port, admin_port, body)).expect("write config");
+        let yaml = Self::yaml(port, admin_port, &dir.path().join("state"), body);
+        std::fs::write(&config_path, yaml).expect("write config");
         Self::launch(dir, port, 0, admin_port).await
     }
 
@@ -170,19 +171,21 @@ impl Gatehouse {
         self.wait_ready().await;
     }
 
-    pub fn yaml(port: u16, admin_port: u16, body: &str) -> String {
+    /// `state` is the test's own state directory (ACME files, the probe store).
+    pub fn yaml(port: u16, admin_port: u16, state: &std::path::Path, body: &str) -> String {
         format!(
-            "listeners:\n  - {{ name: http, address: \"127.0.0.1:{port}\" }}\nadmin:\n  listen: \"127.0.0.1:{admin_port}\"\nserver:\n  threads: 2\n  grace_period: 5s\n{body}"
+            "listeners:\n  - {{ name: http, address: \"127.0.0.1:{port}\" }}\nadmin:\n  listen: \"127.0.0.1:{admin_port}\"\nstate_dir: \"{}\"\nserver:\n  threads: 2\n  grace_period: 5s\n{body}",
+            state.display()
         )
     }
 
     /// Replace the config file (atomically, as editors and deploy tools do).
     pub fn rewrite(&self, body: &str) {
         let tmp = self.dir.path().join(".gatehouse.yaml.tmp");
+        let state = self.dir.path().join("state");
         let yaml = if self.tls_port == 0 {
-            Self::yaml(self.port, self.admin_port, body)
+            Self::yaml(self.port, self.admin_port, &state, body)
         } else {
-            let state = self.dir.path().join("state");
             Self::yaml_tls(self.port, self.tls_port, self.admin_port, &state, body)
         };
         std::fs::write(&tmp, yaml).expect("write");
