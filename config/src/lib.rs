@@ -21,6 +21,7 @@ mod lines;
 mod model;
 pub mod origin;
 mod policy;
+mod alerting;
 mod probes;
 mod raw;
 mod raw_policy;
@@ -31,6 +32,7 @@ pub mod watch;
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
 pub use policy::*;
+pub use alerting::*;
 pub use probes::*;
 pub use telemetry::*;
 

@@ -1,6 +1,7 @@
 //! The compile step: raw sections -> validated [`Config`], collecting every problem.
 //! One file per section: `upstreams.rs`, `routes.rs`, `tls.rs`.
 
+mod alerting;
 mod headers;
 mod policy;
 mod probes;

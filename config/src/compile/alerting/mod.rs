@@ -1,0 +1,3 @@
+//! `alerting`: rules, grouping, maintenance windows, notifiers and routes.
+
+mod notifiers;
