@@ -38,6 +38,8 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// Active probes, their scheduling and their result store.
     pub probes: crate::probes::ProbesConfig,
+    /// Alert rules, incident handling and notifiers.
+    pub alerting: crate::alerting::AlertingConfig,
     /// Things that are allowed but probably not what the operator meant.
     pub warnings: Vec<crate::ConfigError>,
 }

@@ -40,6 +40,9 @@ pub struct Probe {
     pub conditions: Vec<Condition>,
     /// Free-form labels (for alert routing).
     pub labels: BTreeMap<String, String>,
+    /// Probes this one depends on: while one of them is down, this probe's alerts are
+    /// suppressed.
+    pub depends_on: Vec<String>,
 }
 
 /// The kind of a probe, with its settings.
@@ -375,6 +378,8 @@ pub(crate) struct RawProbe {
     pub conditions: Vec<String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -132,6 +132,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "probing",
     "probes",
     "store",
+    "alerting",
     "demo",
     "state_dir",
     "listeners",

@@ -124,6 +124,7 @@ impl Compiler {
         let probing = take("probing");
         let probes = take("probes");
         let store = take("store");
+        let alerting = take("alerting");
         let listeners = take("listeners");
         let upstreams = take("upstreams");
         let routes = take("routes");
@@ -166,6 +167,7 @@ impl Compiler {
         };
 
         let probes = self.probes(probing, probes, store, &state_dir);
+        let alerting = self.alerting(alerting, &probes);
 
         if let Some(admin) = &admin {
             for (i, l) in listeners.iter().enumerate() {
@@ -195,6 +197,7 @@ impl Compiler {
             upstreams,
             routes,
             probes,
+            alerting,
             warnings: std::mem::take(&mut self.warnings),
         })
     }

@@ -90,11 +90,50 @@ impl Compiler {
                 out.push(p);
             }
         }
+        self.dependencies(&out);
         let store = self.store(store, state_dir);
         ProbesConfig {
             concurrency: concurrency.max(1),
             probes: out,
             store,
+        }
+    }
+
+    /// `depends_on` names existing probes, not the probe itself, and has no cycle.
+    fn dependencies(&mut self, probes: &[Probe]) {
+        let index: std::collections::HashMap<&str, usize> = probes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.as_str(), i))
+            .collect();
+        for (i, p) in probes.iter().enumerate() {
+            for (j, parent) in p.depends_on.iter().enumerate() {
+                let path = format!("probes[{i}].depends_on[{j}]");
+                if parent == &p.name {
+                    self.err(path, "a probe cannot depend on itself");
+                } else if !index.contains_key(parent.as_str()) {
+                    self.err(path, format!("unknown probe `{parent}`"));
+                }
+            }
+        }
+        // A cycle: walking up from a probe comes back to it.
+        for (i, p) in probes.iter().enumerate() {
+            let mut seen = HashSet::new();
+            let mut stack: Vec<&str> = p.depends_on.iter().map(String::as_str).collect();
+            while let Some(n) = stack.pop() {
+                if n == p.name {
+                    self.err(
+                        format!("probes[{i}].depends_on"),
+                        format!("`{}` depends on itself through its parents", p.name),
+                    );
+                    break;
+                }
+                if seen.insert(n) {
+                    if let Some(&k) = index.get(n) {
+                        stack.extend(probes[k].depends_on.iter().map(String::as_str));
+                    }
+                }
+            }
         }
     }
 
@@ -189,6 +228,7 @@ impl Compiler {
             retry_delay,
             conditions,
             labels: raw.labels,
+            depends_on: raw.depends_on,
         })
     }
 
