@@ -3,7 +3,33 @@
 //! suppressed by dependencies, maintenance windows and silences; and the notifiers that tell
 //! people.
 
+mod dispatch;
+mod engine;
+mod evaluate;
+mod facts;
+mod incident;
+mod metrics;
 mod notification;
 pub mod notify;
+// mod runtime;
+mod store;
+mod suppress;
 
+pub use facts::{CertFact, Facts, NoFacts, ProbeEvent};
+pub use incident::Incident;
+pub use metrics::AlertMetrics;
 pub use notification::{dedup_key, Alert, Notification, Status};
+// pub use runtime::{Alerting, Incidents, OpenIncident, Pending, SilenceRequest, Sources, StartError};
+pub use suppress::{maintenance_active, maintenance_window, Silence};
+
+/// The name this gatehouse signs its notifications with: the host name.
+pub fn instance_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "gatehouse".into())
+}
+#[cfg(test)]
+mod engine_tests;

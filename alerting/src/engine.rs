@@ -1,0 +1,502 @@
+//! The engine: every rule's trackers, the open incidents, the dispatcher and the silences.
+//! It is synchronous and takes `now` from its caller, so tests drive it with their own clock;
+//! `runtime.rs` runs it on a thread of its own.
+
+use crate::dispatch::{group_key, Dispatcher, Flushed};
+use crate::evaluate::{covers_probe, verdicts, Inputs};
+use crate::facts::ProbeEvent;
+use crate::incident::{Incident, Policy, Tracker, Transition};
+use crate::metrics::AlertMetrics;
+use crate::notification::{Alert, Status};
+use crate::store::AlertStore;
+use crate::suppress::{maintenance_active, maintenance_covers, Silence};
+use gatehouse_config::{Config, Rule, RuleKind};
+use jiff::Timestamp;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Default)]
+struct Entry {
+    tracker: Tracker,
+    incident: Option<Incident>,
+}
+
+type Key = (String, String);
+
+pub(crate) struct Engine {
+    config: Arc<Config>,
+    store: AlertStore,
+    entries: HashMap<Key, Entry>,
+    /// The last result of each probe: `true` when it was down.
+    probe_down: HashMap<String, bool>,
+    dispatcher: Dispatcher,
+    silences: Vec<Silence>,
+    metrics: AlertMetrics,
+    /// The last failure of the alert store, for the `store_failing` rule.
+    pub(crate) store_error: Option<(Timestamp, String)>,
+}
+
+fn policy(rule: &Rule) -> Policy {
+    match &rule.kind {
+        RuleKind::Probe {
+            failure_threshold,
+            success_threshold,
+            ..
+        } => Policy {
+            fire_count: *failure_threshold,
+            hold: Duration::ZERO,
+            resolve_count: *success_threshold,
+        },
+        RuleKind::Route { hold, .. } => Policy {
+            fire_count: 1,
+            hold: *hold,
+            resolve_count: 1,
+        },
+        _ => Policy {
+            fire_count: 1,
+            hold: Duration::ZERO,
+            resolve_count: 1,
+        },
+    }
+}
+
+/// `{subject}`, `{value}`, `{rule}`, `{severity}` and `{labels.NAME}` filled in.
+fn render(template: &str, rule: &Rule, subject: &str, value: &str, labels: &BTreeMap<String, String>) -> String {
+    let mut out = template
+        .replace("{subject}", subject)
+        .replace("{value}", value)
+        .replace("{rule}", &rule.name)
+        .replace("{severity}", rule.severity.as_str());
+    while let Some(start) = out.find("{labels.") {
+        let Some(len) = out[start..].find('}') else {
+            break;
+        };
+        let name = out[start + 8..start + len].to_string();
+        let v = labels.get(&name).cloned().unwrap_or_default();
+        out.replace_range(start..=start + len, &v);
+    }
+    out
+}
+
+impl Engine {
+    pub(crate) fn new(config: Arc<Config>, store: AlertStore, metrics: AlertMetrics, now: Timestamp) -> Engine {
+        let mut engine = Engine {
+            config,
+            store,
+            entries: HashMap::new(),
+            probe_down: HashMap::new(),
+            dispatcher: Dispatcher::default(),
+            silences: Vec::new(),
+            metrics,
+            store_error: None,
+        };
+        match engine.store.prune(now) {
+            Ok(n) if n > 0 => tracing::info!(removed = n, "old resolved incidents pruned"),
+            Ok(_) => {}
+            Err(e) => engine.store_failed(now, "prune", &e),
+        }
+        match engine.store.silences() {
+            Ok(s) => engine.silences = s,
+            Err(e) => engine.store_failed(now, "read silences", &e),
+        }
+        let open = match engine.store.open_incidents() {
+            Ok(o) => o,
+            Err(e) => {
+                engine.store_failed(now, "read incidents", &e);
+                Vec::new()
+            }
+        };
+        for incident in open {
+            let Some(rule) = engine.rule(&incident.rule).cloned() else {
+                engine.close(incident, now, "its rule is gone");
+                continue;
+            };
+            let tracker = Tracker::open(incident.flapping, policy(&rule), incident.started_at);
+            let key = group_key(&incident.labels, &engine.config.alerting.group_by);
+            let sent = if incident.notified {
+                incident.last_notified.or(Some(incident.started_at))
+            } else {
+                None
+            };
+            engine
+                .dispatcher
+                .restore(key, alert_of(&incident, Status::Firing), sent, now);
+            engine.metrics.incidents.with_label_values(&[rule.name.as_str()]);
+            engine.entries.insert(
+                (incident.rule.clone(), incident.subject.clone()),
+                Entry {
+                    tracker,
+                    incident: Some(incident),
+                },
+            );
+        }
+        if !engine.entries.is_empty() {
+            tracing::info!(open = engine.entries.len(), "open incidents restored");
+        }
+        engine.refresh_metrics(now);
+        engine
+    }
+
+    fn rule(&self, name: &str) -> Option<&Rule> {
+        self.config.alerting.rules.iter().find(|r| r.name == name)
+    }
+
+    pub(crate) fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    fn store_failed(&mut self, now: Timestamp, op: &str, e: &rusqlite::Error) {
+        let first = self.store_error.is_none();
+        self.store_error = Some((now, format!("{op}: {e}")));
+        if first {
+            tracing::error!(op, error = %e, "the alert store failed");
+        }
+    }
+
+    /// A new config: rules, probes or settings may have changed. Incidents of rules that are
+    /// gone, or of probes a rule no longer covers, are closed.
+    pub(crate) fn apply(&mut self, config: Arc<Config>, now: Timestamp) {
+        self.config = config;
+        let keys: Vec<Key> = self.entries.keys().cloned().collect();
+        for key in keys {
+            let keep = match self.rule(&key.0).map(|r| r.kind.clone()) {
+                None => false,
+                Some(RuleKind::Probe { probes, groups, .. }) => {
+                    self.config.probes.probes.iter().any(|p| {
+                        p.name == key.1 && covers_probe(&probes, &groups, &p.name, &p.group)
+                    })
+                }
+                Some(_) => true,
+            };
+            if !keep {
+                if let Some(entry) = self.entries.remove(&key) {
+                    if let Some(incident) = entry.incident {
+                        self.close(incident, now, "no longer watched after a config reload");
+                    }
+                }
+            }
+        }
+        self.probe_down
+            .retain(|name, _| self.config.probes.probes.iter().any(|p| &p.name == name));
+        self.metrics.firing.reset();
+        self.metrics.suppressed.reset();
+        self.refresh_metrics(now);
+    }
+
+    /// One probe result.
+    pub(crate) fn on_probe(&mut self, ev: &ProbeEvent) {
+        self.probe_down.insert(ev.probe.clone(), !ev.up);
+        let config = Arc::clone(&self.config);
+        let Some(probe) = config.probes.probes.iter().find(|p| p.name == ev.probe) else {
+            return;
+        };
+        for rule in &config.alerting.rules {
+            if let RuleKind::Probe { probes, groups, .. } = &rule.kind {
+                if covers_probe(probes, groups, &probe.name, &probe.group) {
+                    let value = if ev.up {
+                        "up".to_string()
+                    } else {
+                        ev.reason.clone()
+                    };
+                    let mut labels = probe.labels.clone();
+                    labels.insert("group".into(), probe.group.clone());
+                    self.observe(rule, &probe.name, !ev.up, value, labels, ev.at);
+                }
+            }
+        }
+    }
+
+    /// The periodic rules.
+    pub(crate) fn evaluate(&mut self, input: &Inputs<'_>) {
+        let config = Arc::clone(&self.config);
+        for rule in &config.alerting.rules {
+            if matches!(rule.kind, RuleKind::Probe { .. }) {
+                continue;
+            }
+            let group = match rule.kind.family() {
+                "route" => "routes",
+                "certificate" => "certificates",
+                _ => "gatehouse",
+            };
+            let seen = verdicts(&rule.kind, input);
+            for v in &seen {
+                let mut labels = BTreeMap::new();
+                labels.insert("group".to_string(), group.to_string());
+                self.observe(rule, &v.subject, v.bad, v.value.clone(), labels, input.now);
+            }
+            // Subjects that went away (a route removed, a notifier healthy again and gone)
+            // count as good.
+            let stale: Vec<String> = self
+                .entries
+                .keys()
+                .filter(|(r, s)| r == &rule.name && !seen.iter().any(|v| &v.subject == s))
+                .map(|(_, s)| s.clone())
+                .collect();
+            for subject in stale {
+                let mut labels = BTreeMap::new();
+                labels.insert("group".to_string(), group.to_string());
+                self.observe(rule, &subject, false, "no longer measured".into(), labels, input.now);
+            }
+        }
+    }
+
+    fn observe(
+        &mut self,
+        rule: &Rule,
+        subject: &str,
+        bad: bool,
+        value: String,
+        extra: BTreeMap<String, String>,
+        now: Timestamp,
+    ) {
+        let key = (rule.name.clone(), subject.to_string());
+        if !bad && !self.entries.contains_key(&key) {
+            return;
+        }
+        let flapping = self.config.alerting.flapping;
+        let entry = self.entries.entry(key.clone()).or_default();
+        let t = entry.tracker.observe(bad, now, policy(rule), flapping);
+        match t {
+            Transition::None | Transition::Pending => {}
+            Transition::Fire => {
+                let mut labels = extra;
+                labels.extend(rule.labels.clone());
+                labels.insert("rule".into(), rule.name.clone());
+                labels.insert("severity".into(), rule.severity.as_str().into());
+                labels.insert("kind".into(), rule.kind.family().into());
+                labels.insert("subject".into(), subject.into());
+                let summary = render(&rule.summary, rule, subject, &value, &labels);
+                let mut incident = Incident {
+                    id: 0,
+                    rule: rule.name.clone(),
+                    kind: rule.kind.family().into(),
+                    subject: subject.into(),
+                    severity: rule.severity,
+                    labels,
+                    summary,
+                    cause: value.clone(),
+                    value,
+                    runbook: rule.runbook.clone(),
+                    started_at: now,
+                    ended_at: None,
+                    flapping: entry.tracker.flapping,
+                    notified: false,
+                    last_notified: None,
+                };
+                match self.store.insert(&incident) {
+                    Ok(id) => incident.id = id,
+                    Err(e) => {
+                        incident.id = -now.as_millisecond();
+                        self.store_failed(now, "insert incident", &e);
+                    }
+                }
+                tracing::warn!(rule = %rule.name, subject, severity = %rule.severity, cause = %incident.cause, flapping = incident.flapping, "incident opened");
+                self.metrics
+                    .incidents
+                    .with_label_values(&[rule.name.as_str()])
+                    .inc();
+                let key_g = group_key(&incident.labels, &self.config.alerting.group_by);
+                self.dispatcher
+                    .firing(key_g, alert_of(&incident, Status::Firing), now);
+                if let Some(e) = self.entries.get_mut(&key) {
+                    e.incident = Some(incident);
+                }
+            }
+            Transition::Firing | Transition::HeldFlapping => {
+                let tracker_flapping = entry.tracker.flapping;
+                let Some(incident) = entry.incident.as_mut() else {
+                    return;
+                };
+                let mut changed = false;
+                if bad && incident.value != value {
+                    incident.summary = render(&rule.summary, rule, subject, &value, &incident.labels);
+                    incident.value = value;
+                    changed = true;
+                }
+                if tracker_flapping && !incident.flapping {
+                    incident.flapping = true;
+                    changed = true;
+                }
+                if changed {
+                    let snapshot = incident.clone();
+                    if let Err(e) = self.store.update(&snapshot) {
+                        self.store_failed(now, "update incident", &e);
+                    }
+                    let key_g = group_key(&snapshot.labels, &self.config.alerting.group_by);
+                    self.dispatcher
+                        .firing(key_g, alert_of(&snapshot, Status::Firing), now);
+                }
+            }
+            Transition::Resolve => {
+                // The entry stays: its tracker remembers the openings for the flapping guard.
+                if let Some(incident) = entry.incident.take() {
+                    self.close(incident, now, &value);
+                }
+            }
+        }
+    }
+
+    /// Close an incident: stored with its end, and handed to the dispatcher.
+    fn close(&mut self, mut incident: Incident, now: Timestamp, why: &str) {
+        incident.ended_at = Some(now);
+        if let Err(e) = self.store.update(&incident) {
+            self.store_failed(now, "resolve incident", &e);
+        }
+        tracing::info!(rule = %incident.rule, subject = %incident.subject, duration_s = incident.duration(now).as_secs(), why, "incident resolved");
+        let key = group_key(&incident.labels, &self.config.alerting.group_by);
+        self.dispatcher
+            .resolved(&key, alert_of(&incident, Status::Resolved));
+    }
+
+    /// Why a firing alert is not notified now, if it is not.
+    pub(crate) fn suppression(&self, kind: &str, subject: &str, labels: &BTreeMap<String, String>, now: Timestamp) -> Option<(&'static str, String)> {
+        if kind == "probe" {
+            if let Some(p) = self.config.probes.probes.iter().find(|p| p.name == subject) {
+                for parent in &p.depends_on {
+                    if self.probe_down.get(parent).copied().unwrap_or(false) {
+                        return Some(("dependency", format!("depends on `{parent}`, which is down")));
+                    }
+                }
+            }
+        }
+        if let Some(m) = self
+            .config
+            .alerting
+            .maintenance
+            .iter()
+            .find(|m| maintenance_covers(m, subject, labels) && maintenance_active(m, now))
+        {
+            return Some(("maintenance", format!("in maintenance window `{}`", m.name)));
+        }
+        self.silences
+            .iter()
+            .find(|s| s.active(now) && s.matches(labels))
+            .map(|s| ("silence", format!("silenced by {} ({})", s.id, s.comment)))
+    }
+
+    /// Send what is due; marks the notified incidents.
+    pub(crate) fn flush(&mut self, now: Timestamp) -> Flushed {
+        let config = Arc::clone(&self.config);
+        let mut dispatcher = std::mem::take(&mut self.dispatcher);
+        let flushed = {
+            let quiet = |a: &Alert| self.suppression(&a.kind, &a.subject, &a.labels, now).is_some();
+            dispatcher.flush(now, &config.alerting, &quiet)
+        };
+        self.dispatcher = dispatcher;
+        for id in &flushed.notified {
+            let found = self
+                .entries
+                .values_mut()
+                .filter_map(|e| e.incident.as_mut())
+                .find(|i| i.id == *id)
+                .map(|i| {
+                    i.notified = true;
+                    i.last_notified = Some(now);
+                    i.clone()
+                });
+            if let Some(i) = found {
+                if let Err(e) = self.store.update(&i) {
+                    self.store_failed(now, "mark notified", &e);
+                }
+            }
+        }
+        let flapping = config.alerting.flapping;
+        self.entries
+            .retain(|_, e| e.incident.is_some() || !e.tracker.idle(now, flapping.period));
+        self.refresh_metrics(now);
+        flushed
+    }
+
+    fn refresh_metrics(&self, now: Timestamp) {
+        let mut firing: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+        let mut suppressed: BTreeMap<(&str, &'static str), i64> = BTreeMap::new();
+        for rule in &self.config.alerting.rules {
+            firing.insert((rule.name.as_str(), rule.severity.as_str()), 0);
+        }
+        for i in self.entries.values().filter_map(|e| e.incident.as_ref()) {
+            *firing.entry((i.rule.as_str(), i.severity.as_str())).or_default() += 1;
+            if let Some((reason, _)) = self.suppression(&i.kind, &i.subject, &i.labels, now) {
+                *suppressed.entry((i.rule.as_str(), reason)).or_default() += 1;
+            }
+        }
+        for ((rule, severity), n) in firing {
+            self.metrics.firing.with_label_values(&[rule, severity]).set(n);
+        }
+        self.metrics.suppressed.reset();
+        for ((rule, reason), n) in suppressed {
+            self.metrics.suppressed.with_label_values(&[rule, reason]).set(n);
+        }
+    }
+
+    /// Open incidents with why they are quiet, and the pending ones (rule, subject).
+    pub(crate) fn open(&self, now: Timestamp) -> (Vec<(Incident, Option<String>)>, Vec<(String, String)>) {
+        let mut open: Vec<(Incident, Option<String>)> = self
+            .entries
+            .values()
+            .filter_map(|e| e.incident.as_ref())
+            .map(|i| {
+                let why = self
+                    .suppression(&i.kind, &i.subject, &i.labels, now)
+                    .map(|(_, w)| w);
+                (i.clone(), why)
+            })
+            .collect();
+        open.sort_by_key(|(i, _)| std::cmp::Reverse(i.started_at));
+        let mut pending: Vec<(String, String)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.tracker.pending())
+            .map(|(k, _)| k.clone())
+            .collect();
+        pending.sort();
+        (open, pending)
+    }
+
+    pub(crate) fn store(&self) -> &AlertStore {
+        &self.store
+    }
+
+    pub(crate) fn silences(&self) -> &[Silence] {
+        &self.silences
+    }
+
+    pub(crate) fn add_silence(&mut self, s: Silence, now: Timestamp) -> Result<(), String> {
+        self.store.put_silence(&s).map_err(|e| {
+            self.store_failed(now, "save silence", &e);
+            format!("cannot save the silence: {e}")
+        })?;
+        self.silences.retain(|x| x.id != s.id);
+        self.silences.push(s);
+        Ok(())
+    }
+
+    /// Expire a silence now; `None` when there is no such silence.
+    pub(crate) fn expire_silence(&mut self, id: &str, now: Timestamp) -> Option<Result<Silence, String>> {
+        let pos = self.silences.iter().position(|s| s.id == id)?;
+        let mut s = self.silences[pos].clone();
+        if s.ends_at > now {
+            s.ends_at = now;
+        }
+        Some(self.add_silence(s.clone(), now).map(|_| s))
+    }
+}
+
+/// The alert a notifier sees for an incident.
+pub(crate) fn alert_of(i: &Incident, status: Status) -> Alert {
+    Alert {
+        id: i.id,
+        rule: i.rule.clone(),
+        kind: i.kind.clone(),
+        subject: i.subject.clone(),
+        severity: i.severity,
+        status,
+        summary: i.summary.clone(),
+        value: i.value.clone(),
+        runbook: i.runbook.clone(),
+        labels: i.labels.clone(),
+        started_at: i.started_at,
+        ended_at: i.ended_at,
+        flapping: i.flapping,
+    }
+}

@@ -1,0 +1,234 @@
+//! The engine with a test clock: thresholds, grouping, reminders, dependencies, maintenance,
+//! silences, flapping and a restart, all through `Engine` and a real (in-memory or file)
+//! SQLite store.
+
+#![allow(clippy::unwrap_used)]
+
+use crate::dispatch::Outgoing;
+use crate::engine::Engine;
+use crate::facts::ProbeEvent;
+use crate::metrics::AlertMetrics;
+use crate::notification::Status;
+use crate::store::AlertStore;
+use crate::suppress::Silence;
+use gatehouse_config::Config;
+use jiff::Timestamp;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+fn config(alerting: &str, probes: &str) -> Arc<Config> {
+    let yaml = format!(
+        "listeners: [{{ name: http, address: \"127.0.0.1:0\" }}]
+upstreams:
+  app: {{ backends: [{{ address: \"127.0.0.1:9\" }}] }}
+routes:
+  - {{ name: app, upstream: app }}
+probes:
+{probes}
+alerting:
+{alerting}
+"
+    );
+    Arc::new(Config::from_yaml(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}")))
+}
+
+fn t(s: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + s).unwrap()
+}
+
+fn engine(c: Arc<Config>, store: AlertStore, now: Timestamp) -> Engine {
+    let metrics = AlertMetrics::register(&prometheus::Registry::new()).unwrap();
+    Engine::new(c, store, metrics, now)
+}
+
+fn ev(probe: &str, up: bool, at: Timestamp) -> ProbeEvent {
+    ProbeEvent {
+        probe: probe.into(),
+        up,
+        reason: if up { String::new() } else { "`status < 400`: status was 503".into() },
+        at,
+    }
+}
+
+const PROBES: &str = "  - { name: db, group: core, tcp: { address: \"127.0.0.1:9\" } }
+  - { name: api, group: core, depends_on: [db], http: { url: \"http://127.0.0.1:9/\" } }
+  - { name: web, group: edge, http: { url: \"http://127.0.0.1:9/\" } }";
+
+const BASE: &str = "  default_rules: false
+  group_wait: 2s
+  group_interval: 10s
+  repeat_interval: 60s
+  flapping: { threshold: 0 }
+  notifiers: [{ name: hook, type: webhook, url: \"http://127.0.0.1:9/\" }]
+  rules:
+    - { name: down, probe: \"*\", failure_threshold: 2, success_threshold: 1, severity: critical }";
+
+/// Run the engine's flush every second from `from` to `to` (inclusive), collecting what goes out.
+fn run(e: &mut Engine, from: i64, to: i64) -> Vec<(i64, Outgoing)> {
+    let mut out = Vec::new();
+    for s in from..=to {
+        for o in e.flush(t(s)).outgoing {
+            out.push((s, o));
+        }
+    }
+    out
+}
+
+#[test]
+fn threshold_notification_reminder_and_resolve() {
+    let mut e = engine(config(BASE, PROBES), AlertStore::open(None).unwrap(), t(0));
+    e.on_probe(&ev("web", false, t(0)));
+    assert!(run(&mut e, 0, 5).is_empty(), "one failure is below the threshold");
+    e.on_probe(&ev("web", false, t(5)));
+    let sent = run(&mut e, 5, 8);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (at, o) = &sent[0];
+    assert_eq!(*at, 7, "after group_wait");
+    assert_eq!(o.notifier, "hook");
+    assert_eq!(o.notification.status, Status::Firing);
+    assert_eq!(o.notification.alerts[0].summary, "web is down: `status < 400`: status was 503");
+    assert!(!o.notification.reminder);
+    let key = o.notification.dedup_key.clone();
+    // Still down: a reminder after repeat_interval (60 s after 7), and nothing before.
+    e.on_probe(&ev("web", false, t(20)));
+    let sent = run(&mut e, 9, 70);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].0, 67);
+    assert!(sent[0].1.notification.reminder);
+    // Back up: one resolve at the next group interval.
+    e.on_probe(&ev("web", true, t(71)));
+    let sent = run(&mut e, 71, 100);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].1.notification.status, Status::Resolved);
+    assert_eq!(sent[0].1.notification.dedup_key, key, "trigger and resolve share it");
+    let recent = e.store().recent(10).unwrap();
+    assert_eq!(recent.len(), 1);
+    assert_eq!(recent[0].cause, "`status < 400`: status was 503");
+    assert_eq!(recent[0].ended_at, Some(t(71)));
+}
+
+#[test]
+fn twenty_probes_in_a_group_make_one_notification() {
+    let probes: String = (0..20)
+        .map(|i| format!("  - {{ name: p{i}, group: rack, tcp: {{ address: \"127.0.0.1:9\" }} }}\n"))
+        .collect();
+    let mut e = engine(config(BASE, &probes), AlertStore::open(None).unwrap(), t(0));
+    for round in 0..2 {
+        for i in 0..20 {
+            e.on_probe(&ev(&format!("p{i}"), false, t(round)));
+        }
+    }
+    let sent = run(&mut e, 1, 30);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let n = &sent[0].1.notification;
+    assert_eq!(n.alerts.len(), 20);
+    assert_eq!(n.group_key, "rule=down,group=rack");
+    assert!(n.title.starts_with("[FIRING:20]"), "{}", n.title);
+}
+
+#[test]
+fn a_child_is_quiet_while_its_parent_is_down() {
+    let mut e = engine(config(BASE, PROBES), AlertStore::open(None).unwrap(), t(0));
+    for s in 0..2 {
+        e.on_probe(&ev("db", false, t(s)));
+        e.on_probe(&ev("api", false, t(s)));
+    }
+    let sent = run(&mut e, 1, 20);
+    let alerts: Vec<&str> = sent
+        .iter()
+        .flat_map(|(_, o)| o.notification.alerts.iter().map(|a| a.subject.as_str()))
+        .collect();
+    assert_eq!(alerts, ["db"], "api depends on db");
+    let (open, _) = e.open(t(20));
+    let api = open.iter().find(|(i, _)| i.subject == "api").unwrap();
+    assert_eq!(api.1.as_deref(), Some("depends on `db`, which is down"));
+    // The parent recovers, the child stays down: now the child is notified.
+    e.on_probe(&ev("db", true, t(21)));
+    let sent = run(&mut e, 21, 40);
+    let firing: Vec<&str> = sent
+        .iter()
+        .flat_map(|(_, o)| o.notification.with_status(Status::Firing).map(|a| a.subject.as_str()))
+        .collect();
+    assert_eq!(firing, ["api"]);
+}
+
+#[test]
+fn maintenance_and_silences_keep_alerts_quiet_but_recorded() {
+    let alerting = format!(
+        "{BASE}
+  maintenance:
+    - {{ name: upgrade, subjects: [web], start: \"{}\", end: \"{}\" }}",
+        t(0),
+        t(100)
+    );
+    let mut e = engine(config(&alerting, PROBES), AlertStore::open(None).unwrap(), t(0));
+    for s in 0..2 {
+        e.on_probe(&ev("web", false, t(s)));
+    }
+    assert!(run(&mut e, 0, 99).is_empty());
+    let (open, _) = e.open(t(50));
+    assert_eq!(open.len(), 1, "the incident is recorded");
+    assert_eq!(open[0].1.as_deref(), Some("in maintenance window `upgrade`"));
+    // A silence on the same alert takes over when the window ends.
+    let mut matchers = BTreeMap::new();
+    matchers.insert("subject".to_string(), "web".to_string());
+    e.add_silence(
+        Silence {
+            id: "s1".into(),
+            matchers,
+            starts_at: t(90),
+            ends_at: t(150),
+            comment: "deploy".into(),
+            created_by: "ops".into(),
+        },
+        t(90),
+    )
+    .unwrap();
+    assert!(run(&mut e, 100, 149).is_empty());
+    // Expired early: the alert goes out at the next flush.
+    e.expire_silence("s1", t(150)).unwrap().unwrap();
+    let sent = run(&mut e, 150, 170);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+}
+
+#[test]
+fn restart_while_firing_does_not_notify_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gatehouse.db");
+    let c = config(BASE, PROBES);
+    {
+        let mut e = engine(c.clone(), AlertStore::open(Some(&path)).unwrap(), t(0));
+        e.on_probe(&ev("web", false, t(0)));
+        e.on_probe(&ev("web", false, t(1)));
+        assert_eq!(run(&mut e, 1, 5).len(), 1);
+    }
+    let mut e = engine(c, AlertStore::open(Some(&path)).unwrap(), t(10));
+    let (open, _) = e.open(t(10));
+    assert_eq!(open.len(), 1);
+    assert!(open[0].0.notified);
+    e.on_probe(&ev("web", false, t(11)));
+    assert!(run(&mut e, 10, 60).is_empty(), "no duplicate after the restart");
+    // The reminder keeps its schedule: 60 s after the notification at 3.
+    assert_eq!(run(&mut e, 61, 63).len(), 1);
+    e.on_probe(&ev("web", true, t(64)));
+    let sent = run(&mut e, 64, 80);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1.notification.status, Status::Resolved);
+}
+
+#[test]
+fn flapping_incident_is_held_open() {
+    let alerting = BASE.replace("flapping: { threshold: 0 }", "flapping: { threshold: 3, period: 100s }")
+        .replace("failure_threshold: 2", "failure_threshold: 1");
+    let mut e = engine(config(&alerting, PROBES), AlertStore::open(None).unwrap(), t(0));
+    for i in 0..3 {
+        e.on_probe(&ev("web", false, t(i * 10)));
+        e.on_probe(&ev("web", true, t(i * 10 + 5)));
+    }
+    let (open, _) = e.open(t(26));
+    assert_eq!(open.len(), 1, "the third opening is held open");
+    assert!(open[0].0.flapping);
+    assert_eq!(e.store().recent(10).unwrap().len(), 2);
+    e.on_probe(&ev("web", true, t(130)));
+    assert_eq!(e.open(t(130)).0.len(), 0, "resolved after a calm period");
+}

@@ -1,0 +1,371 @@
+//! [`Alerting`]: the engine on a thread of its own, fed through one bounded queue (probe
+//! results, config swaps, admin requests), evaluating the periodic rules every
+//! `evaluation_interval` and flushing groups every 100 ms. Notifications are handed to the
+//! notifiers, which send on the tokio runtime: a slow endpoint never holds up evaluation.
+
+use crate::engine::Engine;
+use crate::evaluate::Inputs;
+use crate::facts::{CertFact, Facts, ProbeEvent};
+use crate::incident::Incident;
+use crate::metrics::AlertMetrics;
+use crate::notify::Notifiers;
+use crate::store::AlertStore;
+use crate::suppress::Silence;
+use gatehouse_config::Config;
+use gatehouse_signals::TrafficSignals;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+const TICK: Duration = Duration::from_millis(100);
+const QUEUE: usize = 65_536;
+/// How many recent resolved incidents the API lists.
+const RECENT: usize = 50;
+
+/// An open incident as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenIncident {
+    /// The incident.
+    #[serde(flatten)]
+    pub incident: Incident,
+    /// Seconds since it started.
+    pub duration_seconds: u64,
+    /// Why it is not notified now (dependency, maintenance window, silence).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<String>,
+}
+
+/// A rule that sees a problem but has not reached its threshold or hold time yet.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pending {
+    /// The rule.
+    pub rule: String,
+    /// The subject.
+    pub subject: String,
+}
+
+/// `GET /api/v1/incidents`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Incidents {
+    /// Firing now, newest first.
+    pub open: Vec<OpenIncident>,
+    /// Pending.
+    pub pending: Vec<Pending>,
+    /// The newest resolved ones.
+    pub recent: Vec<Incident>,
+}
+
+/// `POST /api/v1/silences`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SilenceRequest {
+    /// Label matchers (`rule`, `subject`, `severity`, `group`, ... ); a value ending in `*`
+    /// matches by prefix.
+    pub matchers: BTreeMap<String, String>,
+    /// How long, e.g. `2h` (or give `ends_at`).
+    #[serde(default)]
+    pub duration: Option<String>,
+    /// Until when (RFC 3339).
+    #[serde(default)]
+    pub ends_at: Option<Timestamp>,
+    /// From when (RFC 3339; default now).
+    #[serde(default)]
+    pub starts_at: Option<Timestamp>,
+    /// Why.
+    #[serde(default)]
+    pub comment: String,
+    /// Who.
+    #[serde(default)]
+    pub created_by: String,
+}
+
+enum Command {
+    Probe(ProbeEvent),
+    Apply(Arc<Config>),
+    Incidents(oneshot::Sender<Result<Incidents, String>>),
+    Between(Timestamp, Timestamp, oneshot::Sender<Result<Vec<Incident>, String>>),
+    Silences(oneshot::Sender<Vec<Silence>>),
+    AddSilence(SilenceRequest, oneshot::Sender<Result<Silence, String>>),
+    Expire(String, oneshot::Sender<Option<Result<Silence, String>>>),
+    Stop,
+}
+
+/// What the engine reads besides probe results.
+pub struct Sources {
+    /// Live route signals (`None` without a proxy).
+    pub signals: Option<Arc<dyn TrafficSignals>>,
+    /// Certificates and gatehouse's health.
+    pub facts: Arc<dyn Facts>,
+}
+
+/// The running alerting engine. Cheap to share behind an `Arc`.
+pub struct Alerting {
+    tx: SyncSender<Command>,
+    metrics: AlertMetrics,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The store could not even be opened in memory.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the alert store: {0}")]
+pub struct StartError(String);
+
+impl Alerting {
+    /// Open the alert state (the probe store's SQLite file, or memory), restore open
+    /// incidents and start the engine thread. Notifications are sent on `rt`.
+    pub fn start(
+        config: Arc<Config>,
+        sources: Sources,
+        notifiers: Notifiers,
+        metrics: AlertMetrics,
+        rt: tokio::runtime::Handle,
+    ) -> Result<Alerting, StartError> {
+        let path = config.probes.store.path.clone();
+        let store = match AlertStore::open(path.as_deref()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, path = ?path, "cannot open the alert store; alert state is kept in memory and lost on restart");
+                AlertStore::open(None).map_err(|e| StartError(e.to_string()))?
+            }
+        };
+        let engine = Engine::new(config, store, metrics.clone(), Timestamp::now());
+        let (tx, rx) = sync_channel(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("gatehouse-alerting".into())
+            .spawn(move || {
+                let _guard = rt.enter();
+                run(engine, rx, sources, notifiers);
+            })
+            .map_err(|e| StartError(e.to_string()))?;
+        Ok(Alerting {
+            tx,
+            metrics,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// A probe result; dropped (and counted) when the queue is full, never blocking.
+    pub fn observe(&self, ev: ProbeEvent) {
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(Command::Probe(ev)) {
+            self.metrics.dropped.inc();
+        }
+    }
+
+    /// A new config (after a successful reload).
+    pub fn apply(&self, config: Arc<Config>) {
+        let _ = self.tx.send(Command::Apply(config));
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, String> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .try_send(make(tx))
+            .map_err(|_| "alerting is busy or stopped".to_string())?;
+        rx.await.map_err(|_| "alerting stopped".to_string())
+    }
+
+    /// Open, pending and recent incidents.
+    pub async fn incidents(&self) -> Result<Incidents, String> {
+        self.ask(Command::Incidents).await?
+    }
+
+    /// Incidents overlapping `[from, to)` (for the status page).
+    pub async fn incidents_between(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Incident>, String> {
+        self.ask(|tx| Command::Between(from, to, tx)).await?
+    }
+
+    /// Every silence, expired ones included.
+    pub async fn silences(&self) -> Result<Vec<Silence>, String> {
+        self.ask(Command::Silences).await
+    }
+
+    /// Create a silence; the error says what is wrong with the request.
+    pub async fn add_silence(&self, req: SilenceRequest) -> Result<Silence, String> {
+        self.ask(|tx| Command::AddSilence(req, tx)).await?
+    }
+
+    /// Expire a silence now; `Ok(None)` when there is none with that id.
+    pub async fn expire_silence(&self, id: &str) -> Result<Option<Silence>, String> {
+        match self.ask(|tx| Command::Expire(id.to_string(), tx)).await? {
+            None => Ok(None),
+            Some(r) => r.map(Some),
+        }
+    }
+
+    /// Stop the thread (pending notifications already handed over still go out).
+    pub fn stop(&self) {
+        let _ = self.tx.send(Command::Stop);
+        let handle = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+struct Merged<'a> {
+    facts: &'a dyn Facts,
+    own: Option<String>,
+}
+
+impl Facts for Merged<'_> {
+    fn certificates(&self) -> Vec<CertFact> {
+        self.facts.certificates()
+    }
+    fn reload_error(&self) -> Option<String> {
+        self.facts.reload_error()
+    }
+    fn store_error(&self) -> Option<String> {
+        self.own.clone().or_else(|| self.facts.store_error())
+    }
+}
+
+fn run(mut engine: Engine, rx: Receiver<Command>, sources: Sources, notifiers: Notifiers) {
+    let mut next_eval = Instant::now();
+    loop {
+        let wait = TICK.min(next_eval.saturating_duration_since(Instant::now()));
+        let first = match rx.recv_timeout(wait) {
+            Ok(c) => Some(c),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        let mut stop = false;
+        for cmd in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok()).take(QUEUE)) {
+            if handle(&mut engine, &notifiers, cmd) {
+                stop = true;
+            }
+        }
+        let now = Timestamp::now();
+        if Instant::now() >= next_eval {
+            let certificates = sources.facts.certificates();
+            let own = engine
+                .store_error
+                .as_ref()
+                .filter(|(t, _)| now.duration_since(*t).unsigned_abs() < Duration::from_secs(120))
+                .map(|(_, e)| e.clone());
+            let facts = Merged {
+                facts: sources.facts.as_ref(),
+                own,
+            };
+            let failing = notifiers.failing();
+            let health: Vec<(String, Option<String>)> = notifiers
+                .names()
+                .into_iter()
+                .map(|n| {
+                    let e = failing.iter().find(|(f, _)| f == &n).map(|(_, e)| e.clone());
+                    (n, e)
+                })
+                .collect();
+            engine.evaluate(&Inputs {
+                now,
+                signals: sources.signals.as_deref(),
+                certificates: &certificates,
+                facts: &facts,
+                notifiers: &health,
+            });
+            next_eval = Instant::now() + engine.config().alerting.evaluation_interval;
+        }
+        let flushed = engine.flush(now);
+        for out in flushed.outgoing {
+            tracing::info!(notifier = %out.notifier, title = %out.notification.title, alerts = out.notification.alerts.len(), "sending notification");
+            notifiers.spawn_send(&out.notifier, Arc::new(out.notification));
+        }
+        if stop {
+            return;
+        }
+    }
+}
+
+/// Handle one command; `true` to stop.
+fn handle(engine: &mut Engine, notifiers: &Notifiers, cmd: Command) -> bool {
+    let now = Timestamp::now();
+    match cmd {
+        Command::Probe(ev) => engine.on_probe(&ev),
+        Command::Apply(config) => {
+            notifiers.update(&config.alerting.notifiers);
+            engine.apply(config, now);
+        }
+        Command::Incidents(tx) => {
+            let (open, pending) = engine.open(now);
+            let recent = engine.store().recent(RECENT).map_err(|e| e.to_string());
+            let _ = tx.send(recent.map(|recent| Incidents {
+                open: open
+                    .into_iter()
+                    .map(|(incident, suppressed)| OpenIncident {
+                        duration_seconds: incident.duration(now).as_secs(),
+                        incident,
+                        suppressed,
+                    })
+                    .collect(),
+                pending: pending
+                    .into_iter()
+                    .map(|(rule, subject)| Pending { rule, subject })
+                    .collect(),
+                recent,
+            }));
+        }
+        Command::Between(from, to, tx) => {
+            let _ = tx.send(engine.store().between(from, to).map_err(|e| e.to_string()));
+        }
+        Command::Silences(tx) => {
+            let _ = tx.send(engine.silences().to_vec());
+        }
+        Command::AddSilence(req, tx) => {
+            let _ = tx.send(silence_of(req, now).and_then(|s| {
+                engine.add_silence(s.clone(), now)?;
+                tracing::info!(id = %s.id, matchers = ?s.matchers, until = %s.ends_at, by = %s.created_by, "silence created");
+                Ok(s)
+            }));
+        }
+        Command::Expire(id, tx) => {
+            let r = engine.expire_silence(&id, now);
+            if let Some(Ok(s)) = &r {
+                tracing::info!(id = %s.id, "silence expired");
+            }
+            let _ = tx.send(r);
+        }
+        Command::Stop => return true,
+    }
+    false
+}
+
+fn silence_of(req: SilenceRequest, now: Timestamp) -> Result<Silence, String> {
+    if req.matchers.is_empty() {
+        return Err("`matchers` must name at least one label, e.g. {\"subject\": \"api\"}".into());
+    }
+    let starts_at = req.starts_at.unwrap_or(now);
+    let ends_at = match (req.duration.as_deref(), req.ends_at) {
+        (Some(d), None) => {
+            let d = gatehouse_config::units::parse_duration(d).map_err(|e| format!("duration: {e}"))?;
+            let d = jiff::SignedDuration::try_from(d).map_err(|e| format!("duration: {e}"))?;
+            starts_at.checked_add(d).map_err(|e| format!("duration: {e}"))?
+        }
+        (None, Some(t)) => t,
+        _ => return Err("give exactly one of `duration` (e.g. \"2h\") or `ends_at` (RFC 3339)".into()),
+    };
+    if ends_at <= starts_at || ends_at <= now {
+        return Err("the silence would end before it starts or in the past".into());
+    }
+    Ok(Silence {
+        id: new_id(now),
+        matchers: req.matchers,
+        starts_at,
+        ends_at,
+        comment: req.comment,
+        created_by: req.created_by,
+    })
+}
+
+/// A 16-hex-digit id from the clock and a per-process random hasher.
+fn new_id(now: Timestamp) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_i128(now.as_nanosecond());
+    h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    format!("{:016x}", h.finish())
+}

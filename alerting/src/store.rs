@@ -1,0 +1,224 @@
+//! Incidents and silences in SQLite: the same file as the probe results (own tables, own
+//! connection), or an in-memory database when the store is not a file. Open incidents are
+//! read back at start-up, so a restart neither forgets nor re-notifies them.
+
+use crate::incident::Incident;
+use crate::suppress::Silence;
+use gatehouse_config::Severity;
+use jiff::Timestamp;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::path::Path;
+use std::time::Duration;
+
+/// How long resolved incidents are kept.
+const HISTORY: Duration = Duration::from_secs(400 * 86400);
+
+pub(crate) struct AlertStore {
+    db: Connection,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS incidents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    rule TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    value TEXT NOT NULL,
+    cause TEXT NOT NULL,
+    runbook TEXT,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    flapping INTEGER NOT NULL DEFAULT 0,
+    notified INTEGER NOT NULL DEFAULT 0,
+    last_notified INTEGER
+);
+CREATE INDEX IF NOT EXISTS incidents_open ON incidents (ended_at);
+CREATE INDEX IF NOT EXISTS incidents_subject ON incidents (subject, started_at);
+CREATE TABLE IF NOT EXISTS silences (
+    id TEXT PRIMARY KEY,
+    matchers TEXT NOT NULL,
+    starts_at INTEGER NOT NULL,
+    ends_at INTEGER NOT NULL,
+    comment TEXT NOT NULL,
+    created_by TEXT NOT NULL
+);
+";
+
+fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+fn ts(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+impl AlertStore {
+    /// Open the file at `path` (`None`: in memory).
+    pub(crate) fn open(path: Option<&Path>) -> rusqlite::Result<AlertStore> {
+        let db = match path {
+            Some(p) => {
+                if let Some(dir) = p.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                let db = Connection::open(p)?;
+                db.busy_timeout(Duration::from_secs(5))?;
+                db.pragma_update(None, "journal_mode", "WAL")?;
+                db.pragma_update(None, "synchronous", "NORMAL")?;
+                db
+            }
+            None => Connection::open_in_memory()?,
+        };
+        db.execute_batch(SCHEMA)?;
+        Ok(AlertStore { db })
+    }
+
+    /// Insert a new incident; returns its id.
+    pub(crate) fn insert(&self, i: &Incident) -> rusqlite::Result<i64> {
+        self.db.execute(
+            "INSERT INTO incidents (rule, kind, subject, severity, labels, summary, value, cause,
+                runbook, started_at, ended_at, flapping, notified, last_notified)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            params![
+                i.rule,
+                i.kind,
+                i.subject,
+                i.severity.as_str(),
+                serde_json::to_string(&i.labels).unwrap_or_else(|_| "{}".into()),
+                i.summary,
+                i.value,
+                i.cause,
+                i.runbook,
+                ms(i.started_at),
+                i.ended_at.map(ms),
+                i.flapping,
+                i.notified,
+                i.last_notified.map(ms),
+            ],
+        )?;
+        Ok(self.db.last_insert_rowid())
+    }
+
+    /// Save the changing fields of an incident.
+    pub(crate) fn update(&self, i: &Incident) -> rusqlite::Result<()> {
+        self.db.execute(
+            "UPDATE incidents SET summary = ?2, value = ?3, ended_at = ?4, flapping = ?5,
+                notified = ?6, last_notified = ?7 WHERE id = ?1",
+            params![
+                i.id,
+                i.summary,
+                i.value,
+                i.ended_at.map(ms),
+                i.flapping,
+                i.notified,
+                i.last_notified.map(ms),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Incidents not resolved yet.
+    pub(crate) fn open_incidents(&self) -> rusqlite::Result<Vec<Incident>> {
+        self.query("WHERE ended_at IS NULL ORDER BY id", [])
+    }
+
+    /// The newest resolved incidents, at most `limit`.
+    pub(crate) fn recent(&self, limit: usize) -> rusqlite::Result<Vec<Incident>> {
+        self.query(
+            "WHERE ended_at IS NOT NULL ORDER BY ended_at DESC, id DESC LIMIT ?1",
+            [i64::try_from(limit).unwrap_or(i64::MAX)],
+        )
+    }
+
+    /// Incidents that overlap `[from, to)`, newest first.
+    pub(crate) fn between(&self, from: Timestamp, to: Timestamp) -> rusqlite::Result<Vec<Incident>> {
+        self.query(
+            "WHERE started_at < ?2 AND (ended_at IS NULL OR ended_at >= ?1) ORDER BY started_at DESC",
+            [ms(from), ms(to)],
+        )
+    }
+
+    fn query<P: rusqlite::Params>(&self, tail: &str, p: P) -> rusqlite::Result<Vec<Incident>> {
+        let sql = format!(
+            "SELECT id, rule, kind, subject, severity, labels, summary, value, cause, runbook,
+                started_at, ended_at, flapping, notified, last_notified FROM incidents {tail}"
+        );
+        let mut stmt = self.db.prepare_cached(&sql)?;
+        let rows = stmt.query_map(p, row_incident)?;
+        rows.collect()
+    }
+
+    /// Drop resolved incidents older than the history kept.
+    pub(crate) fn prune(&self, now: Timestamp) -> rusqlite::Result<usize> {
+        let cutoff = ms(now) - i64::try_from(HISTORY.as_millis()).unwrap_or(i64::MAX);
+        let n = self.db.execute(
+            "DELETE FROM incidents WHERE ended_at IS NOT NULL AND ended_at < ?1",
+            [cutoff],
+        )?;
+        self.db
+            .execute("DELETE FROM silences WHERE ends_at < ?1", [cutoff])?;
+        Ok(n)
+    }
+
+    pub(crate) fn put_silence(&self, s: &Silence) -> rusqlite::Result<()> {
+        self.db.execute(
+            "INSERT OR REPLACE INTO silences (id, matchers, starts_at, ends_at, comment, created_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                s.id,
+                serde_json::to_string(&s.matchers).unwrap_or_else(|_| "{}".into()),
+                ms(s.starts_at),
+                ms(s.ends_at),
+                s.comment,
+                s.created_by,
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn silences(&self) -> rusqlite::Result<Vec<Silence>> {
+        let mut stmt = self.db.prepare_cached(
+            "SELECT id, matchers, starts_at, ends_at, comment, created_by FROM silences ORDER BY starts_at",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let matchers: String = r.get(1)?;
+            Ok(Silence {
+                id: r.get(0)?,
+                matchers: serde_json::from_str(&matchers).unwrap_or_default(),
+                starts_at: ts(r.get(2)?),
+                ends_at: ts(r.get(3)?),
+                comment: r.get(4)?,
+                created_by: r.get(5)?,
+            })
+        })?;
+        rows.collect()
+    }
+}
+
+fn row_incident(r: &Row<'_>) -> rusqlite::Result<Incident> {
+    let labels: String = r.get(5)?;
+    let severity: String = r.get(4)?;
+    Ok(Incident {
+        id: r.get(0)?,
+        rule: r.get(1)?,
+        kind: r.get(2)?,
+        subject: r.get(3)?,
+        severity: match severity.as_str() {
+            "critical" => Severity::Critical,
+            "info" => Severity::Info,
+            _ => Severity::Warning,
+        },
+        labels: serde_json::from_str(&labels).unwrap_or_default(),
+        summary: r.get(6)?,
+        value: r.get(7)?,
+        cause: r.get(8)?,
+        runbook: r.get(9)?,
+        started_at: ts(r.get(10)?),
+        ended_at: r.get::<_, Option<i64>>(11)?.map(ts),
+        flapping: r.get(12)?,
+        notified: r.get(13)?,
+        last_notified: r.get::<_, Option<i64>>(14)?.map(ts),
+    })
+}
