@@ -1,8 +1,8 @@
 //! The admin listener: `/healthz` (the process is alive), `/readyz` (the proxy accepts traffic
 //! and is not draining), `/metrics` (Prometheus text format), `/api/v1/routes` (the live
 //! per-route signals as JSON), `/api/v1/probes` and `/api/v1/probes/{name}/history` (probe
-//! state and uptime history) and `POST /api/v1/heartbeat/{name}` (push monitors). Loopback by
-//! default.
+//! state and uptime history), `POST /api/v1/heartbeat/{name}` (push monitors),
+//! `/api/v1/incidents` and `/api/v1/silences` (alerting). Loopback by default.
 
 use bytes::Bytes;
 use gatehouse_probes::Probes;
@@ -25,6 +25,7 @@ pub(crate) struct AdminState {
     pub draining: Arc<AtomicBool>,
     pub signals: Arc<dyn TrafficSignals>,
     pub probes: Arc<Probes>,
+    pub alerting: Arc<gatehouse_alerting::Alerting>,
 }
 
 /// Serve the admin endpoints on `listener` until the runtime ends.
@@ -41,7 +42,7 @@ pub(crate) async fn serve(listener: TcpListener, state: AdminState) {
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(&state, &req).await) }
+                async move { Ok::<_, std::convert::Infallible>(handle(&state, req).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
@@ -70,18 +71,24 @@ pub(crate) fn text(
 
 pub(crate) const PLAIN: &str = "text/plain; charset=utf-8";
 
-async fn handle(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let path = req.uri().path();
+async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_string();
     if let Some(name) = path.strip_prefix("/api/v1/heartbeat/") {
-        return crate::admin_probes::heartbeat(&state.probes, req, name);
+        return crate::admin_probes::heartbeat(&state.probes, &req, name);
+    }
+    if path == "/api/v1/silences" {
+        return crate::admin_alerts::silences(&state.alerting, req, None).await;
+    }
+    if let Some(id) = path.strip_prefix("/api/v1/silences/") {
+        return crate::admin_alerts::silences(&state.alerting, req, Some(id)).await;
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n", PLAIN);
     }
     if let Some(rest) = path.strip_prefix("/api/v1/probes/") {
-        return crate::admin_probes::history(&state.probes, req, rest).await;
+        return crate::admin_probes::history(&state.probes, &req, rest).await;
     }
-    match path {
+    match path.as_str() {
         "/healthz" => text(StatusCode::OK, "ok\n", PLAIN),
         "/readyz" => {
             if state.draining.load(Ordering::Relaxed) {
@@ -110,9 +117,10 @@ async fn handle(state: &AdminState, req: &Request<Incoming>) -> Response<Full<By
         }
         "/api/v1/routes" => routes_json(state.signals.as_ref()),
         "/api/v1/probes" => crate::admin_probes::list(&state.probes),
+        "/api/v1/incidents" => crate::admin_alerts::incidents(&state.alerting).await,
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found; try /healthz, /readyz, /metrics, /api/v1/routes or /api/v1/probes\n",
+            "not found; try /healthz, /readyz, /metrics, /api/v1/routes, /api/v1/probes, /api/v1/incidents or /api/v1/silences\n",
             PLAIN,
         ),
     }

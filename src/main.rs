@@ -1,7 +1,9 @@
 //! The gatehouse binary: CLI and the wiring of the proxy, the admin listener and reloads.
 
 mod admin;
+mod admin_alerts;
 mod admin_probes;
+mod alerts;
 mod demo;
 mod load;
 mod logging;
@@ -38,6 +40,16 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// Send a test notification through one notifier of the config, and say whether it
+    /// was delivered.
+    NotifyTest {
+        /// The YAML configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// The notifier's name (`alerting.notifiers[].name`).
+        #[arg(short, long)]
+        notifier: String,
+    },
     /// Read a password from standard input (one line) and print an argon2id hash for
     /// `basic_auth.users`.
     HashPassword,
@@ -67,6 +79,7 @@ fn main() -> ExitCode {
             }
         },
         Command::HashPassword => hash_password(),
+        Command::NotifyTest { config, notifier } => notify_test(&config, &notifier),
         Command::Run { config } => match run::run(&config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -74,6 +87,58 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+    }
+}
+
+fn notify_test(path: &std::path::Path, name: &str) -> ExitCode {
+    use gatehouse_alerting::notify::{Notifiers, NotifyMetrics};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = match load::load(path) {
+        Ok(l) => l.config,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let names: Vec<&str> = config
+        .alerting
+        .notifiers
+        .iter()
+        .map(|n| n.name.as_str())
+        .collect();
+    if !names.contains(&name) {
+        let known = if names.is_empty() {
+            "none is configured (alerting.notifiers)".to_string()
+        } else {
+            format!("configured: {}", names.join(", "))
+        };
+        eprintln!(
+            "gatehouse: no notifier `{name}` in {}; {known}",
+            path.display()
+        );
+        return ExitCode::from(2);
+    }
+    let run = || -> anyhow::Result<()> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let metrics = NotifyMetrics::register(&prometheus::Registry::new())?;
+        let notifiers = Notifiers::new(&config.alerting.notifiers, metrics)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let message =
+            gatehouse_alerting::Notification::test_message(&gatehouse_alerting::instance_name());
+        rt.block_on(notifiers.send(name, &message))
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    };
+    match run() {
+        Ok(()) => {
+            println!("gatehouse: test notification delivered to `{name}`");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gatehouse: test notification to `{name}` failed: {e:#}");
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -59,6 +59,10 @@ pub(crate) struct Reloader {
     pub certs: Arc<CertResolver>,
     /// Probes are added, changed and removed with the config.
     pub probes: Arc<gatehouse_probes::Probes>,
+    /// Alert rules and notifiers follow the config.
+    pub alerting: Arc<gatehouse_alerting::Alerting>,
+    /// The last reload's error, for the `reload_failed` rule.
+    pub reload_error: crate::alerts::ReloadError,
     /// One reload at a time (the file watch and SIGHUP can fire together).
     pub lock: Mutex<()>,
 }
@@ -71,6 +75,7 @@ impl Reloader {
             Ok(l) => (Arc::new(l.config), l.file_certs),
             Err(errors) => {
                 self.metrics.reloads.with_label_values(&["error"]).inc();
+                self.set_error(Some(errors.to_string()));
                 tracing::error!(
                     trigger,
                     "config reload rejected; the previous config keeps serving. {errors}"
@@ -80,6 +85,7 @@ impl Reloader {
         };
         let current = self.state.load_full();
         if *current.config().as_ref() == *config {
+            self.set_error(None);
             // The certificate files may have changed under the same config.
             self.certs
                 .set_files(file_certs, config.tls.default_certificate.clone());
@@ -95,10 +101,13 @@ impl Reloader {
         match ProxyState::build(config, Some(&current), &self.proxy_metrics, &self.rt) {
             Ok(next) => {
                 let routes = next.config().routes.len();
+                let next_config = next.config().clone();
                 self.certs
                     .set_files(file_certs, next.config().tls.default_certificate.clone());
                 self.state.store(Arc::new(next));
                 self.probes.apply(&config_probes);
+                self.alerting.apply(next_config);
+                self.set_error(None);
                 self.metrics.reloads.with_label_values(&["success"]).inc();
                 self.metrics.mark_success_time();
                 tracing::info!(trigger, routes, "config reloaded");
@@ -106,9 +115,18 @@ impl Reloader {
             }
             Err(e) => {
                 self.metrics.reloads.with_label_values(&["error"]).inc();
+                self.set_error(Some(e.to_string()));
                 tracing::error!(trigger, error = %e, "config reload rejected; the previous config keeps serving");
                 false
             }
+        }
+    }
+}
+
+impl Reloader {
+    fn set_error(&self, error: Option<String>) {
+        if let Ok(mut e) = self.reload_error.lock() {
+            *e = error;
         }
     }
 }

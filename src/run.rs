@@ -8,6 +8,8 @@ use crate::shutdown::DrainOnSignal;
 use crate::{demo, logging};
 use anyhow::Context;
 use arc_swap::ArcSwap;
+use gatehouse_alerting::notify::{Notifiers, NotifyMetrics};
+use gatehouse_alerting::{AlertMetrics, Alerting, Sources};
 use gatehouse_probes::Probes;
 use gatehouse_proxy::acme::{AcmeManager, AcmeMetrics, Http01Tokens};
 use gatehouse_proxy::tls::{CertResolver, TlsMetrics};
@@ -75,6 +77,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
     let certs = CertResolver::new(tls_metrics);
     certs.set_files(file_certs, config.tls.default_certificate.clone());
     let acme_tokens = Http01Tokens::default();
+    let mut acme_manager = None;
     if let Some(acme) = &config.tls.acme {
         let manager = AcmeManager::new(
             acme,
@@ -86,6 +89,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         // Stored certificates are served from the first handshake; orders run in the background.
         manager.start(control.handle(), ready.clone());
+        acme_manager = Some(manager);
     }
 
     let probes = Arc::new(
@@ -99,6 +103,31 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
     );
 
     let config = Arc::new(config);
+    let reload_error = crate::alerts::ReloadError::default();
+    let notifiers = Notifiers::new(
+        &config.alerting.notifiers,
+        NotifyMetrics::register(&registry)?,
+    )
+    .map_err(|e| anyhow::anyhow!("alerting.notifiers: {e}"))?;
+    let alerting = Arc::new(
+        Alerting::start(
+            config.clone(),
+            Sources {
+                signals: Some(Arc::new(proxy_metrics.signals().clone())),
+                facts: Arc::new(crate::alerts::GatehouseFacts {
+                    certs: certs.clone(),
+                    acme: acme_manager,
+                    reload_error: reload_error.clone(),
+                    probes: probes.clone(),
+                }),
+            },
+            notifiers,
+            AlertMetrics::register(&registry)?,
+            control.handle().clone(),
+        )
+        .context("cannot start alerting")?,
+    );
+    control.spawn(crate::alerts::bridge(probes.clone(), alerting.clone()));
     let state = ProxyState::build(config.clone(), None, &proxy_metrics, control.handle())?;
     let shared: SharedState = Arc::new(ArcSwap::from_pointee(state));
     let draining = Arc::new(AtomicBool::new(false));
@@ -115,6 +144,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
             draining: draining.clone(),
             signals: Arc::new(proxy_metrics.signals().clone()),
             probes: probes.clone(),
+            alerting: alerting.clone(),
         },
     ));
     control.spawn(proxy_metrics.signals().clone().run_ticker());
@@ -135,6 +165,8 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         rt: control.handle().clone(),
         certs: certs.clone(),
         probes: probes.clone(),
+        alerting: alerting.clone(),
+        reload_error,
         lock: Mutex::new(()),
     });
     let _watch = {
@@ -216,6 +248,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         }),
     });
     probes.stop(Duration::from_secs(2));
+    alerting.stop();
     telemetry.flush(Duration::from_secs(2));
     control.shutdown_timeout(Duration::from_secs(1));
     tracing::info!("gatehouse stopped");

@@ -84,7 +84,13 @@ impl Dispatcher {
     }
 
     /// An alert that was notified before a restart: it joins its group as already sent.
-    pub(crate) fn restore(&mut self, key: String, alert: Alert, sent: Option<Timestamp>, now: Timestamp) {
+    pub(crate) fn restore(
+        &mut self,
+        key: String,
+        alert: Alert,
+        sent: Option<Timestamp>,
+        now: Timestamp,
+    ) {
         let group = self.groups.entry(key).or_insert_with(|| Group {
             created: now,
             last_flush: None,
@@ -124,7 +130,8 @@ impl Dispatcher {
         let mut out = Flushed::default();
         let every: Vec<String> = config.notifiers.iter().map(|n| n.name.clone()).collect();
         for (key, group) in &mut self.groups {
-            let due_first = group.last_flush.is_none() && now >= after(group.created, config.group_wait);
+            let due_first =
+                group.last_flush.is_none() && now >= after(group.created, config.group_wait);
             let due_next = group
                 .last_flush
                 .is_some_and(|t| now >= after(t, config.group_interval));
@@ -161,8 +168,14 @@ impl Dispatcher {
                 alerts.extend(resolved.iter().map(|m| m.alert.clone()));
             }
             out.notified.extend(active.iter().map(|m| m.alert.id));
-            out.outgoing
-                .extend(per_notifier(key, &alerts, reminder, now, &config.routes, &every));
+            out.outgoing.extend(per_notifier(
+                key,
+                &alerts,
+                reminder,
+                now,
+                &config.routes,
+                &every,
+            ));
             group.last_sent = Some(now);
             let sent: BTreeSet<i64> = active.iter().map(|m| m.alert.id).collect();
             for (id, m) in group.members.iter_mut() {
@@ -188,10 +201,7 @@ pub(crate) fn route(alert: &Alert, routes: &[NotifyRoute], every: &[String]) -> 
     let mut out = Vec::new();
     for r in routes {
         let severity_ok = r.severities.is_empty() || r.severities.contains(&alert.severity);
-        let labels_ok = r
-            .labels
-            .iter()
-            .all(|(k, v)| alert.labels.get(k) == Some(v));
+        let labels_ok = r.labels.iter().all(|(k, v)| alert.labels.get(k) == Some(v));
         if severity_ok && labels_ok {
             for n in &r.notifiers {
                 if !out.contains(n) {

@@ -62,7 +62,13 @@ fn policy(rule: &Rule) -> Policy {
 }
 
 /// `{subject}`, `{value}`, `{rule}`, `{severity}` and `{labels.NAME}` filled in.
-fn render(template: &str, rule: &Rule, subject: &str, value: &str, labels: &BTreeMap<String, String>) -> String {
+fn render(
+    template: &str,
+    rule: &Rule,
+    subject: &str,
+    value: &str,
+    labels: &BTreeMap<String, String>,
+) -> String {
     let mut out = template
         .replace("{subject}", subject)
         .replace("{value}", value)
@@ -80,7 +86,12 @@ fn render(template: &str, rule: &Rule, subject: &str, value: &str, labels: &BTre
 }
 
 impl Engine {
-    pub(crate) fn new(config: Arc<Config>, store: AlertStore, metrics: AlertMetrics, now: Timestamp) -> Engine {
+    pub(crate) fn new(
+        config: Arc<Config>,
+        store: AlertStore,
+        metrics: AlertMetrics,
+        now: Timestamp,
+    ) -> Engine {
         let mut engine = Engine {
             config,
             store,
@@ -122,7 +133,10 @@ impl Engine {
             engine
                 .dispatcher
                 .restore(key, alert_of(&incident, Status::Firing), sent, now);
-            engine.metrics.incidents.with_label_values(&[rule.name.as_str()]);
+            engine
+                .metrics
+                .incidents
+                .with_label_values(&[rule.name.as_str()]);
             engine.entries.insert(
                 (incident.rule.clone(), incident.subject.clone()),
                 Entry {
@@ -236,7 +250,14 @@ impl Engine {
             for subject in stale {
                 let mut labels = BTreeMap::new();
                 labels.insert("group".to_string(), group.to_string());
-                self.observe(rule, &subject, false, "no longer measured".into(), labels, input.now);
+                self.observe(
+                    rule,
+                    &subject,
+                    false,
+                    "no longer measured".into(),
+                    labels,
+                    input.now,
+                );
             }
         }
     }
@@ -278,7 +299,7 @@ impl Engine {
                     cause: value.clone(),
                     value,
                     runbook: rule.runbook.clone(),
-                    started_at: now,
+                    started_at: to_millis(now),
                     ended_at: None,
                     flapping: entry.tracker.flapping,
                     notified: false,
@@ -310,7 +331,8 @@ impl Engine {
                 };
                 let mut changed = false;
                 if bad && incident.value != value {
-                    incident.summary = render(&rule.summary, rule, subject, &value, &incident.labels);
+                    incident.summary =
+                        render(&rule.summary, rule, subject, &value, &incident.labels);
                     incident.value = value;
                     changed = true;
                 }
@@ -339,7 +361,7 @@ impl Engine {
 
     /// Close an incident: stored with its end, and handed to the dispatcher.
     fn close(&mut self, mut incident: Incident, now: Timestamp, why: &str) {
-        incident.ended_at = Some(now);
+        incident.ended_at = Some(to_millis(now));
         if let Err(e) = self.store.update(&incident) {
             self.store_failed(now, "resolve incident", &e);
         }
@@ -350,12 +372,21 @@ impl Engine {
     }
 
     /// Why a firing alert is not notified now, if it is not.
-    pub(crate) fn suppression(&self, kind: &str, subject: &str, labels: &BTreeMap<String, String>, now: Timestamp) -> Option<(&'static str, String)> {
+    pub(crate) fn suppression(
+        &self,
+        kind: &str,
+        subject: &str,
+        labels: &BTreeMap<String, String>,
+        now: Timestamp,
+    ) -> Option<(&'static str, String)> {
         if kind == "probe" {
             if let Some(p) = self.config.probes.probes.iter().find(|p| p.name == subject) {
                 for parent in &p.depends_on {
                     if self.probe_down.get(parent).copied().unwrap_or(false) {
-                        return Some(("dependency", format!("depends on `{parent}`, which is down")));
+                        return Some((
+                            "dependency",
+                            format!("depends on `{parent}`, which is down"),
+                        ));
                     }
                 }
             }
@@ -380,7 +411,10 @@ impl Engine {
         let config = Arc::clone(&self.config);
         let mut dispatcher = std::mem::take(&mut self.dispatcher);
         let flushed = {
-            let quiet = |a: &Alert| self.suppression(&a.kind, &a.subject, &a.labels, now).is_some();
+            let quiet = |a: &Alert| {
+                self.suppression(&a.kind, &a.subject, &a.labels, now)
+                    .is_some()
+            };
             dispatcher.flush(now, &config.alerting, &quiet)
         };
         self.dispatcher = dispatcher;
@@ -392,7 +426,7 @@ impl Engine {
                 .find(|i| i.id == *id)
                 .map(|i| {
                     i.notified = true;
-                    i.last_notified = Some(now);
+                    i.last_notified = Some(to_millis(now));
                     i.clone()
                 });
             if let Some(i) = found {
@@ -415,22 +449,33 @@ impl Engine {
             firing.insert((rule.name.as_str(), rule.severity.as_str()), 0);
         }
         for i in self.entries.values().filter_map(|e| e.incident.as_ref()) {
-            *firing.entry((i.rule.as_str(), i.severity.as_str())).or_default() += 1;
+            *firing
+                .entry((i.rule.as_str(), i.severity.as_str()))
+                .or_default() += 1;
             if let Some((reason, _)) = self.suppression(&i.kind, &i.subject, &i.labels, now) {
                 *suppressed.entry((i.rule.as_str(), reason)).or_default() += 1;
             }
         }
         for ((rule, severity), n) in firing {
-            self.metrics.firing.with_label_values(&[rule, severity]).set(n);
+            self.metrics
+                .firing
+                .with_label_values(&[rule, severity])
+                .set(n);
         }
         self.metrics.suppressed.reset();
         for ((rule, reason), n) in suppressed {
-            self.metrics.suppressed.with_label_values(&[rule, reason]).set(n);
+            self.metrics
+                .suppressed
+                .with_label_values(&[rule, reason])
+                .set(n);
         }
     }
 
     /// Open incidents with why they are quiet, and the pending ones (rule, subject).
-    pub(crate) fn open(&self, now: Timestamp) -> (Vec<(Incident, Option<String>)>, Vec<(String, String)>) {
+    pub(crate) fn open(
+        &self,
+        now: Timestamp,
+    ) -> (Vec<(Incident, Option<String>)>, Vec<(String, String)>) {
         let mut open: Vec<(Incident, Option<String>)> = self
             .entries
             .values()
@@ -472,7 +517,11 @@ impl Engine {
     }
 
     /// Expire a silence now; `None` when there is no such silence.
-    pub(crate) fn expire_silence(&mut self, id: &str, now: Timestamp) -> Option<Result<Silence, String>> {
+    pub(crate) fn expire_silence(
+        &mut self,
+        id: &str,
+        now: Timestamp,
+    ) -> Option<Result<Silence, String>> {
         let pos = self.silences.iter().position(|s| s.id == id)?;
         let mut s = self.silences[pos].clone();
         if s.ends_at > now {
@@ -480,6 +529,12 @@ impl Engine {
         }
         Some(self.add_silence(s.clone(), now).map(|_| s))
     }
+}
+
+/// `t` to the millisecond, as the store keeps it (so an incident reads the same before and
+/// after a restart).
+fn to_millis(t: Timestamp) -> Timestamp {
+    Timestamp::from_millisecond(t.as_millisecond()).unwrap_or(t)
 }
 
 /// The alert a notifier sees for an incident.

@@ -45,7 +45,11 @@ fn ev(probe: &str, up: bool, at: Timestamp) -> ProbeEvent {
     ProbeEvent {
         probe: probe.into(),
         up,
-        reason: if up { String::new() } else { "`status < 400`: status was 503".into() },
+        reason: if up {
+            String::new()
+        } else {
+            "`status < 400`: status was 503".into()
+        },
         at,
     }
 }
@@ -78,7 +82,10 @@ fn run(e: &mut Engine, from: i64, to: i64) -> Vec<(i64, Outgoing)> {
 fn threshold_notification_reminder_and_resolve() {
     let mut e = engine(config(BASE, PROBES), AlertStore::open(None).unwrap(), t(0));
     e.on_probe(&ev("web", false, t(0)));
-    assert!(run(&mut e, 0, 5).is_empty(), "one failure is below the threshold");
+    assert!(
+        run(&mut e, 0, 5).is_empty(),
+        "one failure is below the threshold"
+    );
     e.on_probe(&ev("web", false, t(5)));
     let sent = run(&mut e, 5, 8);
     assert_eq!(sent.len(), 1, "{sent:?}");
@@ -86,7 +93,10 @@ fn threshold_notification_reminder_and_resolve() {
     assert_eq!(*at, 7, "after group_wait");
     assert_eq!(o.notifier, "hook");
     assert_eq!(o.notification.status, Status::Firing);
-    assert_eq!(o.notification.alerts[0].summary, "web is down: `status < 400`: status was 503");
+    assert_eq!(
+        o.notification.alerts[0].summary,
+        "web is down: `status < 400`: status was 503"
+    );
     assert!(!o.notification.reminder);
     let key = o.notification.dedup_key.clone();
     // Still down: a reminder after repeat_interval (60 s after 7), and nothing before.
@@ -100,7 +110,10 @@ fn threshold_notification_reminder_and_resolve() {
     let sent = run(&mut e, 71, 100);
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].1.notification.status, Status::Resolved);
-    assert_eq!(sent[0].1.notification.dedup_key, key, "trigger and resolve share it");
+    assert_eq!(
+        sent[0].1.notification.dedup_key, key,
+        "trigger and resolve share it"
+    );
     let recent = e.store().recent(10).unwrap();
     assert_eq!(recent.len(), 1);
     assert_eq!(recent[0].cause, "`status < 400`: status was 503");
@@ -110,7 +123,9 @@ fn threshold_notification_reminder_and_resolve() {
 #[test]
 fn twenty_probes_in_a_group_make_one_notification() {
     let probes: String = (0..20)
-        .map(|i| format!("  - {{ name: p{i}, group: rack, tcp: {{ address: \"127.0.0.1:9\" }} }}\n"))
+        .map(|i| {
+            format!("  - {{ name: p{i}, group: rack, tcp: {{ address: \"127.0.0.1:9\" }} }}\n")
+        })
         .collect();
     let mut e = engine(config(BASE, &probes), AlertStore::open(None).unwrap(), t(0));
     for round in 0..2 {
@@ -147,7 +162,11 @@ fn a_child_is_quiet_while_its_parent_is_down() {
     let sent = run(&mut e, 21, 40);
     let firing: Vec<&str> = sent
         .iter()
-        .flat_map(|(_, o)| o.notification.with_status(Status::Firing).map(|a| a.subject.as_str()))
+        .flat_map(|(_, o)| {
+            o.notification
+                .with_status(Status::Firing)
+                .map(|a| a.subject.as_str())
+        })
         .collect();
     assert_eq!(firing, ["api"]);
 }
@@ -161,14 +180,21 @@ fn maintenance_and_silences_keep_alerts_quiet_but_recorded() {
         t(0),
         t(100)
     );
-    let mut e = engine(config(&alerting, PROBES), AlertStore::open(None).unwrap(), t(0));
+    let mut e = engine(
+        config(&alerting, PROBES),
+        AlertStore::open(None).unwrap(),
+        t(0),
+    );
     for s in 0..2 {
         e.on_probe(&ev("web", false, t(s)));
     }
     assert!(run(&mut e, 0, 99).is_empty());
     let (open, _) = e.open(t(50));
     assert_eq!(open.len(), 1, "the incident is recorded");
-    assert_eq!(open[0].1.as_deref(), Some("in maintenance window `upgrade`"));
+    assert_eq!(
+        open[0].1.as_deref(),
+        Some("in maintenance window `upgrade`")
+    );
     // A silence on the same alert takes over when the window ends.
     let mut matchers = BTreeMap::new();
     matchers.insert("subject".to_string(), "web".to_string());
@@ -207,7 +233,10 @@ fn restart_while_firing_does_not_notify_again() {
     assert_eq!(open.len(), 1);
     assert!(open[0].0.notified);
     e.on_probe(&ev("web", false, t(11)));
-    assert!(run(&mut e, 10, 60).is_empty(), "no duplicate after the restart");
+    assert!(
+        run(&mut e, 10, 60).is_empty(),
+        "no duplicate after the restart"
+    );
     // The reminder keeps its schedule: 60 s after the notification at 3.
     assert_eq!(run(&mut e, 61, 63).len(), 1);
     e.on_probe(&ev("web", true, t(64)));
@@ -218,9 +247,17 @@ fn restart_while_firing_does_not_notify_again() {
 
 #[test]
 fn flapping_incident_is_held_open() {
-    let alerting = BASE.replace("flapping: { threshold: 0 }", "flapping: { threshold: 3, period: 100s }")
+    let alerting = BASE
+        .replace(
+            "flapping: { threshold: 0 }",
+            "flapping: { threshold: 3, period: 100s }",
+        )
         .replace("failure_threshold: 2", "failure_threshold: 1");
-    let mut e = engine(config(&alerting, PROBES), AlertStore::open(None).unwrap(), t(0));
+    let mut e = engine(
+        config(&alerting, PROBES),
+        AlertStore::open(None).unwrap(),
+        t(0),
+    );
     for i in 0..3 {
         e.on_probe(&ev("web", false, t(i * 10)));
         e.on_probe(&ev("web", true, t(i * 10 + 5)));

@@ -222,7 +222,10 @@ mod tests {
         assert_eq!(show(Signal::ErrorRatio, 0.05), "5%");
         assert_eq!(show(Signal::P95, 0.85), "850 ms");
         assert_eq!(show(Signal::P95, 2.414), "2.41 s");
-        assert_eq!(human(Duration::from_secs(6 * 86400 + 23 * 3600 + 5)), "6d 23h");
+        assert_eq!(
+            human(Duration::from_secs(6 * 86400 + 23 * 3600 + 5)),
+            "6d 23h"
+        );
         assert_eq!(human(Duration::from_secs(42)), "42s");
     }
 

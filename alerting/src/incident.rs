@@ -48,8 +48,7 @@ impl Incident {
     /// How long it lasted (so far).
     pub fn duration(&self, now: Timestamp) -> Duration {
         let end = self.ended_at.unwrap_or(now);
-        end.duration_since(self.started_at)
-            .unsigned_abs()
+        end.duration_since(self.started_at).unsigned_abs()
     }
 }
 
@@ -159,9 +158,7 @@ impl Tracker {
             if self.good_streak < policy.resolve_count {
                 return Transition::Firing;
             }
-            if self.flapping
-                && now.duration_since(good_since).unsigned_abs() < flapping.period
-            {
+            if self.flapping && now.duration_since(good_since).unsigned_abs() < flapping.period {
                 return Transition::HeldFlapping;
             }
             self.firing = false;
@@ -251,7 +248,10 @@ mod tests {
         let mut t = Tracker::default();
         for i in 0..2 {
             assert_eq!(t.observe(true, at(i * 10), p, flap), Transition::Fire);
-            assert_eq!(t.observe(false, at(i * 10 + 5), p, flap), Transition::Resolve);
+            assert_eq!(
+                t.observe(false, at(i * 10 + 5), p, flap),
+                Transition::Resolve
+            );
         }
         assert_eq!(t.observe(true, at(20), p, flap), Transition::Fire);
         assert!(t.flapping, "third opening within 100 s");

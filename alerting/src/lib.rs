@@ -11,7 +11,7 @@ mod incident;
 mod metrics;
 mod notification;
 pub mod notify;
-// mod runtime;
+mod runtime;
 mod store;
 mod suppress;
 
@@ -19,7 +19,9 @@ pub use facts::{CertFact, Facts, NoFacts, ProbeEvent};
 pub use incident::Incident;
 pub use metrics::AlertMetrics;
 pub use notification::{dedup_key, Alert, Notification, Status};
-// pub use runtime::{Alerting, Incidents, OpenIncident, Pending, SilenceRequest, Sources, StartError};
+pub use runtime::{
+    Alerting, Incidents, OpenIncident, Pending, SilenceRequest, Sources, StartError,
+};
 pub use suppress::{maintenance_active, maintenance_window, Silence};
 
 /// The name this gatehouse signs its notifications with: the host name.

@@ -29,10 +29,7 @@ impl AlertMetrics {
             &["rule", "reason"],
         )?;
         let incidents = IntCounterVec::new(
-            Opts::new(
-                "gatehouse_incidents_total",
-                "Incidents opened, per rule.",
-            ),
+            Opts::new("gatehouse_incidents_total", "Incidents opened, per rule."),
             &["rule"],
         )?;
         let dropped = IntCounter::new(

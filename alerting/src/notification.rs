@@ -109,7 +109,11 @@ impl Notification {
             if a.flapping {
                 out.push_str(" (flapping)");
             }
-            let _ = write!(out, "\n  since {}", a.started_at.strftime("%Y-%m-%d %H:%M:%S UTC"));
+            let _ = write!(
+                out,
+                "\n  since {}",
+                a.started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+            );
             if let Some(end) = a.ended_at {
                 let _ = write!(out, ", resolved {}", end.strftime("%Y-%m-%d %H:%M:%S UTC"));
             }

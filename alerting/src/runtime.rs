@@ -88,7 +88,11 @@ enum Command {
     Probe(ProbeEvent),
     Apply(Arc<Config>),
     Incidents(oneshot::Sender<Result<Incidents, String>>),
-    Between(Timestamp, Timestamp, oneshot::Sender<Result<Vec<Incident>, String>>),
+    Between(
+        Timestamp,
+        Timestamp,
+        oneshot::Sender<Result<Vec<Incident>, String>>,
+    ),
     Silences(oneshot::Sender<Vec<Silence>>),
     AddSilence(SilenceRequest, oneshot::Sender<Result<Silence, String>>),
     Expire(String, oneshot::Sender<Option<Result<Silence, String>>>),
@@ -175,7 +179,11 @@ impl Alerting {
     }
 
     /// Incidents overlapping `[from, to)` (for the status page).
-    pub async fn incidents_between(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Incident>, String> {
+    pub async fn incidents_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Incident>, String> {
         self.ask(|tx| Command::Between(from, to, tx)).await?
     }
 
@@ -234,7 +242,10 @@ fn run(mut engine: Engine, rx: Receiver<Command>, sources: Sources, notifiers: N
             Err(RecvTimeoutError::Disconnected) => return,
         };
         let mut stop = false;
-        for cmd in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok()).take(QUEUE)) {
+        for cmd in first
+            .into_iter()
+            .chain(std::iter::from_fn(|| rx.try_recv().ok()).take(QUEUE))
+        {
             if handle(&mut engine, &notifiers, cmd) {
                 stop = true;
             }
@@ -256,7 +267,10 @@ fn run(mut engine: Engine, rx: Receiver<Command>, sources: Sources, notifiers: N
                 .names()
                 .into_iter()
                 .map(|n| {
-                    let e = failing.iter().find(|(f, _)| f == &n).map(|(_, e)| e.clone());
+                    let e = failing
+                        .iter()
+                        .find(|(f, _)| f == &n)
+                        .map(|(_, e)| e.clone());
                     (n, e)
                 })
                 .collect();
@@ -292,20 +306,22 @@ fn handle(engine: &mut Engine, notifiers: &Notifiers, cmd: Command) -> bool {
         Command::Incidents(tx) => {
             let (open, pending) = engine.open(now);
             let recent = engine.store().recent(RECENT).map_err(|e| e.to_string());
-            let _ = tx.send(recent.map(|recent| Incidents {
-                open: open
-                    .into_iter()
-                    .map(|(incident, suppressed)| OpenIncident {
-                        duration_seconds: incident.duration(now).as_secs(),
-                        incident,
-                        suppressed,
-                    })
-                    .collect(),
-                pending: pending
-                    .into_iter()
-                    .map(|(rule, subject)| Pending { rule, subject })
-                    .collect(),
-                recent,
+            let _ = tx.send(recent.map(|recent| {
+                Incidents {
+                    open: open
+                        .into_iter()
+                        .map(|(incident, suppressed)| OpenIncident {
+                            duration_seconds: incident.duration(now).as_secs(),
+                            incident,
+                            suppressed,
+                        })
+                        .collect(),
+                    pending: pending
+                        .into_iter()
+                        .map(|(rule, subject)| Pending { rule, subject })
+                        .collect(),
+                    recent,
+                }
             }));
         }
         Command::Between(from, to, tx) => {
@@ -340,12 +356,19 @@ fn silence_of(req: SilenceRequest, now: Timestamp) -> Result<Silence, String> {
     let starts_at = req.starts_at.unwrap_or(now);
     let ends_at = match (req.duration.as_deref(), req.ends_at) {
         (Some(d), None) => {
-            let d = gatehouse_config::units::parse_duration(d).map_err(|e| format!("duration: {e}"))?;
+            let d =
+                gatehouse_config::units::parse_duration(d).map_err(|e| format!("duration: {e}"))?;
             let d = jiff::SignedDuration::try_from(d).map_err(|e| format!("duration: {e}"))?;
-            starts_at.checked_add(d).map_err(|e| format!("duration: {e}"))?
+            starts_at
+                .checked_add(d)
+                .map_err(|e| format!("duration: {e}"))?
         }
         (None, Some(t)) => t,
-        _ => return Err("give exactly one of `duration` (e.g. \"2h\") or `ends_at` (RFC 3339)".into()),
+        _ => {
+            return Err(
+                "give exactly one of `duration` (e.g. \"2h\") or `ends_at` (RFC 3339)".into(),
+            )
+        }
     };
     if ends_at <= starts_at || ends_at <= now {
         return Err("the silence would end before it starts or in the past".into());

@@ -6,7 +6,7 @@ use crate::incident::Incident;
 use crate::suppress::Silence;
 use gatehouse_config::Severity;
 use jiff::Timestamp;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, Row};
 use std::path::Path;
 use std::time::Duration;
 
@@ -133,7 +133,11 @@ impl AlertStore {
     }
 
     /// Incidents that overlap `[from, to)`, newest first.
-    pub(crate) fn between(&self, from: Timestamp, to: Timestamp) -> rusqlite::Result<Vec<Incident>> {
+    pub(crate) fn between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> rusqlite::Result<Vec<Incident>> {
         self.query(
             "WHERE started_at < ?2 AND (ended_at IS NULL OR ended_at >= ?1) ORDER BY started_at DESC",
             [ms(from), ms(to)],

@@ -33,10 +33,12 @@ impl Silence {
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         !self.matchers.is_empty()
             && self.matchers.iter().all(|(k, want)| {
-                labels.get(k).is_some_and(|have| match want.strip_suffix('*') {
-                    Some(prefix) => have.starts_with(prefix),
-                    None => have == want,
-                })
+                labels
+                    .get(k)
+                    .is_some_and(|have| match want.strip_suffix('*') {
+                        Some(prefix) => have.starts_with(prefix),
+                        None => have == want,
+                    })
             })
     }
 }
@@ -80,7 +82,12 @@ pub fn maintenance_window(m: &Maintenance, now: Timestamp) -> Option<(Timestamp,
                 }
                 let local = civil::DateTime::from_parts(
                     date,
-                    civil::time(i8::try_from(start.0).ok()?, i8::try_from(start.1).ok()?, 0, 0),
+                    civil::time(
+                        i8::try_from(start.0).ok()?,
+                        i8::try_from(start.1).ok()?,
+                        0,
+                        0,
+                    ),
                 );
                 let Ok(zoned) = local.to_zoned(tz.clone()) else {
                     continue;
@@ -134,11 +141,17 @@ mod tests {
         assert!(maintenance_active(&m, ts("2026-11-29T01:00:00Z")));
         assert!(maintenance_active(&m, ts("2026-11-29T02:59:59Z")));
         assert!(!maintenance_active(&m, ts("2026-11-29T03:00:00Z")));
-        assert!(!maintenance_active(&m, ts("2026-11-30T01:30:00Z")), "Monday");
+        assert!(
+            !maintenance_active(&m, ts("2026-11-30T01:30:00Z")),
+            "Monday"
+        );
         // Summer time: UTC+2.
         assert!(maintenance_active(&m, ts("2026-07-05T00:30:00Z")));
         let (s, e) = maintenance_window(&m, ts("2026-11-30T12:00:00Z")).unwrap_or_default();
-        assert_eq!((s, e), (ts("2026-12-06T01:00:00Z"), ts("2026-12-06T03:00:00Z")));
+        assert_eq!(
+            (s, e),
+            (ts("2026-12-06T01:00:00Z"), ts("2026-12-06T03:00:00Z"))
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! assert_eq!(config.routes[0].name, "app");
 //! ```
 
+mod alerting;
 mod compile;
 pub mod condition;
 mod env;
@@ -21,7 +22,6 @@ mod lines;
 mod model;
 pub mod origin;
 mod policy;
-mod alerting;
 mod probes;
 mod raw;
 mod raw_policy;
@@ -29,10 +29,10 @@ mod telemetry;
 pub mod units;
 pub mod watch;
 
+pub use alerting::*;
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
 pub use policy::*;
-pub use alerting::*;
 pub use probes::*;
 pub use telemetry::*;
 
@@ -129,6 +129,8 @@ fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
     Err(errors)
 }
 
+#[cfg(test)]
+mod notifier_tests;
 #[cfg(test)]
 mod policy_tests;
 #[cfg(test)]

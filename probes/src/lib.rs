@@ -151,7 +151,13 @@ impl Probes {
         Ok(())
     }
 
-    /// Stop probing and write what is queued.
+    /// The store's latest failure within the last two minutes (for the `store_failing`
+    /// alert rule).
+    pub fn store_error(&self) -> Option<String> {
+        self.hub.writer.last_error(Duration::from_secs(120))
+    }
+
+    /// Stop every probe and write what is queued (waiting at most `timeout`).
     pub fn stop(&self, timeout: Duration) {
         self.scheduler.stop();
         self.hub.writer.flush(timeout);

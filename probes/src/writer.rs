@@ -24,20 +24,40 @@ enum Msg {
 pub(crate) struct Writer {
     tx: SyncSender<Msg>,
     metrics: ProbeMetrics,
+    last_error: LastError,
 }
+
+/// The latest store failure and when it happened.
+pub(crate) type LastError = Arc<std::sync::Mutex<Option<(SystemTime, String)>>>;
 
 impl Writer {
     pub(crate) fn start(store: Arc<dyn Store>, metrics: ProbeMetrics) -> std::io::Result<Self> {
         let (tx, rx) = sync_channel(QUEUE);
         let m = metrics.clone();
+        let last_error = LastError::default();
+        let last = last_error.clone();
         std::thread::Builder::new()
             .name("gatehouse-probe-store".into())
-            .spawn(move || run(store, rx, m))?;
-        Ok(Writer { tx, metrics })
+            .spawn(move || run(store, rx, m, last))?;
+        Ok(Writer {
+            tx,
+            metrics,
+            last_error,
+        })
+    }
+
+    /// The latest store failure within `recent`, as text.
+    pub(crate) fn last_error(&self, recent: Duration) -> Option<String> {
+        let guard = self.last_error.lock().ok()?;
+        let (at, e) = guard.as_ref()?;
+        (at.elapsed().unwrap_or_default() < recent).then(|| e.clone())
     }
 
     pub(crate) fn send(&self, result: Arc<CheckResult>) {
         if let Err(TrySendError::Full(_)) = self.tx.try_send(Msg::Result(result)) {
+            if let Ok(mut last) = self.last_error.lock() {
+                *last = Some((SystemTime::now(), "the write queue is full".into()));
+            }
             self.metrics
                 .store_errors
                 .with_label_values(&["queue_full"])
@@ -67,11 +87,15 @@ impl Writer {
 struct Failures {
     metrics: ProbeMetrics,
     last_log: Option<Instant>,
+    last_error: LastError,
 }
 
 impl Failures {
     fn failed(&mut self, op: &str, error: &dyn std::fmt::Display) {
         self.metrics.store_errors.with_label_values(&[op]).inc();
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some((SystemTime::now(), format!("{op}: {error}")));
+        }
         if self
             .last_log
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
@@ -82,10 +106,11 @@ impl Failures {
     }
 }
 
-fn run(store: Arc<dyn Store>, rx: Receiver<Msg>, metrics: ProbeMetrics) {
+fn run(store: Arc<dyn Store>, rx: Receiver<Msg>, metrics: ProbeMetrics, last_error: LastError) {
     let mut failures = Failures {
         metrics,
         last_log: None,
+        last_error,
     };
     let mut batch: Vec<Arc<CheckResult>> = Vec::with_capacity(BATCH);
     let mut last_prune = Instant::now();

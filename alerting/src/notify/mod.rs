@@ -1,1 +1,231 @@
-//! Notifiers: placeholder.
+//! Notifiers: one module per kind behind the [`Deliver`] trait, and [`Notifiers`], the front
+//! the engine and `gatehouse notify-test` use. Sending never blocks the caller
+//! ([`Notifiers::spawn_send`]); each attempt has the notifier's timeout, failed attempts are
+//! retried with exponential backoff and jitter, and a notifier whose last delivery failed is
+//! listed by [`Notifiers::failing`] until its next success.
+
+mod discord;
+mod email;
+mod error;
+mod http;
+mod metrics;
+mod ntfy;
+mod opsgenie;
+mod pagerduty;
+mod retry;
+mod slack;
+mod teams;
+mod telegram;
+mod text;
+mod webhook;
+
+pub use error::NotifyError;
+pub use metrics::NotifyMetrics;
+
+use crate::Notification;
+use async_trait::async_trait;
+use gatehouse_config::{Notifier, NotifierKind};
+use http::Ctx;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+/// One kind of notifier: sends one notification, once (retries are the caller's).
+#[async_trait]
+trait Deliver: Send + Sync {
+    /// Deliver `n`; `Ok` once the service accepted it.
+    async fn deliver(&self, ctx: &Ctx<'_>, n: &Notification) -> Result<(), NotifyError>;
+}
+
+/// The configured notifiers, cheap to clone (an `Arc` inside). One HTTP client serves them
+/// all; it survives config reloads.
+#[derive(Clone)]
+pub struct Notifiers {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: reqwest::Client,
+    metrics: NotifyMetrics,
+    /// The first retry's delay, in nanoseconds; each next one doubles.
+    backoff_nanos: AtomicU64,
+    entries: RwLock<HashMap<String, Arc<Entry>>>,
+}
+
+/// One notifier: its config, its sender and the outcome of its last delivery.
+struct Entry {
+    config: Notifier,
+    /// The sender, or why it could not be set up.
+    sender: Result<Box<dyn Deliver>, String>,
+    /// The error of the last delivery, when it failed after every retry.
+    last_error: Mutex<Option<String>>,
+}
+
+/// The delay before the first retry unless [`Notifiers::with_backoff`] says otherwise.
+pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
+
+impl Notifiers {
+    /// Set up every notifier of `config`. Fails when one cannot be set up (the config check
+    /// should have caught it) or the HTTP client cannot be built.
+    pub fn new(config: &[Notifier], metrics: NotifyMetrics) -> Result<Notifiers, NotifyError> {
+        let mut entries = HashMap::new();
+        for c in config {
+            let sender = build(c)?;
+            metrics.init(&c.name);
+            entries.insert(c.name.clone(), Arc::new(Entry::new(c, Ok(sender))));
+        }
+        Ok(Notifiers {
+            inner: Arc::new(Inner {
+                client: http::client()?,
+                metrics,
+                backoff_nanos: AtomicU64::new(nanos(DEFAULT_BACKOFF)),
+                entries: RwLock::new(entries),
+            }),
+        })
+    }
+
+    /// The delay before the first retry (then 2×, 4×, ... up to a minute, with jitter).
+    pub fn with_backoff(self, base: Duration) -> Notifiers {
+        self.inner
+            .backoff_nanos
+            .store(nanos(base), Ordering::Relaxed);
+        self
+    }
+
+    /// Take a reloaded config: unchanged notifiers keep their state (the last error), changed
+    /// and new ones are set up afresh, removed ones go. A notifier that cannot be set up is
+    /// logged and listed by [`Notifiers::failing`]; sending to it fails.
+    pub fn update(&self, config: &[Notifier]) {
+        let old = self.entries();
+        let mut entries = HashMap::new();
+        for c in config {
+            let entry = match old.get(&c.name) {
+                Some(e) if e.config == *c => e.clone(),
+                _ => {
+                    let sender = build(c).map_err(|e| {
+                        tracing::error!(notifier = %c.name, error = %e, "notifier cannot be set up; fix its settings");
+                        e.to_string()
+                    });
+                    self.inner.metrics.init(&c.name);
+                    Arc::new(Entry::new(c, sender))
+                }
+            };
+            entries.insert(c.name.clone(), entry);
+        }
+        *self
+            .inner
+            .entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = entries;
+    }
+
+    /// The notifiers' names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.entries().into_keys().collect();
+        names.sort();
+        names
+    }
+
+    /// Send `n` to `name` in the background: the caller never waits. The outcome is logged
+    /// and counted; see [`Notifiers::failing`].
+    pub fn spawn_send(&self, name: &str, n: Arc<Notification>) {
+        let Some(entry) = self.entry(name) else {
+            tracing::warn!(notifier = name, title = %n.title, "no notifier has this name; the notification is dropped");
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!(
+                notifier = name,
+                "cannot send a notification outside the tokio runtime"
+            );
+            return;
+        };
+        let inner = self.inner.clone();
+        runtime.spawn(async move {
+            let _ = retry::deliver(&inner, &entry, &n).await;
+        });
+    }
+
+    /// Send `n` to `name` and wait for the outcome, retries included (`gatehouse
+    /// notify-test`).
+    pub async fn send(&self, name: &str, n: &Notification) -> Result<(), NotifyError> {
+        let entry = self
+            .entry(name)
+            .ok_or_else(|| NotifyError::UnknownNotifier(name.to_string()))?;
+        retry::deliver(&self.inner, &entry, n).await
+    }
+
+    /// The notifiers whose last delivery failed after every retry (or that cannot be set
+    /// up), with the error, sorted by name.
+    pub fn failing(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .entries()
+            .into_iter()
+            .filter_map(|(name, e)| e.last_error().map(|err| (name, err)))
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn entries(&self) -> HashMap<String, Arc<Entry>> {
+        self.inner
+            .entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn entry(&self, name: &str) -> Option<Arc<Entry>> {
+        self.inner
+            .entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+}
+
+impl Entry {
+    fn new(config: &Notifier, sender: Result<Box<dyn Deliver>, String>) -> Entry {
+        let last_error = sender.as_ref().err().cloned();
+        Entry {
+            config: config.clone(),
+            sender,
+            last_error: Mutex::new(last_error),
+        }
+    }
+
+    fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_last_error(&self, error: Option<String>) {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = error;
+    }
+}
+
+/// The sender of one configured notifier.
+fn build(c: &Notifier) -> Result<Box<dyn Deliver>, NotifyError> {
+    Ok(match &c.kind {
+        NotifierKind::Webhook(w) => Box::new(webhook::Webhook::new(&c.name, w)?),
+        NotifierKind::Slack(s) => Box::new(slack::Slack::new(s)),
+        NotifierKind::Discord(d) => Box::new(discord::Discord::new(d)),
+        NotifierKind::Teams(t) => Box::new(teams::Teams::new(t)),
+        NotifierKind::PagerDuty(p) => Box::new(pagerduty::PagerDuty::new(p)),
+        NotifierKind::Opsgenie(o) => Box::new(opsgenie::Opsgenie::new(o)),
+        NotifierKind::Email(e) => Box::new(email::Email::new(&c.name, e, c.timeout)?),
+        NotifierKind::Ntfy(n) => Box::new(ntfy::Ntfy::new(n)),
+        NotifierKind::Telegram(t) => Box::new(telegram::Telegram::new(t)),
+    })
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}

@@ -96,6 +96,8 @@ pub struct AcmeManager {
     ari: std::sync::atomic::AtomicBool,
     /// The stored account is unknown to the CA: create a new one instead of loading it.
     forget_account: std::sync::atomic::AtomicBool,
+    /// Per certificate: consecutive failed orders and the last error.
+    status: std::sync::Mutex<std::collections::BTreeMap<String, (u32, Option<String>)>>,
 }
 
 impl AcmeManager {
@@ -121,7 +123,27 @@ impl AcmeManager {
             account: tokio::sync::Mutex::new(None),
             ari: std::sync::atomic::AtomicBool::new(false),
             forget_account: std::sync::atomic::AtomicBool::new(false),
+            status: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         }))
+    }
+
+    /// Per certificate (by first name): consecutive failed orders and the last error, for
+    /// alert rules.
+    pub fn status(&self) -> Vec<(String, u32, Option<String>)> {
+        self.status
+            .lock()
+            .map(|s| {
+                s.iter()
+                    .map(|(k, (n, e))| (k.clone(), *n, e.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn set_status(&self, name: &str, failures: u32, error: Option<String>) {
+        if let Ok(mut s) = self.status.lock() {
+            s.insert(name.to_string(), (failures, error));
+        }
     }
 
     /// Serve the stored certificates that are still usable, at once (before the listeners
@@ -236,6 +258,7 @@ impl AcmeManager {
                     due_now = false;
                     failures = 0;
                     failures_gauge.set(0);
+                    self.set_status(&name, 0, None);
                     self.metrics.orders.with_label_values(&["success"]).inc();
                     self.metrics
                         .last_success
@@ -260,6 +283,7 @@ impl AcmeManager {
                     }
                     failures += 1;
                     failures_gauge.set(i64::from(failures));
+                    self.set_status(&name, failures, Some(e.to_string()));
                     self.metrics.orders.with_label_values(&["error"]).inc();
                     let retry_after = e
                         .is_rate_limited()

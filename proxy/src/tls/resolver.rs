@@ -139,6 +139,19 @@ impl CertResolver {
         }
     }
 
+    /// Every certificate served, as (first name, expiry): files first, then ACME ones.
+    pub fn certificates(&self) -> Vec<(String, SystemTime)> {
+        let s = self.lock();
+        s.files
+            .iter()
+            .chain(s.acme.values())
+            .map(|c| {
+                let name = c.names.first().cloned().unwrap_or_else(|| c.serial.clone());
+                (name, c.not_after)
+            })
+            .collect()
+    }
+
     /// Whether some certificate answers for `name`.
     pub fn has_certificate_for(&self, name: &str) -> bool {
         self.set.load().find(name).is_some()

@@ -72,7 +72,10 @@ impl Compiler {
             self.err(path, "the window ends before it starts");
             return None;
         }
-        for (v, name) in [(raw.at.is_some(), "at"), (raw.timezone.is_some(), "timezone")] {
+        for (v, name) in [
+            (raw.at.is_some(), "at"),
+            (raw.timezone.is_some(), "timezone"),
+        ] {
             if v {
                 self.err(
                     format!("{path}.{name}"),
@@ -111,25 +114,38 @@ impl Compiler {
             }
         }
         let Some(at) = raw.at.as_deref() else {
-            self.err(format!("{path}.at"), "a recurring window needs `at`, e.g. `02:00`");
+            self.err(
+                format!("{path}.at"),
+                "a recurring window needs `at`, e.g. `02:00`",
+            );
             return None;
         };
-        let start = match at.split_once(':').and_then(|(h, m)| {
-            Some((h.parse::<u8>().ok()?, m.parse::<u8>().ok()?))
-        }) {
+        let start = match at
+            .split_once(':')
+            .and_then(|(h, m)| Some((h.parse::<u8>().ok()?, m.parse::<u8>().ok()?)))
+        {
             Some((h, m)) if h < 24 && m < 60 => (h, m),
             _ => {
-                self.err(format!("{path}.at"), format!("`{at}` is not a time; write HH:MM, e.g. `02:30`"));
+                self.err(
+                    format!("{path}.at"),
+                    format!("`{at}` is not a time; write HH:MM, e.g. `02:30`"),
+                );
                 return None;
             }
         };
         let Some(duration) = raw.duration.as_deref() else {
-            self.err(format!("{path}.duration"), "a recurring window needs `duration`, e.g. `2h`");
+            self.err(
+                format!("{path}.duration"),
+                "a recurring window needs `duration`, e.g. `2h`",
+            );
             return None;
         };
         let duration = self.duration(Some(duration), format!("{path}.duration"), Duration::ZERO);
         if duration.is_zero() || duration > Duration::from_secs(7 * 86400) {
-            self.err(format!("{path}.duration"), "must be longer than zero and at most 7 days");
+            self.err(
+                format!("{path}.duration"),
+                "must be longer than zero and at most 7 days",
+            );
         }
         let timezone = raw.timezone.clone().unwrap_or_else(|| "UTC".into());
         if let Err(e) = jiff::tz::TimeZone::get(&timezone) {
@@ -139,7 +155,10 @@ impl Compiler {
             );
         }
         if raw.start.is_some() || raw.end.is_some() {
-            self.err(path, "a recurring window (with `every`) takes `at` and `duration`, not `start`/`end`");
+            self.err(
+                path,
+                "a recurring window (with `every`) takes `at` and `duration`, not `start`/`end`",
+            );
         }
         Some(Schedule::Recurring {
             days,

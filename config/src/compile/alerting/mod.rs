@@ -64,12 +64,7 @@ impl Compiler {
         let flap = raw.flapping.unwrap_or_default();
         let flapping = Flapping {
             threshold: flap.threshold.unwrap_or(defaults::FLAP_THRESHOLD),
-            period: d(
-                self,
-                flap.period,
-                "flapping.period",
-                defaults::FLAP_PERIOD,
-            ),
+            period: d(self, flap.period, "flapping.period", defaults::FLAP_PERIOD),
         };
         let group_by = raw
             .group_by

@@ -206,11 +206,7 @@ impl Compiler {
                 op,
                 threshold,
                 window,
-                hold: self.duration(
-                    raw.hold.as_deref(),
-                    format!("{path}.for"),
-                    Duration::ZERO,
-                ),
+                hold: self.duration(raw.hold.as_deref(), format!("{path}.for"), Duration::ZERO),
                 min_requests: raw.min_requests.unwrap_or(1),
             }
         } else if let Some(c) = raw.certificate {
@@ -273,12 +269,7 @@ impl Compiler {
     }
 
     /// `*`, a name or a list of names; probe names are checked against the probes.
-    fn target(
-        &mut self,
-        value: OneOrMany,
-        path: &str,
-        known: Option<&HashSet<&str>>,
-    ) -> Target {
+    fn target(&mut self, value: OneOrMany, path: &str, known: Option<&HashSet<&str>>) -> Target {
         let names = value.into_vec();
         if names.iter().any(|n| n == "*") {
             return Target::All;
@@ -300,7 +291,9 @@ impl Compiler {
 /// `SIGNAL OP VALUE`, e.g. `error_ratio > 5%`, `p95 > 1.5s`, `request_rate < 0.5`.
 pub(crate) fn parse_when(text: &str) -> Result<(Signal, Cmp, f64), String> {
     let mut parts = text.split_whitespace();
-    let (Some(s), Some(op), Some(v), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(s), Some(op), Some(v), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err("write SIGNAL OP VALUE, e.g. `error_ratio > 5%` or `p95 > 2s`".into());
     };
     let signal = match s {
@@ -322,7 +315,11 @@ pub(crate) fn parse_when(text: &str) -> Result<(Signal, Cmp, f64), String> {
         ">=" => Cmp::Ge,
         "<" => Cmp::Lt,
         "<=" => Cmp::Le,
-        other => return Err(format!("unknown operator `{other}`; expected >, >=, < or <=")),
+        other => {
+            return Err(format!(
+                "unknown operator `{other}`; expected >, >=, < or <="
+            ))
+        }
     };
     let value = match signal {
         Signal::P50 | Signal::P95 | Signal::P99 => parse_duration(v)?.as_secs_f64(),

@@ -1,0 +1,84 @@
+//! What can go wrong when a notification is sent.
+
+use std::time::Duration;
+
+/// A notification that could not be delivered, or a notifier that could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// No notifier has that name.
+    #[error("no notifier is named `{0}`")]
+    UnknownNotifier(String),
+    /// The notifier's settings cannot be used (e.g. an address the mailer rejects).
+    #[error("notifier `{name}` cannot be set up: {message}")]
+    Setup {
+        /// The notifier.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    /// One attempt took longer than the notifier's `timeout`.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The request did not get a response (connection refused, TLS, DNS...). The URL is never
+    /// part of the message: webhook URLs are credentials.
+    #[error("request failed: {message}")]
+    Request {
+        /// The error and its causes.
+        message: String,
+        /// Whether another attempt may succeed.
+        retryable: bool,
+    },
+    /// The service answered with a status other than 2xx.
+    #[error("HTTP {status}: {body}")]
+    Status {
+        /// The status code.
+        status: u16,
+        /// The start of the response body.
+        body: String,
+    },
+    /// The mail server refused or the SMTP session failed.
+    #[error("email: {message}")]
+    Email {
+        /// The error.
+        message: String,
+        /// Whether another attempt may succeed (not after a permanent 5xx reply).
+        retryable: bool,
+    },
+}
+
+impl NotifyError {
+    /// Whether another attempt may succeed: timeouts, connection failures, 5xx, 408 and 429.
+    /// A 4xx (a wrong key, a malformed payload) fails the same way every time.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            NotifyError::Timeout(_) => true,
+            NotifyError::Request { retryable, .. } | NotifyError::Email { retryable, .. } => {
+                *retryable
+            }
+            NotifyError::Status { status, .. } => *status >= 500 || matches!(status, 408 | 429),
+            NotifyError::UnknownNotifier(_)
+            | NotifyError::Setup { .. }
+            | NotifyError::Client(_) => false,
+        }
+    }
+
+    /// A reqwest error as text, without its URL, with its causes.
+    pub(super) fn request(e: reqwest::Error) -> NotifyError {
+        let retryable = !e.is_builder() && !e.is_redirect();
+        let e = e.without_url();
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            source = s.source();
+        }
+        NotifyError::Request { message, retryable }
+    }
+}
