@@ -509,3 +509,94 @@ async fn notify_test_sends_through_the_named_notifier() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silences_are_created_listed_and_expired_through_the_admin_api() {
+    let app = Upstream::start("app").await;
+    let hook = Receiver::start(StatusCode::OK).await;
+    let closed = free_port();
+    let body = with_route(
+        &app,
+        &format!(
+            "probes:
+  - {{ name: web, interval: 200ms, timeout: 1s, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}
+{}",
+            alerting(
+                &hook,
+                "  rules:\n    - { name: down, probe: web, failure_threshold: 2 }"
+            )
+            .replace("group_wait: 300ms", "group_wait: 1s")
+        ),
+    );
+    let g = Gatehouse::start(&body).await;
+    let client = reqwest::Client::new();
+    let created = client
+        .post(g.admin("/api/v1/silences"))
+        .json(&serde_json::json!({
+            "matchers": { "rule": "down", "subject": "w*" },
+            "duration": "1h",
+            "comment": "planned work",
+            "created_by": "ops"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let silence: Value = created.json().await.unwrap();
+    let id = silence["id"].as_str().unwrap().to_string();
+    let listed: Value = client
+        .get(g.admin("/api/v1/silences"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["silences"][0]["id"], id.as_str());
+    wait_for("the silenced incident", DEADLINE, || async {
+        incidents(&g).await["open"][0]["suppressed"]
+            .as_str()
+            .is_some_and(|s| s.starts_with(&format!("silenced by {id}")))
+    })
+    .await;
+    checks_pass(&g, "web", 8).await;
+    assert_eq!(hook.count(), 0, "silenced");
+
+    // Bad requests say what is wrong; unknown ids are 404.
+    let bad = client
+        .post(g.admin("/api/v1/silences"))
+        .json(&serde_json::json!({ "matchers": {}, "duration": "1h" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("matchers"));
+    let bad = client
+        .post(g.admin("/api/v1/silences"))
+        .body("{\"matchers\": {\"rule\": \"down\"}, \"duration\": \"soon\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let missing = client
+        .delete(g.admin("/api/v1/silences/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+
+    // Expired: the alert goes out.
+    let expired = client
+        .delete(g.admin(&format!("/api/v1/silences/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expired.status(), 200);
+    wait_for(
+        "the notification after the silence ended",
+        DEADLINE,
+        || async { hook.count() >= 1 },
+    )
+    .await;
+    assert_eq!(notifications(&hook)[0]["alerts"][0]["subject"], "web");
+}

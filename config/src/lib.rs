@@ -130,6 +130,8 @@ fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
 }
 
 #[cfg(test)]
+mod alerting_tests;
+#[cfg(test)]
 mod notifier_tests;
 #[cfg(test)]
 mod policy_tests;
