@@ -24,6 +24,9 @@ struct Entry {
 
 type Key = (String, String);
 
+/// An open incident and why it is not notified now, if it is not.
+pub(crate) type Quiet = (Incident, Option<String>);
+
 pub(crate) struct Engine {
     config: Arc<Config>,
     store: AlertStore,
@@ -472,11 +475,8 @@ impl Engine {
     }
 
     /// Open incidents with why they are quiet, and the pending ones (rule, subject).
-    pub(crate) fn open(
-        &self,
-        now: Timestamp,
-    ) -> (Vec<(Incident, Option<String>)>, Vec<(String, String)>) {
-        let mut open: Vec<(Incident, Option<String>)> = self
+    pub(crate) fn open(&self, now: Timestamp) -> (Vec<Quiet>, Vec<Key>) {
+        let mut open: Vec<Quiet> = self
             .entries
             .values()
             .filter_map(|e| e.incident.as_ref())
@@ -488,7 +488,7 @@ impl Engine {
             })
             .collect();
         open.sort_by_key(|(i, _)| std::cmp::Reverse(i.started_at));
-        let mut pending: Vec<(String, String)> = self
+        let mut pending: Vec<Key> = self
             .entries
             .iter()
             .filter(|(_, e)| e.tracker.pending())

@@ -91,7 +91,7 @@ pub struct Rule {
     pub severity: Severity,
     /// Extra labels on its alerts.
     pub labels: BTreeMap<String, String>,
-    /// Summary template: `{subject}`, `{value}`, `{threshold}`, `{rule}`, `{severity}` and
+    /// Summary template: `{subject}`, `{value}`, `{rule}`, `{severity}` and
     /// `{labels.NAME}` are replaced.
     pub summary: String,
     /// Runbook link.
