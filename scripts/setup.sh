@@ -4,7 +4,8 @@
 #   scripts/setup.sh          build: cmake (Pingora builds zlib-ng with it)
 #   scripts/setup.sh --test   also the real peers the tests start: pebble and
 #                             pebble-challtestsrv (ACME), curl (a test DNS hook),
-#                             redis-server (shared rate limits)
+#                             redis-server (shared rate limits), python3-aiosmtpd
+#                             (the SMTP server of the email notifier test)
 #   scripts/setup.sh --bench  also wrk, nginx and curl for scripts/bench.sh
 set -euo pipefail
 need=()
@@ -14,6 +15,7 @@ if [ "${1:-}" = "--test" ]; then
   command -v pebble >/dev/null 2>&1 || need+=(pebble)
   command -v pebble-challtestsrv >/dev/null 2>&1 || need+=(pebble)
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+  /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)
 fi
 if [ "${1:-}" = "--bench" ]; then
   command -v curl >/dev/null 2>&1 || need+=(curl)

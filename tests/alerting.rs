@@ -163,6 +163,11 @@ async fn down_after_threshold_one_notification_a_reminder_and_one_resolve() {
     let inc = incidents(&g).await;
     assert!(inc["open"].as_array().unwrap().is_empty());
     assert_eq!(inc["recent"][0]["subject"], "web");
+    assert!(inc["recent"][0]["ended_at"].is_string());
+    assert!(
+        inc["recent"][0]["duration_seconds"].as_u64().unwrap() >= 3,
+        "it lasted past the reminder"
+    );
     assert!(inc["recent"][0]["cause"]
         .as_str()
         .unwrap()

@@ -20,7 +20,7 @@ pub use incident::Incident;
 pub use metrics::AlertMetrics;
 pub use notification::{dedup_key, Alert, Notification, Status};
 pub use runtime::{
-    Alerting, Incidents, OpenIncident, Pending, SilenceRequest, Sources, StartError,
+    Alerting, IncidentView, Incidents, Pending, SilenceRequest, Sources, StartError,
 };
 pub use suppress::{maintenance_active, maintenance_window, Silence};
 

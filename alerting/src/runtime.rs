@@ -27,13 +27,13 @@ const QUEUE: usize = 65_536;
 /// How many recent resolved incidents the API lists.
 const RECENT: usize = 50;
 
-/// An open incident as the API shows it.
+/// An incident as the API shows it.
 #[derive(Debug, Clone, Serialize)]
-pub struct OpenIncident {
+pub struct IncidentView {
     /// The incident.
     #[serde(flatten)]
     pub incident: Incident,
-    /// Seconds since it started.
+    /// Seconds from start to end (or to now, while open).
     pub duration_seconds: u64,
     /// Why it is not notified now (dependency, maintenance window, silence).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -53,11 +53,11 @@ pub struct Pending {
 #[derive(Debug, Clone, Serialize)]
 pub struct Incidents {
     /// Firing now, newest first.
-    pub open: Vec<OpenIncident>,
+    pub open: Vec<IncidentView>,
     /// Pending.
     pub pending: Vec<Pending>,
     /// The newest resolved ones.
-    pub recent: Vec<Incident>,
+    pub recent: Vec<IncidentView>,
 }
 
 /// `POST /api/v1/silences`.
@@ -310,7 +310,7 @@ fn handle(engine: &mut Engine, notifiers: &Notifiers, cmd: Command) -> bool {
                 Incidents {
                     open: open
                         .into_iter()
-                        .map(|(incident, suppressed)| OpenIncident {
+                        .map(|(incident, suppressed)| IncidentView {
                             duration_seconds: incident.duration(now).as_secs(),
                             incident,
                             suppressed,
@@ -320,7 +320,14 @@ fn handle(engine: &mut Engine, notifiers: &Notifiers, cmd: Command) -> bool {
                         .into_iter()
                         .map(|(rule, subject)| Pending { rule, subject })
                         .collect(),
-                    recent,
+                    recent: recent
+                        .into_iter()
+                        .map(|incident| IncidentView {
+                            duration_seconds: incident.duration(now).as_secs(),
+                            incident,
+                            suppressed: None,
+                        })
+                        .collect(),
                 }
             }));
         }

@@ -178,6 +178,8 @@ fn the_shipped_examples_are_valid() {
             let env = |name: &str| {
                 Some(match name {
                     "SENTRY_DSN" => "https://key@sentry.example/1".to_string(),
+                    n if n.ends_with("_URL") => "https://hooks.example.com/T000/B000".to_string(),
+                    "TELEGRAM_BOT_TOKEN" => "123456789:AAE-example_token".to_string(),
                     _ => "value-from-the-environment".to_string(),
                 })
             };
