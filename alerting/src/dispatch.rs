@@ -110,12 +110,19 @@ impl Dispatcher {
         );
     }
 
-    /// An alert resolved.
+    /// An alert resolved. It is looked up by id when its group key changed (a reload that
+    /// changed `group_by`).
     pub(crate) fn resolved(&mut self, key: &str, alert: Alert) {
-        if let Some(g) = self.groups.get_mut(key) {
-            if let Some(m) = g.members.get_mut(&alert.id) {
-                m.alert = alert;
-            }
+        let id = alert.id;
+        let group = match self.groups.get_mut(key) {
+            Some(g) if g.members.contains_key(&id) => Some(g),
+            _ => self
+                .groups
+                .values_mut()
+                .find(|g| g.members.contains_key(&id)),
+        };
+        if let Some(m) = group.and_then(|g| g.members.get_mut(&id)) {
+            m.alert = alert;
         }
     }
 

@@ -33,6 +33,8 @@ pub(crate) struct Engine {
     entries: HashMap<Key, Entry>,
     /// The last result of each probe: `true` when it was down.
     probe_down: HashMap<String, bool>,
+    /// Probe name → index in `config.probes.probes`.
+    probe_index: HashMap<String, usize>,
     dispatcher: Dispatcher,
     silences: Vec<Silence>,
     metrics: AlertMetrics,
@@ -62,6 +64,16 @@ fn policy(rule: &Rule) -> Policy {
             resolve_count: 1,
         },
     }
+}
+
+fn index(config: &Config) -> HashMap<String, usize> {
+    config
+        .probes
+        .probes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.clone(), i))
+        .collect()
 }
 
 /// `{subject}`, `{value}`, `{rule}`, `{severity}` and `{labels.NAME}` filled in.
@@ -96,6 +108,7 @@ impl Engine {
         now: Timestamp,
     ) -> Engine {
         let mut engine = Engine {
+            probe_index: index(&config),
             config,
             store,
             entries: HashMap::new(),
@@ -174,6 +187,7 @@ impl Engine {
     /// A new config: rules, probes or settings may have changed. Incidents of rules that are
     /// gone, or of probes a rule no longer covers, are closed.
     pub(crate) fn apply(&mut self, config: Arc<Config>, now: Timestamp) {
+        self.probe_index = index(&config);
         self.config = config;
         let keys: Vec<Key> = self.entries.keys().cloned().collect();
         for key in keys {
@@ -195,7 +209,7 @@ impl Engine {
             }
         }
         self.probe_down
-            .retain(|name, _| self.config.probes.probes.iter().any(|p| &p.name == name));
+            .retain(|name, _| self.probe_index.contains_key(name));
         self.metrics.firing.reset();
         self.metrics.suppressed.reset();
         self.refresh_metrics(now);
@@ -205,7 +219,11 @@ impl Engine {
     pub(crate) fn on_probe(&mut self, ev: &ProbeEvent) {
         self.probe_down.insert(ev.probe.clone(), !ev.up);
         let config = Arc::clone(&self.config);
-        let Some(probe) = config.probes.probes.iter().find(|p| p.name == ev.probe) else {
+        let Some(probe) = self
+            .probe_index
+            .get(&ev.probe)
+            .and_then(|&i| config.probes.probes.get(i))
+        else {
             return;
         };
         for rule in &config.alerting.rules {
@@ -383,7 +401,11 @@ impl Engine {
         now: Timestamp,
     ) -> Option<(&'static str, String)> {
         if kind == "probe" {
-            if let Some(p) = self.config.probes.probes.iter().find(|p| p.name == subject) {
+            if let Some(p) = self
+                .probe_index
+                .get(subject)
+                .and_then(|&i| self.config.probes.probes.get(i))
+            {
                 for parent in &p.depends_on {
                     if self.probe_down.get(parent).copied().unwrap_or(false) {
                         return Some((
