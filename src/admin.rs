@@ -76,6 +76,18 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Byt
     if let Some(name) = path.strip_prefix("/api/v1/heartbeat/") {
         return crate::admin_probes::heartbeat(&state.probes, &req, name);
     }
+    if let Some(id) = path
+        .strip_prefix("/api/v1/incidents/")
+        .and_then(|r| r.strip_suffix("/updates"))
+    {
+        return crate::admin_alerts::incident_update(&state.alerting, req, id).await;
+    }
+    if path == "/api/v1/announcements" {
+        return crate::admin_alerts::announcements(&state.alerting, req, None).await;
+    }
+    if let Some(id) = path.strip_prefix("/api/v1/announcements/") {
+        return crate::admin_alerts::announcements(&state.alerting, req, Some(id)).await;
+    }
     if path == "/api/v1/silences" {
         return crate::admin_alerts::silences(&state.alerting, req, None).await;
     }

@@ -1,6 +1,8 @@
 //! The alerting endpoints of the admin listener: `GET /api/v1/incidents` (open, pending and
 //! recent incidents), `GET /api/v1/silences`, `POST /api/v1/silences` (create; JSON body) and
-//! `DELETE /api/v1/silences/{id}` (expire now).
+//! `DELETE /api/v1/silences/{id}` (expire now), `POST /api/v1/incidents/{id}/updates` and
+//! `GET|POST /api/v1/announcements`, `DELETE /api/v1/announcements/{id}` (what the status
+//! page shows visitors).
 
 use crate::admin::{text, PLAIN};
 use bytes::Bytes;
@@ -34,6 +36,109 @@ pub(crate) async fn incidents(alerting: &Alerting) -> Response<Full<Bytes>> {
     }
 }
 
+/// The JSON body of `req`, or the response saying why it is not one.
+async fn body<T: serde::de::DeserializeOwned>(
+    req: Request<Incoming>,
+    example: &str,
+) -> Result<T, Response<Full<Bytes>>> {
+    let bytes = Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| {
+            json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("cannot read the body: {e}"),
+            )
+        })?
+        .to_bytes();
+    serde_json::from_slice(&bytes).map_err(|e| {
+        json_error(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not valid: {e}; send e.g. {example}"),
+        )
+    })
+}
+
+fn created<T: serde::Serialize>(v: &T) -> Response<Full<Bytes>> {
+    text(
+        StatusCode::CREATED,
+        serde_json::to_string(v).unwrap_or_default(),
+        JSON,
+    )
+}
+
+/// `POST /api/v1/incidents/{id}/updates`.
+pub(crate) async fn incident_update(
+    alerting: &Alerting,
+    req: Request<Incoming>,
+    id: &str,
+) -> Response<Full<Bytes>> {
+    if req.method() != Method::POST {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "use POST\n", PLAIN);
+    }
+    let Ok(id) = id.parse::<i64>() else {
+        return json_error(StatusCode::NOT_FOUND, format!("no incident `{id}`"));
+    };
+    let request = match body(req, r#"{"status": "identified", "message": "..."}"#).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    match alerting.add_update(id, request).await {
+        Ok(Some(u)) => created(&u),
+        Ok(None) => json_error(StatusCode::NOT_FOUND, format!("no incident {id}")),
+        Err(e) => json_error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+/// `/api/v1/announcements` and `/api/v1/announcements/{id}`.
+pub(crate) async fn announcements(
+    alerting: &Alerting,
+    req: Request<Incoming>,
+    id: Option<&str>,
+) -> Response<Full<Bytes>> {
+    match (req.method().clone(), id) {
+        (Method::GET | Method::HEAD, None) => match alerting.announcements().await {
+            Ok(list) => text(
+                StatusCode::OK,
+                json!({ "announcements": list }).to_string(),
+                JSON,
+            ),
+            Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, e),
+        },
+        (Method::POST, None) => {
+            let request = match body(
+                req,
+                r#"{"title": "...", "body": "...", "level": "info|warning|maintenance", "ends_at": "2026-12-01T00:00:00Z"}"#,
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(resp) => return resp,
+            };
+            match alerting.add_announcement(request).await {
+                Ok(a) => created(&a),
+                Err(e) => json_error(StatusCode::BAD_REQUEST, e),
+            }
+        }
+        (Method::DELETE, Some(id)) => {
+            let removed = match id.parse::<i64>() {
+                Ok(n) => alerting.remove_announcement(n).await,
+                Err(_) => Ok(false),
+            };
+            match removed {
+                Ok(true) => text(StatusCode::NO_CONTENT, "", JSON),
+                Ok(false) => json_error(StatusCode::NOT_FOUND, format!("no announcement `{id}`")),
+                Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, e),
+            }
+        }
+        _ => text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "use GET or POST /api/v1/announcements, DELETE /api/v1/announcements/{id}\n",
+            PLAIN,
+        ),
+    }
+}
+
 /// `/api/v1/silences` and `/api/v1/silences/{id}`.
 pub(crate) async fn silences(
     alerting: &Alerting,
@@ -50,30 +155,17 @@ pub(crate) async fn silences(
             Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, e),
         },
         (Method::POST, None) => {
-            let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(e) => {
-                    return json_error(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        format!("cannot read the body: {e}"),
-                    )
-                }
-            };
-            let request: SilenceRequest = match serde_json::from_slice(&body) {
+            let request: SilenceRequest = match body(
+                req,
+                r#"{"matchers": {"subject": "api"}, "duration": "2h", "comment": "...", "created_by": "..."}"#,
+            )
+            .await
+            {
                 Ok(r) => r,
-                Err(e) => {
-                    return json_error(
-                        StatusCode::BAD_REQUEST,
-                        format!("the body is not a silence: {e}; send {{\"matchers\": {{\"subject\": \"api\"}}, \"duration\": \"2h\", \"comment\": \"...\", \"created_by\": \"...\"}}"),
-                    )
-                }
+                Err(resp) => return resp,
             };
             match alerting.add_silence(request).await {
-                Ok(s) => text(
-                    StatusCode::CREATED,
-                    serde_json::to_string(&s).unwrap_or_default(),
-                    JSON,
-                ),
+                Ok(s) => created(&s),
                 Err(e) => json_error(StatusCode::BAD_REQUEST, e),
             }
         }

@@ -9,6 +9,7 @@ mod evaluate;
 mod facts;
 mod incident;
 mod metrics;
+mod notes;
 mod notification;
 pub mod notify;
 mod runtime;
@@ -18,6 +19,7 @@ mod suppress;
 pub use facts::{CertFact, Facts, NoFacts, ProbeEvent};
 pub use incident::Incident;
 pub use metrics::AlertMetrics;
+pub use notes::{Announcement, AnnouncementRequest, IncidentUpdate, UpdateRequest};
 pub use notification::{dedup_key, Alert, Notification, Status};
 pub use runtime::{
     Alerting, IncidentView, Incidents, Pending, SilenceRequest, Sources, StartError,

@@ -96,6 +96,7 @@ enum Command {
     Silences(oneshot::Sender<Vec<Silence>>),
     AddSilence(SilenceRequest, oneshot::Sender<Result<Silence, String>>),
     Expire(String, oneshot::Sender<Option<Result<Silence, String>>>),
+    Notes(crate::notes::Command),
     Stop,
 }
 
@@ -203,6 +204,46 @@ impl Alerting {
             None => Ok(None),
             Some(r) => r.map(Some),
         }
+    }
+
+    /// Post an update on incident `id`; `Ok(None)` when there is no such incident.
+    pub async fn add_update(
+        &self,
+        id: i64,
+        req: crate::notes::UpdateRequest,
+    ) -> Result<Option<crate::notes::IncidentUpdate>, String> {
+        self.ask(|tx| Command::Notes(crate::notes::Command::AddUpdate(id, req, tx)))
+            .await?
+    }
+
+    /// Incident updates posted since `from`, oldest first.
+    pub async fn updates_since(
+        &self,
+        from: Timestamp,
+    ) -> Result<Vec<crate::notes::IncidentUpdate>, String> {
+        self.ask(|tx| Command::Notes(crate::notes::Command::Updates(from, tx)))
+            .await?
+    }
+
+    /// Post an announcement.
+    pub async fn add_announcement(
+        &self,
+        req: crate::notes::AnnouncementRequest,
+    ) -> Result<crate::notes::Announcement, String> {
+        self.ask(|tx| Command::Notes(crate::notes::Command::AddAnnouncement(req, tx)))
+            .await?
+    }
+
+    /// Announcements still shown.
+    pub async fn announcements(&self) -> Result<Vec<crate::notes::Announcement>, String> {
+        self.ask(|tx| Command::Notes(crate::notes::Command::Announcements(tx)))
+            .await?
+    }
+
+    /// Delete an announcement; `Ok(false)` when there is none with that id.
+    pub async fn remove_announcement(&self, id: i64) -> Result<bool, String> {
+        self.ask(|tx| Command::Notes(crate::notes::Command::RemoveAnnouncement(id, tx)))
+            .await?
     }
 
     /// Stop the thread (pending notifications already handed over still go out).
@@ -351,6 +392,7 @@ fn handle(engine: &mut Engine, notifiers: &Notifiers, cmd: Command) -> bool {
             }
             let _ = tx.send(r);
         }
+        Command::Notes(c) => c.run(engine.store(), now),
         Command::Stop => return true,
     }
     false

@@ -14,7 +14,7 @@ use std::time::Duration;
 const HISTORY: Duration = Duration::from_secs(400 * 86400);
 
 pub(crate) struct AlertStore {
-    db: Connection,
+    pub(crate) db: Connection,
 }
 
 const SCHEMA: &str = "
@@ -47,11 +47,11 @@ CREATE TABLE IF NOT EXISTS silences (
 );
 ";
 
-fn ms(t: Timestamp) -> i64 {
+pub(crate) fn ms(t: Timestamp) -> i64 {
     t.as_millisecond()
 }
 
-fn ts(ms: i64) -> Timestamp {
+pub(crate) fn ts(ms: i64) -> Timestamp {
     Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
@@ -72,6 +72,7 @@ impl AlertStore {
             None => Connection::open_in_memory()?,
         };
         db.execute_batch(SCHEMA)?;
+        db.execute_batch(crate::notes::SCHEMA)?;
         Ok(AlertStore { db })
     }
 

@@ -25,6 +25,7 @@ mod policy;
 mod probes;
 mod raw;
 mod raw_policy;
+mod status;
 mod telemetry;
 pub mod units;
 pub mod watch;
@@ -34,6 +35,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
 pub use policy::*;
 pub use probes::*;
+pub use status::*;
 pub use telemetry::*;
 
 use std::path::Path;

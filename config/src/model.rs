@@ -40,6 +40,8 @@ pub struct Config {
     pub probes: crate::probes::ProbesConfig,
     /// Alert rules, incident handling and notifiers.
     pub alerting: crate::alerting::AlertingConfig,
+    /// The public status page, when configured.
+    pub status_page: Option<crate::status::StatusPageConfig>,
     /// Things that are allowed but probably not what the operator meant.
     pub warnings: Vec<crate::ConfigError>,
 }

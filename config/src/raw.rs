@@ -133,6 +133,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "probes",
     "store",
     "alerting",
+    "status_page",
     "demo",
     "state_dir",
     "listeners",

@@ -6,6 +6,7 @@ mod headers;
 mod policy;
 mod probes;
 mod routes;
+mod status;
 mod telemetry;
 mod tls;
 mod upstreams;
@@ -125,6 +126,7 @@ impl Compiler {
         let probes = take("probes");
         let store = take("store");
         let alerting = take("alerting");
+        let status_page = take("status_page");
         let listeners = take("listeners");
         let upstreams = take("upstreams");
         let routes = take("routes");
@@ -168,6 +170,20 @@ impl Compiler {
 
         let probes = self.probes(probing, probes, store, &state_dir);
         let alerting = self.alerting(alerting, &probes);
+        let status_page = self.status_page(status_page, &probes, &routes);
+        if let (Some(s), Some(admin)) = (&status_page, &admin) {
+            if s.listen == admin.listen {
+                self.err("status_page.listen", "is also the admin listener's address; the status page is public, the admin API private");
+            }
+        }
+        if let Some(s) = &status_page {
+            if let Some(i) = listeners.iter().position(|l| l.address == s.listen) {
+                self.err(
+                    "status_page.listen",
+                    format!("is also the address of listeners[{i}]"),
+                );
+            }
+        }
 
         if let Some(admin) = &admin {
             for (i, l) in listeners.iter().enumerate() {
@@ -198,6 +214,7 @@ impl Compiler {
             routes,
             probes,
             alerting,
+            status_page,
             warnings: std::mem::take(&mut self.warnings),
         })
     }
