@@ -10,6 +10,7 @@ mod logging;
 mod reload;
 mod run;
 mod shutdown;
+mod status;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

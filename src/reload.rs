@@ -152,6 +152,9 @@ fn warn_about_restart_only_changes(old: &Config, new: &Config) {
     if old.telemetry != new.telemetry {
         changed.push("telemetry");
     }
+    if old.status_page.as_ref().map(|s| s.listen) != new.status_page.as_ref().map(|s| s.listen) {
+        changed.push("status_page.listen");
+    }
     if old.probes.store != new.probes.store {
         changed.push("store");
     }

@@ -148,6 +148,16 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         },
     ));
     control.spawn(proxy_metrics.signals().clone().run_ticker());
+    if let Some(page) = &config.status_page {
+        let listener = control
+            .block_on(tokio::net::TcpListener::bind(page.listen))
+            .with_context(|| format!("status_page.listen: cannot bind {}", page.listen))?;
+        tracing::info!(address = %page.listen, path = %page.path, "status page listening");
+        control.spawn(crate::status::serve(
+            listener,
+            crate::status::StatusPage::new(shared.clone(), probes.clone(), alerting.clone()),
+        ));
+    }
 
     if let Some(d) = &config.demo {
         let listener = control

@@ -1,0 +1,333 @@
+//! The public status page on its own listener: `/` (HTML), `/status.json`, `/feed.atom` and
+//! `/badge/{component}/{status,uptime-30d,response-time}.svg` under the configured path. The
+//! view is built from the probes, their history and the incidents, and cached for a few
+//! seconds; every response carries cache headers, and the page its own strict CSP.
+
+pub(crate) mod html;
+pub(crate) mod model;
+pub(crate) mod svg;
+#[cfg(test)]
+mod tests;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use gatehouse_alerting::Alerting;
+use gatehouse_probes::{Probes, Range};
+use gatehouse_proxy::SharedState;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use jiff::{SignedDuration, Timestamp};
+use model::{ProbeData, StatusView};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+/// How long a built view is reused.
+const FRESH: Duration = Duration::from_secs(5);
+
+pub(crate) struct StatusPage {
+    pub state: SharedState,
+    pub probes: Arc<Probes>,
+    pub alerting: Arc<Alerting>,
+    cache: Mutex<Option<(Instant, Arc<StatusView>)>>,
+    csp: HeaderValue,
+}
+
+fn sha256_b64(s: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, s.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(d.as_ref())
+}
+
+impl StatusPage {
+    pub(crate) fn new(
+        state: SharedState,
+        probes: Arc<Probes>,
+        alerting: Arc<Alerting>,
+    ) -> Arc<Self> {
+        let csp = format!(
+            "default-src 'none'; style-src 'sha256-{}'; script-src 'sha256-{}'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            sha256_b64(html::CSS),
+            sha256_b64(html::SCRIPT)
+        );
+        Arc::new(StatusPage {
+            state,
+            probes,
+            alerting,
+            cache: Mutex::new(None),
+            csp: HeaderValue::from_str(&csp)
+                .unwrap_or(HeaderValue::from_static("default-src 'none'")),
+        })
+    }
+
+    /// The current view (built at most every few seconds).
+    async fn view(&self) -> Option<Arc<StatusView>> {
+        if let Some((at, v)) = self.cache.lock().ok()?.as_ref() {
+            if at.elapsed() < FRESH {
+                return Some(v.clone());
+            }
+        }
+        let config = self.state.load().config().clone();
+        let page = config.status_page.as_ref()?;
+        let now = Timestamp::now();
+        let names: Vec<String> = page
+            .components
+            .iter()
+            .flat_map(|c| c.probes.iter().cloned())
+            .collect();
+        let states: BTreeMap<String, Option<bool>> = self
+            .probes
+            .states()
+            .into_iter()
+            .map(|(p, s)| (p.name, s.map(|s| s.last.up)))
+            .collect();
+        let store = self.probes.store();
+        let histories = tokio::task::spawn_blocking(move || {
+            let at = std::time::SystemTime::now();
+            names
+                .into_iter()
+                .map(|n| {
+                    let h = |r| store.history(&n, r, at).ok();
+                    let data = ProbeData {
+                        up: None,
+                        day: h(Range::Day),
+                        week: h(Range::Week),
+                        month: h(Range::Month),
+                        quarter: h(Range::Quarter),
+                    };
+                    (n, data)
+                })
+                .collect::<BTreeMap<String, ProbeData>>()
+        })
+        .await
+        .ok()?;
+        let mut probes = histories;
+        for (name, data) in probes.iter_mut() {
+            data.up = states.get(name).copied().flatten();
+        }
+        let since = now
+            .checked_sub(SignedDuration::from_hours(90 * 24))
+            .unwrap_or(now);
+        let incidents = self
+            .alerting
+            .incidents_between(since, now)
+            .await
+            .unwrap_or_default();
+        let updates = self.alerting.updates_since(since).await.unwrap_or_default();
+        let announcements = self.alerting.announcements().await.unwrap_or_default();
+        let view = Arc::new(model::build(&model::Inputs {
+            config: page,
+            maintenance: &config.alerting.maintenance,
+            probes: &probes,
+            incidents: &incidents,
+            updates: &updates,
+            announcements: &announcements,
+            now,
+        }));
+        if let Ok(mut c) = self.cache.lock() {
+            *c = Some((Instant::now(), view.clone()));
+        }
+        Some(view)
+    }
+
+    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let config = self.state.load().config().clone();
+        let Some(page) = config.status_page.as_ref() else {
+            return reply(
+                StatusCode::NOT_FOUND,
+                "no status page configured\n",
+                "text/plain; charset=utf-8",
+                "no-store",
+            );
+        };
+        if let Some(host) = &page.host {
+            let given = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(|h| {
+                    h.rsplit_once(':')
+                        .map_or(h, |(n, _)| n)
+                        .to_ascii_lowercase()
+                });
+            if given.as_deref() != Some(host.as_str()) {
+                return reply(
+                    StatusCode::NOT_FOUND,
+                    "not found\n",
+                    "text/plain; charset=utf-8",
+                    "no-store",
+                );
+            }
+        }
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return reply(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "use GET\n",
+                "text/plain; charset=utf-8",
+                "no-store",
+            );
+        }
+        let base = if page.path == "/" {
+            String::new()
+        } else {
+            page.path.clone()
+        };
+        let Some(rest) = req.uri().path().strip_prefix(base.as_str()) else {
+            return reply(
+                StatusCode::NOT_FOUND,
+                "not found\n",
+                "text/plain; charset=utf-8",
+                "no-store",
+            );
+        };
+        let rest = rest.to_string();
+        let Some(view) = self.view().await else {
+            return reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "status unavailable\n",
+                "text/plain; charset=utf-8",
+                "no-store",
+            );
+        };
+        const PAGE_CACHE: &str = "public, max-age=30";
+        match rest.as_str() {
+            "" | "/" => {
+                let mut r = reply(
+                    StatusCode::OK,
+                    html::page(&view, &format!("{base}/")),
+                    "text/html; charset=utf-8",
+                    PAGE_CACHE,
+                );
+                r.headers_mut()
+                    .insert("content-security-policy", self.csp.clone());
+                r
+            }
+            "/status.json" => reply(
+                StatusCode::OK,
+                serde_json::to_string(&*view).unwrap_or_default(),
+                "application/json",
+                PAGE_CACHE,
+            ),
+            "/feed.atom" => reply(
+                StatusCode::OK,
+                feed(&view, page),
+                "application/atom+xml; charset=utf-8",
+                PAGE_CACHE,
+            ),
+            other => badge(&view, other).unwrap_or_else(|| {
+                reply(
+                    StatusCode::NOT_FOUND,
+                    "not found\n",
+                    "text/plain; charset=utf-8",
+                    "no-store",
+                )
+            }),
+        }
+    }
+}
+
+fn badge(view: &StatusView, path: &str) -> Option<Response<Full<Bytes>>> {
+    let (slug, file) = path.strip_prefix("/badge/")?.split_once('/')?;
+    let c = view
+        .groups
+        .iter()
+        .flat_map(|g| g.components.iter())
+        .find(|c| c.slug == slug)?;
+    let svg = match file {
+        "status.svg" => svg::status_badge(c),
+        "uptime-30d.svg" => svg::uptime_badge(c),
+        "response-time.svg" => svg::response_badge(c),
+        _ => return None,
+    };
+    Some(reply(
+        StatusCode::OK,
+        svg,
+        "image/svg+xml",
+        "public, max-age=60",
+    ))
+}
+
+/// An Atom feed of the incidents (open and past).
+fn feed(view: &StatusView, page: &gatehouse_config::StatusPageConfig) -> String {
+    let e = html::esc;
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>{} — incidents</title><id>urn:gatehouse:status:{}</id><updated>{}</updated>",
+        e(&view.title),
+        e(&page.title),
+        view.generated_at
+    );
+    for i in view.incidents.iter().chain(view.history.iter()) {
+        let state = if i.ended_at.is_some() {
+            "resolved"
+        } else {
+            "ongoing"
+        };
+        let mut body = format!("{} since {}", i.impact.label(), i.started_at);
+        if let Some(end) = i.ended_at {
+            body.push_str(&format!(", resolved {end}"));
+        }
+        for u in &i.updates {
+            body.push_str(&format!("\n{} ({}): {}", u.status, u.at, u.message));
+        }
+        let updated = i
+            .updates
+            .first()
+            .map(|u| u.at)
+            .or(i.ended_at)
+            .unwrap_or(i.started_at);
+        out.push_str(&format!(
+            "<entry><id>urn:gatehouse:incident:{}</id><title>{} ({state})</title><updated>{updated}</updated><published>{}</published><content type=\"text\">{}</content></entry>",
+            i.id,
+            e(&i.title),
+            i.started_at,
+            e(&body)
+        ));
+    }
+    out.push_str("</feed>");
+    out
+}
+
+fn reply(
+    status: StatusCode,
+    body: impl Into<Bytes>,
+    content_type: &'static str,
+    cache: &'static str,
+) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    r
+}
+
+/// Serve the status page on `listener` until the runtime ends.
+pub(crate) async fn serve(listener: TcpListener, page: Arc<StatusPage>) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "status listener: accept failed");
+                continue;
+            }
+        };
+        let page = page.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let page = page.clone();
+                async move { Ok::<_, std::convert::Infallible>(page.handle(req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}

@@ -1,0 +1,436 @@
+//! What the status page shows, derived from probe states and history, incidents, operator
+//! updates, announcements and maintenance windows. Pure functions over plain data, so every
+//! state can be tested without a server.
+
+use gatehouse_alerting::{Announcement, Incident, IncidentUpdate};
+use gatehouse_config::{Component, Maintenance, StatusPageConfig};
+use gatehouse_probes::store::Bucket;
+use gatehouse_probes::History;
+use jiff::{SignedDuration, Timestamp, ToSpan};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A component's (or the whole page's) state, least to most severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Level {
+    Operational,
+    Maintenance,
+    Degraded,
+    PartialOutage,
+    MajorOutage,
+}
+
+impl Level {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Level::Operational => "Operational",
+            Level::Maintenance => "Under maintenance",
+            Level::Degraded => "Degraded performance",
+            Level::PartialOutage => "Partial outage",
+            Level::MajorOutage => "Major outage",
+        }
+    }
+
+    pub(crate) fn banner(self) -> &'static str {
+        match self {
+            Level::Operational => "All systems operational",
+            Level::Maintenance => "Maintenance in progress",
+            Level::Degraded => "Degraded performance",
+            Level::PartialOutage => "Partial outage",
+            Level::MajorOutage => "Major outage",
+        }
+    }
+
+    pub(crate) fn css(self) -> &'static str {
+        match self {
+            Level::Operational => "ok",
+            Level::Maintenance => "maint",
+            Level::Degraded => "degraded",
+            Level::PartialOutage => "partial",
+            Level::MajorOutage => "major",
+        }
+    }
+}
+
+/// A component's uptime over the four ranges (ratios 0..1).
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct Uptime {
+    #[serde(rename = "24h")]
+    pub day: Option<f64>,
+    #[serde(rename = "7d")]
+    pub week: Option<f64>,
+    #[serde(rename = "30d")]
+    pub month: Option<f64>,
+    #[serde(rename = "90d")]
+    pub quarter: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Day {
+    /// `2026-11-23` (UTC).
+    pub date: String,
+    pub uptime: Option<f64>,
+    /// Titles of the incidents that touched the day.
+    pub incidents: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Point {
+    pub at: Timestamp,
+    pub ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ComponentView {
+    pub name: String,
+    pub slug: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub status: Level,
+    pub uptime: Uptime,
+    /// The last 90 days, oldest first.
+    pub days: Vec<Day>,
+    /// Hourly mean response time over the last 24 hours.
+    pub response_time: Vec<Point>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Group {
+    pub name: String,
+    pub components: Vec<ComponentView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Update {
+    pub status: String,
+    pub message: String,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct PublicIncident {
+    pub id: i64,
+    pub title: String,
+    pub components: Vec<String>,
+    pub impact: Level,
+    pub started_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
+    pub duration_seconds: u64,
+    pub updates: Vec<Update>,
+    /// The alert's summary, only with `show_errors: true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct MaintenanceView {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub active: bool,
+    pub components: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct StatusView {
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub generated_at: Timestamp,
+    pub status: Level,
+    pub status_text: String,
+    pub groups: Vec<Group>,
+    pub incidents: Vec<PublicIncident>,
+    pub maintenance: Vec<MaintenanceView>,
+    pub history: Vec<PublicIncident>,
+    pub announcements: Vec<Announcement>,
+}
+
+/// Per probe: its last state and its history over the four ranges.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ProbeData {
+    pub up: Option<bool>,
+    pub day: Option<History>,
+    pub week: Option<History>,
+    pub month: Option<History>,
+    pub quarter: Option<History>,
+}
+
+/// Everything a view is made from.
+pub(crate) struct Inputs<'a> {
+    pub config: &'a StatusPageConfig,
+    pub maintenance: &'a [Maintenance],
+    pub probes: &'a BTreeMap<String, ProbeData>,
+    /// Incidents of the last 90 days (open ones included).
+    pub incidents: &'a [Incident],
+    pub updates: &'a [IncidentUpdate],
+    pub announcements: &'a [Announcement],
+    pub now: Timestamp,
+}
+
+/// How many resolved incidents the history lists.
+const HISTORY: usize = 20;
+
+fn covers(c: &Component, subject: &str, kind: &str) -> bool {
+    match kind {
+        "probe" => c.probes.iter().any(|p| p == subject),
+        "route" => c.routes.iter().any(|r| r == subject),
+        _ => false,
+    }
+}
+
+fn maintenance_covers(m: &Maintenance, c: &Component) -> bool {
+    m.subjects.is_empty()
+        || m.subjects
+            .iter()
+            .any(|s| c.probes.contains(s) || c.routes.contains(s))
+}
+
+/// The state of one component.
+pub(crate) fn component_level(
+    probes_up: &[Option<bool>],
+    open: &[&Incident],
+    in_maintenance: bool,
+) -> Level {
+    let known: Vec<bool> = probes_up.iter().flatten().copied().collect();
+    let down = known.iter().filter(|up| !**up).count();
+    let route_trouble = open.iter().any(|i| i.kind == "route");
+    let level = if down > 0 && down == known.len() {
+        Level::MajorOutage
+    } else if down > 0 {
+        Level::PartialOutage
+    } else if route_trouble {
+        Level::Degraded
+    } else {
+        Level::Operational
+    };
+    if in_maintenance && level > Level::Operational {
+        Level::Maintenance
+    } else {
+        level
+    }
+}
+
+fn ratio(checks: u64, failures: u64) -> Option<f64> {
+    (checks > 0).then(|| (checks - failures.min(checks)) as f64 / checks as f64)
+}
+
+fn combined(histories: &[&History]) -> Option<f64> {
+    let checks: u64 = histories.iter().map(|h| h.checks).sum();
+    let failures: u64 = histories.iter().map(|h| h.failures).sum();
+    ratio(checks, failures)
+}
+
+/// Buckets of several probes summed by start.
+fn merge<'a>(series: impl Iterator<Item = &'a Bucket>) -> BTreeMap<i64, (u64, u64, f64)> {
+    let mut out: BTreeMap<i64, (u64, u64, f64)> = BTreeMap::new();
+    for b in series {
+        let e = out.entry(b.start).or_default();
+        e.0 += b.checks;
+        e.1 += b.failures;
+        e.2 += b.avg_ms * b.checks as f64;
+    }
+    out
+}
+
+fn incident_title(c_names: &[String], impact: Level) -> String {
+    format!("{}: {}", c_names.join(", "), impact.label().to_lowercase())
+}
+
+pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
+    let now = input.now;
+    let cfg = input.config;
+    let open: Vec<&Incident> = input
+        .incidents
+        .iter()
+        .filter(|i| i.ended_at.is_none())
+        .collect();
+    let mut groups: Vec<Group> = Vec::new();
+    let mut levels: BTreeMap<&str, Level> = BTreeMap::new();
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    for c in &cfg.components {
+        let data: Vec<&ProbeData> = c
+            .probes
+            .iter()
+            .filter_map(|p| input.probes.get(p))
+            .collect();
+        let mine: Vec<&Incident> = open
+            .iter()
+            .copied()
+            .filter(|i| covers(c, &i.subject, &i.kind))
+            .collect();
+        let in_maintenance = input
+            .maintenance
+            .iter()
+            .any(|m| maintenance_covers(m, c) && gatehouse_alerting::maintenance_active(m, now));
+        let ups: Vec<Option<bool>> = data.iter().map(|d| d.up).collect();
+        let level = component_level(&ups, &mine, in_maintenance);
+        levels.insert(c.name.as_str(), level);
+        let pick = |f: fn(&ProbeData) -> Option<&History>| -> Vec<&History> {
+            data.iter().filter_map(|d| f(d)).collect()
+        };
+        let uptime = Uptime {
+            day: combined(&pick(|d| d.day.as_ref())),
+            week: combined(&pick(|d| d.week.as_ref())),
+            month: combined(&pick(|d| d.month.as_ref())),
+            quarter: combined(&pick(|d| d.quarter.as_ref())),
+        };
+        let daily = merge(
+            pick(|d| d.quarter.as_ref())
+                .into_iter()
+                .flat_map(|h| h.series.iter()),
+        );
+        let all_mine: Vec<&Incident> = input
+            .incidents
+            .iter()
+            .filter(|i| covers(c, &i.subject, &i.kind))
+            .collect();
+        let days = (0..90)
+            .rev()
+            .filter_map(|back: i64| {
+                let date = today.checked_sub(back.days()).ok()?;
+                let start = date.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp();
+                let end = start.checked_add(SignedDuration::from_hours(24)).ok()?;
+                let uptime = daily
+                    .get(&start.as_second())
+                    .and_then(|(checks, failures, _)| ratio(*checks, *failures));
+                let incidents = all_mine
+                    .iter()
+                    .filter(|i| i.started_at < end && i.ended_at.is_none_or(|e| e >= start))
+                    .map(|i| {
+                        format!(
+                            "{} ({})",
+                            incident_title(std::slice::from_ref(&c.name), impact_of(i, c)),
+                            crate::status::html::duration_text(i.duration(now))
+                        )
+                    })
+                    .collect();
+                Some(Day {
+                    date: date.to_string(),
+                    uptime,
+                    incidents,
+                })
+            })
+            .collect();
+        let response_time = merge(
+            pick(|d| d.day.as_ref())
+                .into_iter()
+                .flat_map(|h| h.series.iter()),
+        )
+        .into_iter()
+        .filter(|(_, (checks, _, _))| *checks > 0)
+        .filter_map(|(start, (checks, _, sum))| {
+            Some(Point {
+                at: Timestamp::from_second(start).ok()?,
+                ms: sum / checks as f64,
+            })
+        })
+        .collect();
+        let view = ComponentView {
+            name: c.name.clone(),
+            slug: c.slug.clone(),
+            description: c.description.clone(),
+            status: level,
+            uptime,
+            days,
+            response_time,
+        };
+        match groups.iter_mut().find(|g| g.name == c.group) {
+            Some(g) => g.components.push(view),
+            None => groups.push(Group {
+                name: c.group.clone(),
+                components: vec![view],
+            }),
+        }
+    }
+    let status = levels.values().copied().max().unwrap_or(Level::Operational);
+    let public = |i: &Incident| -> Option<PublicIncident> {
+        let hit: Vec<&Component> = cfg
+            .components
+            .iter()
+            .filter(|c| covers(c, &i.subject, &i.kind))
+            .collect();
+        let impact = hit.iter().map(|c| impact_of(i, c)).max()?;
+        let components: Vec<String> = hit.iter().map(|c| c.name.clone()).collect();
+        Some(PublicIncident {
+            id: i.id,
+            title: incident_title(&components, impact),
+            components,
+            impact,
+            started_at: i.started_at,
+            ended_at: i.ended_at,
+            duration_seconds: i.duration(now).as_secs(),
+            updates: input
+                .updates
+                .iter()
+                .filter(|u| u.incident_id == i.id)
+                .map(|u| Update {
+                    status: u.status.clone(),
+                    message: u.message.clone(),
+                    at: u.created_at,
+                })
+                .rev()
+                .collect(),
+            details: cfg.show_errors.then(|| i.summary.clone()),
+        })
+    };
+    let incidents: Vec<PublicIncident> = open.iter().filter_map(|i| public(i)).collect();
+    let mut history: Vec<PublicIncident> = input
+        .incidents
+        .iter()
+        .filter(|i| i.ended_at.is_some())
+        .filter_map(public)
+        .collect();
+    history.sort_by_key(|i| std::cmp::Reverse(i.started_at));
+    history.truncate(HISTORY);
+    let horizon = now
+        .checked_add(SignedDuration::from_hours(14 * 24))
+        .unwrap_or(now);
+    let maintenance = input
+        .maintenance
+        .iter()
+        .filter_map(|m| {
+            let components: Vec<String> = cfg
+                .components
+                .iter()
+                .filter(|c| maintenance_covers(m, c))
+                .map(|c| c.name.clone())
+                .collect();
+            let (s, e) = gatehouse_alerting::maintenance_window(m, now)?;
+            (!components.is_empty() && s <= horizon).then(|| MaintenanceView {
+                name: m.name.clone(),
+                description: m.description.clone(),
+                starts_at: s,
+                ends_at: e,
+                active: s <= now,
+                components,
+            })
+        })
+        .collect();
+    StatusView {
+        title: cfg.title.clone(),
+        description: cfg.description.clone(),
+        generated_at: now,
+        status,
+        status_text: status.banner().to_string(),
+        groups,
+        incidents,
+        maintenance,
+        history,
+        announcements: input.announcements.to_vec(),
+    }
+}
+
+/// What an incident did to its component: a probe down is an outage (major when it is the
+/// component's only probe), a route alert a degradation.
+fn impact_of(i: &Incident, c: &Component) -> Level {
+    match i.kind.as_str() {
+        "probe" if c.probes.len() <= 1 => Level::MajorOutage,
+        "probe" => Level::PartialOutage,
+        _ => Level::Degraded,
+    }
+}
