@@ -1,1 +1,318 @@
+//! The status page for every state, built from plain data: operational, degraded, partial and
+//! major outage, maintenance; what visitors must never see; badges; the JSON.
 
+#![allow(clippy::unwrap_used)]
+
+use super::model::{build, component_level, Inputs, Level, ProbeData};
+use super::{html, svg};
+use gatehouse_alerting::{Announcement, Incident, IncidentUpdate};
+use gatehouse_config::{Component, Maintenance, Schedule, Severity, StatusPageConfig};
+use gatehouse_probes::store::Bucket;
+use gatehouse_probes::{History, Range};
+use jiff::Timestamp;
+use std::collections::BTreeMap;
+
+fn now() -> Timestamp {
+    "2026-11-23T12:00:00Z".parse().unwrap()
+}
+
+fn page() -> StatusPageConfig {
+    let c = |name: &str, probes: &[&str], routes: &[&str]| Component {
+        name: name.into(),
+        slug: name.to_lowercase(),
+        group: "Services".into(),
+        description: None,
+        probes: probes.iter().map(|s| s.to_string()).collect(),
+        routes: routes.iter().map(|s| s.to_string()).collect(),
+    };
+    StatusPageConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        host: None,
+        path: "/".into(),
+        title: "Acme <status>".into(),
+        description: None,
+        show_errors: false,
+        components: vec![
+            c("API", &["api-a", "api-b"], &["api"]),
+            c("Web", &["web"], &[]),
+        ],
+    }
+}
+
+fn history(checks: u64, failures: u64, range: Range) -> History {
+    let day = now().as_second() - now().as_second() % 86400;
+    History {
+        probe: "x".into(),
+        range,
+        checks,
+        failures,
+        uptime: None,
+        series: vec![Bucket {
+            start: if matches!(range, Range::Day) {
+                now().as_second() - 3600
+            } else {
+                day
+            },
+            checks,
+            failures,
+            avg_ms: 120.0,
+            max_ms: 300.0,
+        }],
+        recent_failures: vec![],
+    }
+}
+
+fn probes(states: &[(&str, Option<bool>)]) -> BTreeMap<String, ProbeData> {
+    states
+        .iter()
+        .map(|(n, up)| {
+            (
+                n.to_string(),
+                ProbeData {
+                    up: *up,
+                    day: Some(history(1000, 1, Range::Day)),
+                    week: Some(history(1000, 1, Range::Week)),
+                    month: Some(history(1000, 1, Range::Month)),
+                    quarter: Some(history(1000, 1, Range::Quarter)),
+                },
+            )
+        })
+        .collect()
+}
+
+fn incident(id: i64, kind: &str, subject: &str, open: bool) -> Incident {
+    Incident {
+        id,
+        rule: "r".into(),
+        kind: kind.into(),
+        subject: subject.into(),
+        severity: Severity::Critical,
+        labels: BTreeMap::new(),
+        summary: "api-a is down: connect to 10.0.0.7:8080 refused".into(),
+        value: String::new(),
+        cause: String::new(),
+        runbook: None,
+        started_at: "2026-11-23T11:00:00Z".parse().unwrap(),
+        ended_at: (!open).then(|| "2026-11-23T11:30:00Z".parse().unwrap()),
+        flapping: false,
+        notified: true,
+        last_notified: None,
+    }
+}
+
+fn render(
+    states: &[(&str, Option<bool>)],
+    incidents: &[Incident],
+    maintenance: &[Maintenance],
+    updates: &[IncidentUpdate],
+    announcements: &[Announcement],
+) -> (super::model::StatusView, String) {
+    let cfg = page();
+    let p = probes(states);
+    let v = build(&Inputs {
+        config: &cfg,
+        maintenance,
+        probes: &p,
+        incidents,
+        updates,
+        announcements,
+        now: now(),
+    });
+    let html = html::page(&v, "/");
+    (v, html)
+}
+
+const ALL_UP: [(&str, Option<bool>); 3] = [
+    ("api-a", Some(true)),
+    ("api-b", Some(true)),
+    ("web", Some(true)),
+];
+
+#[test]
+fn operational() {
+    let (v, page) = render(&ALL_UP, &[], &[], &[], &[]);
+    assert_eq!(v.status, Level::Operational);
+    assert!(page.contains(
+        "<div class=\"banner ok\" role=\"status\" id=\"banner\">All systems operational</div>"
+    ));
+    assert!(page.contains("No incidents in the last 90 days."));
+    assert!(
+        page.contains("<title>Acme &lt;status&gt;</title>"),
+        "escaped"
+    );
+    assert!(!page.contains("<status>"));
+    let api = &v.groups[0].components[0];
+    assert_eq!(api.days.len(), 90);
+    assert_eq!(api.days[89].date, "2026-11-23");
+    assert_eq!(api.days[89].uptime, Some(0.999));
+    assert_eq!(html::percent(api.uptime.month), "99.90%");
+    assert!(page.contains("<main>") && page.contains("<header>") && page.contains("<footer"));
+    assert!(page.contains("aria-label=\"API: 90-day uptime 99.90%\""));
+    assert!(
+        page.contains("<title>2026-11-23: 99.90%</title>"),
+        "a day's cell says its figure"
+    );
+}
+
+#[test]
+fn degraded_by_a_route_incident() {
+    let (v, page) = render(&ALL_UP, &[incident(1, "route", "api", true)], &[], &[], &[]);
+    assert_eq!(v.status, Level::Degraded);
+    assert!(page.contains(">Degraded performance</div>"));
+    assert_eq!(v.incidents[0].title, "API: degraded performance");
+}
+
+#[test]
+fn partial_outage_when_one_of_two_probes_is_down() {
+    let states = [
+        ("api-a", Some(false)),
+        ("api-b", Some(true)),
+        ("web", Some(true)),
+    ];
+    let updates = [IncidentUpdate {
+        id: 1,
+        incident_id: 7,
+        status: "identified".into(),
+        message: "A node lost its disk; traffic moved.".into(),
+        created_at: "2026-11-23T11:10:00Z".parse().unwrap(),
+    }];
+    let (v, page) = render(
+        &states,
+        &[incident(7, "probe", "api-a", true)],
+        &[],
+        &updates,
+        &[],
+    );
+    assert_eq!(v.status, Level::PartialOutage);
+    assert_eq!(v.groups[0].components[0].status, Level::PartialOutage);
+    assert_eq!(v.groups[0].components[1].status, Level::Operational);
+    assert!(page.contains(">Partial outage</div>"));
+    assert!(page.contains("API: partial outage"));
+    assert!(page.contains("A node lost its disk; traffic moved."));
+    // Internal addresses and error texts stay private unless show_errors is set.
+    assert!(!page.contains("10.0.0.7"), "{page}");
+    assert!(v.incidents[0].details.is_none());
+}
+
+#[test]
+fn major_outage_when_every_probe_is_down_and_errors_shown_only_when_configured() {
+    let states = [
+        ("api-a", Some(true)),
+        ("api-b", Some(true)),
+        ("web", Some(false)),
+    ];
+    let mut cfg = page();
+    cfg.show_errors = true;
+    let p = probes(&states);
+    let incidents = [
+        incident(3, "probe", "web", true),
+        incident(2, "probe", "web", false),
+    ];
+    let v = build(&Inputs {
+        config: &cfg,
+        maintenance: &[],
+        probes: &p,
+        incidents: &incidents,
+        updates: &[],
+        announcements: &[],
+        now: now(),
+    });
+    assert_eq!(v.status, Level::MajorOutage);
+    assert_eq!(v.incidents.len(), 1);
+    assert_eq!(v.history.len(), 1);
+    assert_eq!(v.history[0].duration_seconds, 1800);
+    assert_eq!(
+        v.incidents[0].details.as_deref(),
+        Some("api-a is down: connect to 10.0.0.7:8080 refused")
+    );
+    let page = html::page(&v, "/");
+    assert!(page.contains(">Major outage</div>"));
+    assert!(page.contains("resolved"), "history lists the past incident");
+    let web = &v.groups[0].components[1];
+    assert!(
+        web.days[89].incidents[0].starts_with("Web: major outage"),
+        "{:?}",
+        web.days[89]
+    );
+}
+
+#[test]
+fn maintenance_shows_instead_of_an_outage_and_is_listed() {
+    let states = [
+        ("api-a", Some(true)),
+        ("api-b", Some(true)),
+        ("web", Some(false)),
+    ];
+    let m = Maintenance {
+        name: "web-upgrade".into(),
+        description: Some("Web server upgrade".into()),
+        subjects: vec!["web".into()],
+        labels: BTreeMap::new(),
+        schedule: Schedule::Once {
+            start: now().as_second() - 600,
+            end: now().as_second() + 600,
+        },
+    };
+    let later = Maintenance {
+        name: "db".into(),
+        description: None,
+        subjects: vec!["api-a".into()],
+        labels: BTreeMap::new(),
+        schedule: Schedule::Once {
+            start: now().as_second() + 86400,
+            end: now().as_second() + 90000,
+        },
+    };
+    let (v, page) = render(&states, &[], &[m, later], &[], &[]);
+    assert_eq!(v.status, Level::Maintenance);
+    assert!(page.contains(">Maintenance in progress</div>"));
+    assert!(page.contains("Web server upgrade") && page.contains("In progress"));
+    assert!(page.contains("Scheduled"), "the upcoming window is listed");
+    assert_eq!(v.maintenance.len(), 2);
+}
+
+#[test]
+fn announcements_and_badges() {
+    let a = Announcement {
+        id: 1,
+        title: "New region".into(),
+        body: "EU customers are served from Frankfurt.".into(),
+        level: "info".into(),
+        created_at: now(),
+        ends_at: None,
+    };
+    let (v, page) = render(&ALL_UP, &[], &[], &[], &[a]);
+    assert!(page.contains("EU customers are served from Frankfurt."));
+    let api = &v.groups[0].components[0];
+    let s = svg::status_badge(api);
+    assert!(
+        s.contains("aria-label=\"API: operational\"") && s.contains("#1a7f37"),
+        "{s}"
+    );
+    assert!(svg::uptime_badge(api).contains("uptime 30d: 99.90%"));
+    assert!(svg::response_badge(api).contains("response time: 120 ms"));
+    let json = serde_json::to_value(&v).unwrap();
+    assert_eq!(json["status"], "operational");
+    assert_eq!(json["groups"][0]["components"][0]["uptime"]["30d"], 0.999);
+}
+
+#[test]
+fn component_levels() {
+    assert_eq!(
+        component_level(&[None, None], &[], false),
+        Level::Operational,
+        "no data yet"
+    );
+    assert_eq!(
+        component_level(&[Some(false)], &[], true),
+        Level::Maintenance
+    );
+    assert_eq!(
+        component_level(&[Some(true)], &[], true),
+        Level::Operational
+    );
+    assert_eq!(
+        component_level(&[Some(false), None], &[], false),
+        Level::MajorOutage
+    );
+}
