@@ -145,7 +145,7 @@ pub(crate) fn page(v: &StatusView, base: &str) -> String {
     let mut out = String::with_capacity(16 * 1024);
     let _ = write!(
         out,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{title}</title><link rel=\"alternate\" type=\"application/atom+xml\" title=\"Incidents\" href=\"{base}feed.atom\"><style>{CSS}</style></head><body><header><h1>{title}</h1>",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{title}</title><link rel=\"icon\" href=\"data:,\"><link rel=\"alternate\" type=\"application/atom+xml\" title=\"Incidents\" href=\"{base}feed.atom\"><style>{CSS}</style></head><body><header><h1>{title}</h1>",
         title = esc(&v.title),
     );
     if let Some(d) = &v.description {

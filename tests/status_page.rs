@@ -1,0 +1,244 @@
+//! The public status page end to end: a real gatehouse with one probe up and one down, its own
+//! listener under a path and a host, the HTML page, status.json, the Atom feed, the badges,
+//! operator updates and announcements through the admin API (kept across a restart), and a
+//! headless Chromium that renders the page under its CSP without a console error.
+#![allow(clippy::unwrap_used)] // test helpers panic on purpose
+
+mod common;
+
+use common::browser::Browser;
+use common::{free_port, wait_for, Gatehouse, Upstream};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn config(app: &Upstream, status_port: u16) -> String {
+    let closed = free_port();
+    format!(
+        "upstreams:
+  app: {{ backends: [{{ address: \"{app}\" }}] }}
+routes:
+  - {{ name: app, upstream: app }}
+probes:
+  - {{ name: web, interval: 200ms, timeout: 1s, http: {{ url: \"http://{app}/health\" }} }}
+  - {{ name: db, interval: 200ms, timeout: 1s, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}
+alerting:
+  group_wait: 200ms
+  rules:
+    - {{ name: probe-down, probe: \"*\", failure_threshold: 2 }}
+status_page:
+  listen: \"127.0.0.1:{status_port}\"
+  host: 127.0.0.1
+  path: /status
+  title: \"Acme status\"
+  description: \"How Acme's services are doing\"
+  components:
+    - {{ name: Website, group: Public, probes: [web], routes: [app] }}
+    - {{ name: Database, group: Internal, probes: [db] }}
+",
+        app = app.addr
+    )
+}
+
+async fn status_json(base: &str) -> Value {
+    reqwest::get(format!("{base}/status.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_page_with_a_probe_up_and_one_down() {
+    let app = Upstream::start("app").await;
+    let port = free_port();
+    let mut g = Gatehouse::start(&config(&app, port)).await;
+    let base = format!("http://127.0.0.1:{port}/status");
+    wait_for("the database incident on the page", DEADLINE, || async {
+        let v = status_json(&base).await;
+        v["status"] == "major_outage" && v["incidents"].as_array().is_some_and(|i| !i.is_empty())
+    })
+    .await;
+    let v = status_json(&base).await;
+    assert_eq!(v["status_text"], "Major outage");
+    assert_eq!(v["groups"][0]["name"], "Public");
+    assert_eq!(v["groups"][0]["components"][0]["status"], "operational");
+    assert_eq!(v["groups"][1]["components"][0]["status"], "major_outage");
+    assert_eq!(
+        v["groups"][1]["components"][0]["days"]
+            .as_array()
+            .unwrap()
+            .len(),
+        90
+    );
+    assert_eq!(v["incidents"][0]["title"], "Database: major outage");
+    assert!(
+        v["incidents"][0].get("details").is_none(),
+        "error texts stay private"
+    );
+    let incident_id = v["incidents"][0]["id"].as_i64().unwrap();
+
+    // The page: cache headers, its own CSP, no internal addresses.
+    let r = reqwest::get(format!("{base}/")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let h = r.headers().clone();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.starts_with("default-src 'none'; style-src 'sha256-"),
+        "{csp}"
+    );
+    assert!(csp.contains("script-src 'sha256-"));
+    assert_eq!(h["cache-control"], "public, max-age=30");
+    let html = r.text().await.unwrap();
+    assert!(html.contains(">Major outage</div>"));
+    assert!(
+        !html.contains(&app.addr.to_string()),
+        "no internal address on the page"
+    );
+    assert!(!html.contains("refused"), "no error text on the page");
+
+    // Machine-readable forms.
+    let feed = reqwest::get(format!("{base}/feed.atom")).await.unwrap();
+    assert_eq!(
+        feed.headers()["content-type"],
+        "application/atom+xml; charset=utf-8"
+    );
+    let feed = feed.text().await.unwrap();
+    assert!(
+        feed.contains("<title>Database: major outage (ongoing)</title>"),
+        "{feed}"
+    );
+    let badge = reqwest::get(format!("{base}/badge/database/status.svg"))
+        .await
+        .unwrap();
+    assert_eq!(badge.headers()["content-type"], "image/svg+xml");
+    assert!(badge
+        .text()
+        .await
+        .unwrap()
+        .contains("Database: major outage"));
+    let badge = reqwest::get(format!("{base}/badge/website/uptime-30d.svg"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(badge.contains("uptime 30d: "), "{badge}");
+    assert!(
+        reqwest::get(format!("{base}/badge/website/response-time.svg"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("response time: ")
+    );
+    assert_eq!(
+        reqwest::get(format!("{base}/badge/nope/status.svg"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    // Only under its path, only for its host.
+    assert_eq!(
+        reqwest::get(format!("http://127.0.0.1:{port}/"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let other_host = reqwest::Client::new()
+        .get(format!("{base}/"))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_host.status(), 404);
+
+    // Operators post an update and an announcement through the admin API.
+    let client = reqwest::Client::new();
+    let r = client
+        .post(g.admin(&format!("/api/v1/incidents/{incident_id}/updates")))
+        .json(&json!({ "status": "identified", "message": "The database host lost power; failing over." }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = client
+        .post(g.admin("/api/v1/announcements"))
+        .json(&json!({ "title": "Planned upgrade", "body": "Sunday 02:00 UTC, 30 minutes.", "level": "maintenance" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let bad = client
+        .post(g.admin("/api/v1/incidents/999999/updates"))
+        .json(&json!({ "message": "x" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 404);
+    let bad = client
+        .post(g.admin("/api/v1/announcements"))
+        .json(&json!({ "title": "x", "level": "panic" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+
+    // They persist: after a restart the page still shows them.
+    g.restart().await;
+    wait_for(
+        "the update and announcement after a restart",
+        DEADLINE,
+        || async {
+            let html = reqwest::get(format!("{base}/"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            html.contains("The database host lost power; failing over.")
+                && html.contains("Planned upgrade")
+        },
+    )
+    .await;
+
+    // A real browser renders it under its CSP.
+    let mut browser = Browser::start().await;
+    browser.load(&format!("{base}/")).await;
+    let banner = browser
+        .eval("document.getElementById('banner').textContent")
+        .await;
+    assert_eq!(banner, "Major outage");
+    let states = browser
+        .eval("Array.from(document.querySelectorAll('section.card')).map(s => s.querySelector('h3').textContent + '=' + s.querySelector('.state').textContent).join('|')")
+        .await;
+    assert_eq!(states, "Website=Operational|Database=Major outage");
+    let landmarks = browser
+        .eval("['header','main','footer'].every(t => document.querySelector(t)) && document.querySelectorAll('svg[role=img][aria-label]').length >= 2")
+        .await;
+    assert_eq!(landmarks, true);
+    // The inline script ran (its hash is allowed): times are shown in the visitor's zone.
+    let script_ran = browser
+        .eval("!document.querySelector('footer time').textContent.includes('UTC')")
+        .await;
+    assert_eq!(script_ran, true, "the inline script did not run");
+    let png = browser.screenshot().await;
+    assert_eq!(&png[1..4], b"PNG");
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
+    std::fs::write(&shot, &png).unwrap();
+    assert!(
+        png.len() > 10_000,
+        "a real rendering, not a blank page ({} bytes)",
+        png.len()
+    );
+    assert!(
+        browser.errors.is_empty(),
+        "browser console errors: {:?}",
+        browser.errors
+    );
+}
