@@ -252,3 +252,50 @@ probes:
     assert!(e("a").contains("a probe cannot depend on itself"));
     assert!(e("b").contains("`a` depends on itself through its parents"));
 }
+
+#[test]
+fn status_page_components_point_at_probes_and_routes() {
+    let ok = Config::from_yaml(&format!(
+        "{BASE}status_page:\n  listen: \"127.0.0.1:8090\"\n  path: /status/\n  components:\n    - {{ name: Public API, probes: [api], routes: [app] }}\n"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let page = ok.status_page.unwrap_or_else(|| panic!("configured"));
+    assert_eq!(page.path, "/status");
+    assert_eq!(page.components[0].slug, "public-api");
+    assert_eq!(page.components[0].group, "Services");
+    let cases: &[(&str, &str)] = &[
+        (
+            "  components:\n    - { name: API, probes: [nope] }\n",
+            "status_page.components[0].probes[0] (line 12): unknown probe `nope`",
+        ),
+        (
+            "  components:\n    - { name: API, routes: [nope] }\n",
+            "unknown route `nope`",
+        ),
+        (
+            "  components:\n    - { name: API }\n",
+            "needs `probes`, `routes` or both",
+        ),
+        (
+            "  components:\n    - { name: API, probes: [db] }\n    - { name: api, probes: [db] }\n",
+            "two components share the slug `api`",
+        ),
+        ("  path: status\n", "`status` is not a path"),
+        (
+            "  listen: \"127.0.0.1:8080\"\n",
+            "is also the address of listeners[0]",
+        ),
+    ];
+    for (extra, want) in cases {
+        let listen = if extra.contains("listen") {
+            ""
+        } else {
+            "  listen: \"127.0.0.1:8090\"\n"
+        };
+        let yaml = format!("{BASE}status_page:\n{listen}{extra}");
+        match Config::from_yaml(&yaml) {
+            Ok(_) => panic!("expected `{want}` for\n{extra}"),
+            Err(e) => assert!(e.to_string().contains(want), "expected `{want}` in {e}"),
+        }
+    }
+}
