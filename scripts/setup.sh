@@ -5,7 +5,9 @@
 #   scripts/setup.sh --test   also the real peers the tests start: pebble and
 #                             pebble-challtestsrv (ACME), curl (a test DNS hook),
 #                             redis-server (shared rate limits), python3-aiosmtpd
-#                             (the SMTP server of the email notifier test)
+#                             (the SMTP server of the email notifier test),
+#                             prometheus and promtool (the dashboards and rules test),
+#                             chromium (the status page's browser test)
 #   scripts/setup.sh --bench  also wrk, nginx and curl for scripts/bench.sh
 set -euo pipefail
 need=()
@@ -16,6 +18,9 @@ if [ "${1:-}" = "--test" ]; then
   command -v pebble-challtestsrv >/dev/null 2>&1 || need+=(pebble)
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
   /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)
+  command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+  command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+  [ -x /usr/bin/chromium ] || need+=(chromium)
 fi
 if [ "${1:-}" = "--bench" ]; then
   command -v curl >/dev/null 2>&1 || need+=(curl)

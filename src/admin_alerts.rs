@@ -41,6 +41,23 @@ async fn body<T: serde::de::DeserializeOwned>(
     req: Request<Incoming>,
     example: &str,
 ) -> Result<T, Response<Full<Bytes>>> {
+    // JSON only: a browser cannot send `application/json` across origins without a CORS
+    // preflight, which this listener never grants, so a web page cannot post here.
+    let json_body = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if !json_body {
+        return Err(json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the body as JSON with `Content-Type: application/json`",
+        ));
+    }
     let bytes = Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await

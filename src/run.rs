@@ -258,7 +258,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         }),
     });
     probes.stop(Duration::from_secs(2));
-    alerting.stop();
+    alerting.stop(Duration::from_secs(5));
     telemetry.flush(Duration::from_secs(2));
     control.shutdown_timeout(Duration::from_secs(1));
     tracing::info!("gatehouse stopped");

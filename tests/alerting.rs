@@ -578,11 +578,21 @@ async fn silences_are_created_listed_and_expired_through_the_admin_api() {
     assert!(bad.text().await.unwrap().contains("matchers"));
     let bad = client
         .post(g.admin("/api/v1/silences"))
+        .header("content-type", "application/json")
         .body("{\"matchers\": {\"rule\": \"down\"}, \"duration\": \"soon\"}")
         .send()
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
+    // What a web page could send without a preflight is refused.
+    let cross_site = client
+        .post(g.admin("/api/v1/silences"))
+        .header("content-type", "text/plain")
+        .body("{\"matchers\": {\"rule\": \"*\"}, \"duration\": \"1000d\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), 415);
     let missing = client
         .delete(g.admin("/api/v1/silences/nope"))
         .send()

@@ -178,5 +178,5 @@ probes:
             .map_or(0.0, |f| f.get_metric()[0].get_counter().get_value())
     );
     println!("memory: {:.0} MiB RSS", rss_mib());
-    alerting.stop();
+    alerting.stop(Duration::from_secs(5));
 }

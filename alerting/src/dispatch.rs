@@ -61,14 +61,36 @@ pub(crate) fn group_key(labels: &BTreeMap<String, String>, group_by: &[String]) 
 }
 
 impl Dispatcher {
-    /// An alert fires (or its value changed).
+    /// An alert fires (or its value changed). An alert already in another group (its key
+    /// changed with `group_by` on a reload) moves to its new group, keeping whether it was
+    /// notified, so that it is neither paged twice nor left behind.
     pub(crate) fn firing(&mut self, key: String, alert: Alert, now: Timestamp) {
+        let moved = self
+            .groups
+            .iter_mut()
+            .filter(|(k, _)| **k != key)
+            .find_map(|(_, g)| g.members.remove(&alert.id));
         let group = self.groups.entry(key).or_insert_with(|| Group {
             created: now,
             last_flush: None,
             last_sent: None,
             members: BTreeMap::new(),
         });
+        if let Some(m) = moved {
+            if m.notified {
+                group.last_flush = group.last_flush.or(Some(now));
+                group.last_sent = group.last_sent.or(Some(now));
+            }
+            group.members.insert(
+                alert.id,
+                Member {
+                    alert,
+                    notified: m.notified,
+                },
+            );
+            self.groups.retain(|_, g| !g.members.is_empty());
+            return;
+        }
         match group.members.get_mut(&alert.id) {
             Some(m) => m.alert = alert,
             None => {
@@ -81,6 +103,39 @@ impl Dispatcher {
                 );
             }
         }
+    }
+
+    /// Send every pending resolve now, whatever `group_interval` says (at shutdown, so that
+    /// no PagerDuty incident stays triggered).
+    pub(crate) fn flush_resolves(&mut self, config: &AlertingConfig, now: Timestamp) -> Flushed {
+        let mut out = Flushed::default();
+        if !config.send_resolved {
+            return out;
+        }
+        let every: Vec<String> = config.notifiers.iter().map(|n| n.name.clone()).collect();
+        for (key, group) in &mut self.groups {
+            let resolved: Vec<Alert> = group
+                .members
+                .values()
+                .filter(|m| m.alert.status == Status::Resolved && m.notified)
+                .map(|m| m.alert.clone())
+                .collect();
+            if !resolved.is_empty() {
+                out.outgoing.extend(per_notifier(
+                    key,
+                    &resolved,
+                    false,
+                    now,
+                    &config.routes,
+                    &every,
+                ));
+                group
+                    .members
+                    .retain(|_, m| m.alert.status == Status::Firing);
+            }
+        }
+        self.groups.retain(|_, g| !g.members.is_empty());
+        out
     }
 
     /// An alert that was notified before a restart: it joins its group as already sent.
@@ -233,7 +288,11 @@ fn per_notifier(
 ) -> Vec<Outgoing> {
     let mut by: BTreeMap<String, Vec<Alert>> = BTreeMap::new();
     for a in alerts {
-        for n in route(a, routes, every) {
+        let to = route(a, routes, every);
+        if to.is_empty() && !every.is_empty() {
+            tracing::warn!(rule = %a.rule, subject = %a.subject, severity = %a.severity, "no notify route matches this alert; add a catch-all route (`- {{ notifiers: [...] }}`)");
+        }
+        for n in to {
             by.entry(n).or_default().push(a.clone());
         }
     }

@@ -24,6 +24,9 @@ struct Entry {
 
 type Key = (String, String);
 
+/// Ids for incidents the store could not take: negative, unique in this process.
+static UNSTORED: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(-1);
+
 /// An open incident and why it is not notified now, if it is not.
 pub(crate) type Quiet = (Incident, Option<String>);
 
@@ -35,6 +38,8 @@ pub(crate) struct Engine {
     probe_down: HashMap<String, bool>,
     /// Probe name → index in `config.probes.probes`.
     probe_index: HashMap<String, usize>,
+    /// Since when a periodic rule's subject has had too little data to judge.
+    unjudged: HashMap<Key, Timestamp>,
     dispatcher: Dispatcher,
     silences: Vec<Silence>,
     metrics: AlertMetrics,
@@ -84,19 +89,32 @@ fn render(
     value: &str,
     labels: &BTreeMap<String, String>,
 ) -> String {
-    let mut out = template
-        .replace("{subject}", subject)
-        .replace("{value}", value)
-        .replace("{rule}", &rule.name)
-        .replace("{severity}", rule.severity.as_str());
-    while let Some(start) = out.find("{labels.") {
-        let Some(len) = out[start..].find('}') else {
+    // One pass over the template: replaced values are never scanned again.
+    let mut out = String::with_capacity(template.len() + value.len());
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let Some(end) = tail.find('}') else {
             break;
         };
-        let name = out[start + 8..start + len].to_string();
-        let v = labels.get(&name).cloned().unwrap_or_default();
-        out.replace_range(start..=start + len, &v);
+        let name = &tail[1..end];
+        let replacement = match name {
+            "subject" => Some(subject.to_string()),
+            "value" => Some(value.to_string()),
+            "rule" => Some(rule.name.clone()),
+            "severity" => Some(rule.severity.as_str().to_string()),
+            _ => name
+                .strip_prefix("labels.")
+                .map(|l| labels.get(l).cloned().unwrap_or_default()),
+        };
+        match replacement {
+            Some(r) => out.push_str(&r),
+            None => out.push_str(&tail[..=end]),
+        }
+        rest = &tail[end + 1..];
     }
+    out.push_str(rest);
     out
 }
 
@@ -108,6 +126,7 @@ impl Engine {
         now: Timestamp,
     ) -> Engine {
         let mut engine = Engine {
+            unjudged: HashMap::new(),
             probe_index: index(&config),
             config,
             store,
@@ -164,7 +183,9 @@ impl Engine {
         if !engine.entries.is_empty() {
             tracing::info!(open = engine.entries.len(), "open incidents restored");
         }
-        engine.refresh_metrics(now);
+        // Incidents of probes that left the config while gatehouse was down close now.
+        let config = engine.config.clone();
+        engine.apply(config, now);
         engine
     }
 
@@ -203,7 +224,7 @@ impl Engine {
             if !keep {
                 if let Some(entry) = self.entries.remove(&key) {
                     if let Some(incident) = entry.incident {
-                        self.close(incident, now, "no longer watched after a config reload");
+                        self.close(incident, now, "no longer watched by the config");
                     }
                 }
             }
@@ -212,6 +233,12 @@ impl Engine {
             .retain(|name, _| self.probe_index.contains_key(name));
         self.metrics.firing.reset();
         self.metrics.suppressed.reset();
+        // Every rule's counter exists from the start, so its first incident is an increase.
+        for rule in &self.config.alerting.rules {
+            self.metrics
+                .incidents
+                .with_label_values(&[rule.name.as_str()]);
+        }
         self.refresh_metrics(now);
     }
 
@@ -254,14 +281,39 @@ impl Engine {
                 "certificate" => "certificates",
                 _ => "gatehouse",
             };
-            let seen = verdicts(&rule.kind, input);
-            for v in &seen {
+            let labels = || {
                 let mut labels = BTreeMap::new();
                 labels.insert("group".to_string(), group.to_string());
-                self.observe(rule, &v.subject, v.bad, v.value.clone(), labels, input.now);
+                labels
+            };
+            // How long a route may go unjudged (too little traffic) before its incident
+            // closes for want of data: its window plus its hold.
+            let patience = match &rule.kind {
+                RuleKind::Route { window, hold, .. } => {
+                    Duration::from_secs(crate::evaluate::window_of(*window).seconds()) + *hold
+                }
+                _ => Duration::ZERO,
+            };
+            let seen = verdicts(&rule.kind, input);
+            for v in &seen {
+                let key = (rule.name.clone(), v.subject.clone());
+                if v.judged {
+                    self.unjudged.remove(&key);
+                    self.observe(
+                        rule,
+                        &v.subject,
+                        v.bad,
+                        v.value.clone(),
+                        labels(),
+                        input.now,
+                    );
+                } else {
+                    self.quiet(rule, &v.subject, &v.value, patience, labels(), input.now);
+                }
             }
-            // Subjects that went away (a route removed, a notifier healthy again and gone)
-            // count as good.
+            // Subjects that are not measured now: a route still in the config is only quiet
+            // (right after a restart its windows are empty); anything else went away and
+            // counts as good.
             let stale: Vec<String> = self
                 .entries
                 .keys()
@@ -269,17 +321,50 @@ impl Engine {
                 .map(|(_, s)| s.clone())
                 .collect();
             for subject in stale {
-                let mut labels = BTreeMap::new();
-                labels.insert("group".to_string(), group.to_string());
-                self.observe(
-                    rule,
-                    &subject,
-                    false,
-                    "no longer measured".into(),
-                    labels,
-                    input.now,
-                );
+                let still_routed = rule.kind.family() == "route"
+                    && config.routes.iter().any(|r| r.name == subject);
+                if still_routed {
+                    self.quiet(rule, &subject, "no traffic", patience, labels(), input.now);
+                } else {
+                    self.observe(
+                        rule,
+                        &subject,
+                        false,
+                        "no longer measured".into(),
+                        labels(),
+                        input.now,
+                    );
+                }
             }
+        }
+    }
+
+    /// A subject with too little to judge: its state holds, unless that has lasted longer
+    /// than `patience`, when an open incident closes for want of data.
+    fn quiet(
+        &mut self,
+        rule: &Rule,
+        subject: &str,
+        value: &str,
+        patience: Duration,
+        labels: BTreeMap<String, String>,
+        now: Timestamp,
+    ) {
+        let key = (rule.name.clone(), subject.to_string());
+        if !self.entries.contains_key(&key) {
+            return;
+        }
+        let since = *self.unjudged.entry(key.clone()).or_insert(now);
+        if now.duration_since(since).unsigned_abs() > patience {
+            self.unjudged.remove(&key);
+            self.observe(
+                rule,
+                subject,
+                false,
+                format!("no data: {value}"),
+                labels,
+                now,
+            );
         }
     }
 
@@ -329,7 +414,7 @@ impl Engine {
                 match self.store.insert(&incident) {
                     Ok(id) => incident.id = id,
                     Err(e) => {
-                        incident.id = -now.as_millisecond();
+                        incident.id = UNSTORED.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                         self.store_failed(now, "insert incident", &e);
                     }
                 }
@@ -392,6 +477,20 @@ impl Engine {
             .resolved(&key, alert_of(&incident, Status::Resolved));
     }
 
+    /// A parent counts as down while a probe rule sees it failing (pending or firing, so a
+    /// single good check of a firing parent does not release its children), or its last
+    /// result failed.
+    fn parent_down(&self, parent: &str) -> bool {
+        self.probe_down.get(parent).copied().unwrap_or(false)
+            || self.config.alerting.rules.iter().any(|r| {
+                matches!(r.kind, RuleKind::Probe { .. })
+                    && self
+                        .entries
+                        .get(&(r.name.clone(), parent.to_string()))
+                        .is_some_and(|e| e.tracker.firing || e.tracker.pending())
+            })
+    }
+
     /// Why a firing alert is not notified now, if it is not.
     pub(crate) fn suppression(
         &self,
@@ -407,7 +506,7 @@ impl Engine {
                 .and_then(|&i| self.config.probes.probes.get(i))
             {
                 for parent in &p.depends_on {
-                    if self.probe_down.get(parent).copied().unwrap_or(false) {
+                    if self.parent_down(parent) {
                         return Some((
                             "dependency",
                             format!("depends on `{parent}`, which is down"),
@@ -443,28 +542,37 @@ impl Engine {
             dispatcher.flush(now, &config.alerting, &quiet)
         };
         self.dispatcher = dispatcher;
-        for id in &flushed.notified {
-            let found = self
+        if !flushed.notified.is_empty() {
+            let sent: std::collections::HashSet<i64> = flushed.notified.iter().copied().collect();
+            let mut changed = Vec::with_capacity(sent.len());
+            for i in self
                 .entries
                 .values_mut()
                 .filter_map(|e| e.incident.as_mut())
-                .find(|i| i.id == *id)
-                .map(|i| {
+            {
+                if sent.contains(&i.id) {
                     i.notified = true;
                     i.last_notified = Some(to_millis(now));
-                    i.clone()
-                });
-            if let Some(i) = found {
-                if let Err(e) = self.store.update(&i) {
-                    self.store_failed(now, "mark notified", &e);
+                    changed.push(i.clone());
                 }
             }
+            // One transaction for the whole flush (a reminder of 10,000 alerts included).
+            if let Err(e) = self.store.update_all(&changed) {
+                self.store_failed(now, "mark notified", &e);
+            }
         }
+        self.silences.retain(|s| s.ends_at > now);
         let flapping = config.alerting.flapping;
         self.entries
             .retain(|_, e| e.incident.is_some() || !e.tracker.idle(now, flapping.period));
         self.refresh_metrics(now);
         flushed
+    }
+
+    /// At shutdown: the resolves still waiting for their group interval.
+    pub(crate) fn flush_resolves(&mut self, now: Timestamp) -> Flushed {
+        let config = Arc::clone(&self.config);
+        self.dispatcher.flush_resolves(&config.alerting, now)
     }
 
     fn refresh_metrics(&self, now: Timestamp) {

@@ -269,3 +269,165 @@ fn flapping_incident_is_held_open() {
     e.on_probe(&ev("web", true, t(130)));
     assert_eq!(e.open(t(130)).0.len(), 0, "resolved after a calm period");
 }
+
+/// Route signals the test sets by hand.
+struct Signals(std::sync::Mutex<gatehouse_signals::WindowStats>);
+
+impl gatehouse_signals::TrafficSignals for Signals {
+    fn routes(&self) -> Vec<String> {
+        vec!["app".into()]
+    }
+    fn window(
+        &self,
+        _: &str,
+        _: gatehouse_signals::Window,
+    ) -> Option<gatehouse_signals::WindowStats> {
+        self.0.lock().ok().map(|s| s.clone())
+    }
+    fn snapshot(&self) -> Vec<gatehouse_signals::RouteSnapshot> {
+        Vec::new()
+    }
+}
+
+fn stats(requests: u64, errors: u64) -> gatehouse_signals::WindowStats {
+    gatehouse_signals::WindowStats {
+        requests,
+        server_errors: errors,
+        error_ratio: (requests > 0).then(|| errors as f64 / requests as f64),
+        ..Default::default()
+    }
+}
+
+fn evaluate(e: &mut Engine, signals: &Signals, at: Timestamp) {
+    e.evaluate(&crate::evaluate::Inputs {
+        now: at,
+        signals: Some(signals),
+        certificates: &[],
+        facts: &crate::facts::NoFacts,
+        notifiers: &[],
+    });
+}
+
+#[test]
+fn a_quiet_route_keeps_its_incident_until_a_window_without_data_has_passed() {
+    let alerting = BASE.replace(
+        "    - { name: down, probe: \"*\", failure_threshold: 2, success_threshold: 1, severity: critical }",
+        "    - { name: errors, route: app, when: \"error_ratio > 5%\", window: 1m, min_requests: 10 }",
+    );
+    let mut e = engine(
+        config(&alerting, PROBES),
+        AlertStore::open(None).unwrap(),
+        t(0),
+    );
+    let signals = Signals(std::sync::Mutex::new(stats(20, 10)));
+    evaluate(&mut e, &signals, t(0));
+    assert_eq!(e.open(t(0)).0.len(), 1);
+    // Traffic falls below min_requests: not judged, the incident holds...
+    *signals.0.lock().unwrap() = stats(3, 0);
+    for s in 1..=60 {
+        evaluate(&mut e, &signals, t(s));
+    }
+    assert_eq!(
+        e.open(t(60)).0.len(),
+        1,
+        "one quiet window does not resolve it"
+    );
+    // ...until longer than its window without data.
+    evaluate(&mut e, &signals, t(62));
+    assert_eq!(e.open(t(62)).0.len(), 0);
+    assert_eq!(
+        e.store().recent(1).unwrap()[0].value,
+        "error_ratio is 50% over 1m (20 requests; threshold > 5%)"
+    );
+}
+
+#[test]
+fn a_probe_removed_while_stopped_closes_its_incident_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gatehouse.db");
+    {
+        let mut e = engine(
+            config(BASE, PROBES),
+            AlertStore::open(Some(&path)).unwrap(),
+            t(0),
+        );
+        e.on_probe(&ev("web", false, t(0)));
+        e.on_probe(&ev("web", false, t(1)));
+        assert_eq!(run(&mut e, 1, 5).len(), 1);
+    }
+    let without_web = "  - { name: db, group: core, tcp: { address: \"127.0.0.1:9\" } }";
+    let mut e = engine(
+        config(BASE, without_web),
+        AlertStore::open(Some(&path)).unwrap(),
+        t(10),
+    );
+    assert!(e.open(t(10)).0.is_empty());
+    let sent = run(&mut e, 10, 30);
+    assert_eq!(sent.len(), 1, "the resolve: {sent:?}");
+    assert_eq!(sent[0].1.notification.status, Status::Resolved);
+}
+
+#[test]
+fn a_changed_group_by_neither_pages_twice_nor_leaves_a_ghost() {
+    let mut e = engine(config(BASE, PROBES), AlertStore::open(None).unwrap(), t(0));
+    e.on_probe(&ev("web", false, t(0)));
+    e.on_probe(&ev("web", false, t(1)));
+    assert_eq!(run(&mut e, 1, 5).len(), 1);
+    let regrouped = BASE.replace("group_wait: 2s", "group_wait: 2s\n  group_by: [rule]");
+    e.apply(config(&regrouped, PROBES), t(6));
+    let mut other = ev("web", false, t(7));
+    other.reason = "another reason".into();
+    e.on_probe(&other);
+    assert!(
+        run(&mut e, 7, 50).is_empty(),
+        "no second page for the same incident"
+    );
+    e.on_probe(&ev("web", true, t(51)));
+    let sent = run(&mut e, 51, 200);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].1.notification.status, Status::Resolved);
+}
+
+#[test]
+fn a_parent_with_one_good_check_still_holds_its_children() {
+    let alerting = BASE.replace("success_threshold: 1", "success_threshold: 2");
+    let mut e = engine(
+        config(&alerting, PROBES),
+        AlertStore::open(None).unwrap(),
+        t(0),
+    );
+    for s in 0..2 {
+        e.on_probe(&ev("db", false, t(s)));
+        e.on_probe(&ev("api", false, t(s)));
+    }
+    e.on_probe(&ev("db", true, t(2)));
+    let subjects: Vec<String> = run(&mut e, 2, 20)
+        .iter()
+        .flat_map(|(_, o)| o.notification.alerts.iter().map(|a| a.subject.clone()))
+        .collect();
+    assert_eq!(
+        subjects,
+        ["db"],
+        "db's incident is still open after one good check"
+    );
+}
+
+#[test]
+fn a_label_naming_itself_in_the_summary_does_not_hang() {
+    let alerting = BASE.replace(
+        "severity: critical }",
+        "severity: critical, labels: { x: \"{labels.x}\" }, summary: \"{subject}: {labels.x} {value}\" }",
+    );
+    let mut e = engine(
+        config(&alerting, PROBES),
+        AlertStore::open(None).unwrap(),
+        t(0),
+    );
+    e.on_probe(&ev("web", false, t(0)));
+    e.on_probe(&ev("web", false, t(1)));
+    let (open, _) = e.open(t(1));
+    assert_eq!(
+        open[0].0.summary,
+        "web: {labels.x} `status < 400`: status was 503"
+    );
+}

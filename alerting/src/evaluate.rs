@@ -13,6 +13,27 @@ pub(crate) struct Verdict {
     pub subject: String,
     pub bad: bool,
     pub value: String,
+    /// `false` when there was too little to judge (a quiet route): the tracker keeps its
+    /// state instead of counting it as good.
+    pub judged: bool,
+}
+
+/// One verdict per subject: two certificates with the same first name (RSA and ECDSA, or a
+/// file and an ACME one) must not make the incident flap. A bad verdict wins over a good one,
+/// a judged one over an unjudged one.
+fn worst_per_subject(list: Vec<Verdict>) -> Vec<Verdict> {
+    let mut out: Vec<Verdict> = Vec::with_capacity(list.len());
+    for v in list {
+        match out.iter_mut().find(|o| o.subject == v.subject) {
+            Some(o) => {
+                if (v.bad && !o.bad) || (v.judged && !o.judged) {
+                    *o = v;
+                }
+            }
+            None => out.push(v),
+        }
+    }
+    out
 }
 
 /// Everything a periodic evaluation reads.
@@ -27,6 +48,10 @@ pub(crate) struct Inputs<'a> {
 
 /// The verdicts of a periodic rule (empty for probe rules, which run on results).
 pub(crate) fn verdicts(kind: &RuleKind, input: &Inputs<'_>) -> Vec<Verdict> {
+    worst_per_subject(all_verdicts(kind, input))
+}
+
+fn all_verdicts(kind: &RuleKind, input: &Inputs<'_>) -> Vec<Verdict> {
     match kind {
         RuleKind::Probe { .. } => Vec::new(),
         RuleKind::Route {
@@ -74,6 +99,7 @@ pub(crate) fn verdicts(kind: &RuleKind, input: &Inputs<'_>) -> Vec<Verdict> {
                     subject: c.name.clone(),
                     bad: left.is_negative() || left.unsigned_abs() < *within,
                     value,
+                    judged: true,
                 }
             })
             .collect(),
@@ -83,6 +109,7 @@ pub(crate) fn verdicts(kind: &RuleKind, input: &Inputs<'_>) -> Vec<Verdict> {
             .filter(|c| names.covers(&c.name))
             .map(|c| Verdict {
                 subject: c.name.clone(),
+                judged: true,
                 bad: c.acme_failures >= *failures,
                 value: format!(
                     "{} failed attempts in a row{}",
@@ -117,12 +144,13 @@ pub(crate) fn verdicts(kind: &RuleKind, input: &Inputs<'_>) -> Vec<Verdict> {
 fn optional(subject: &str, error: Option<String>, say: impl Fn(&str) -> String) -> Verdict {
     Verdict {
         subject: subject.to_string(),
+        judged: true,
         bad: error.is_some(),
         value: error.as_deref().map(say).unwrap_or_else(|| "ok".into()),
     }
 }
 
-fn window_of(w: SignalWindow) -> Window {
+pub(crate) fn window_of(w: SignalWindow) -> Window {
     match w {
         SignalWindow::OneMinute => Window::OneMinute,
         SignalWindow::FiveMinutes => Window::FiveMinutes,
@@ -152,6 +180,7 @@ fn route_verdict(
     let judged = stats.requests >= min_requests || signal == Signal::RequestRate;
     match value {
         Some(v) if judged => Verdict {
+            judged: true,
             bad: op.holds(v, threshold),
             value: format!(
                 "{} is {} over {} ({} requests; threshold {} {})",
@@ -166,6 +195,7 @@ fn route_verdict(
         },
         _ => Verdict {
             subject: route,
+            judged: false,
             bad: false,
             value: format!(
                 "not judged: {} requests over {w} (at least {min_requests} needed)",
@@ -217,6 +247,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn one_verdict_per_subject_the_worst() {
+        let v = |bad, judged| Verdict {
+            subject: "example.com".into(),
+            bad,
+            value: String::new(),
+            judged,
+        };
+        let merged = worst_per_subject(vec![v(false, true), v(true, true), v(false, true)]);
+        assert_eq!(merged.len(), 1);
+        assert!(merged[0].bad);
+        let merged = worst_per_subject(vec![v(false, false), v(false, true)]);
+        assert!(merged[0].judged);
+    }
+
+    #[test]
     fn values_in_words() {
         assert_eq!(show(Signal::ErrorRatio, 0.125), "12.5%");
         assert_eq!(show(Signal::ErrorRatio, 0.05), "5%");
@@ -246,7 +291,7 @@ mod tests {
             SignalWindow::FiveMinutes,
             20,
         );
-        assert!(!v.bad, "10 < 20 requests: {v:?}");
+        assert!(!v.bad && !v.judged, "10 < 20 requests: {v:?}");
         let v = route_verdict(
             "api".into(),
             &stats,

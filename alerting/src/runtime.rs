@@ -111,6 +111,7 @@ pub struct Sources {
 /// The running alerting engine. Cheap to share behind an `Arc`.
 pub struct Alerting {
     tx: SyncSender<Command>,
+    notifiers: Notifiers,
     metrics: AlertMetrics,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -140,6 +141,7 @@ impl Alerting {
         };
         let engine = Engine::new(config, store, metrics.clone(), Timestamp::now());
         let (tx, rx) = sync_channel(QUEUE);
+        let sending = notifiers.clone();
         let thread = std::thread::Builder::new()
             .name("gatehouse-alerting".into())
             .spawn(move || {
@@ -149,6 +151,7 @@ impl Alerting {
             .map_err(|e| StartError(e.to_string()))?;
         Ok(Alerting {
             tx,
+            notifiers: sending,
             metrics,
             thread: Mutex::new(Some(thread)),
         })
@@ -246,12 +249,16 @@ impl Alerting {
             .await?
     }
 
-    /// Stop the thread (pending notifications already handed over still go out).
-    pub fn stop(&self) {
+    /// Stop the thread: resolves still waiting for their group interval go out now, and
+    /// the sends in flight get up to `grace` to finish.
+    pub fn stop(&self, grace: Duration) {
         let _ = self.tx.send(Command::Stop);
         let handle = self.thread.lock().ok().and_then(|mut t| t.take());
         if let Some(h) = handle {
             let _ = h.join();
+        }
+        if !self.notifiers.wait_idle(grace) {
+            tracing::warn!("notifications still being sent at shutdown were cut off");
         }
     }
 }
@@ -275,8 +282,11 @@ impl Facts for Merged<'_> {
 
 fn run(mut engine: Engine, rx: Receiver<Command>, sources: Sources, notifiers: Notifiers) {
     let mut next_eval = Instant::now();
+    let mut next_flush = Instant::now();
     loop {
-        let wait = TICK.min(next_eval.saturating_duration_since(Instant::now()));
+        let wait = next_flush
+            .min(next_eval)
+            .saturating_duration_since(Instant::now());
         let first = match rx.recv_timeout(wait) {
             Ok(c) => Some(c),
             Err(RecvTimeoutError::Timeout) => None,
@@ -324,10 +334,16 @@ fn run(mut engine: Engine, rx: Receiver<Command>, sources: Sources, notifiers: N
             });
             next_eval = Instant::now() + engine.config().alerting.evaluation_interval;
         }
-        let flushed = engine.flush(now);
-        for out in flushed.outgoing {
-            tracing::info!(notifier = %out.notifier, title = %out.notification.title, alerts = out.notification.alerts.len(), "sending notification");
-            notifiers.spawn_send(&out.notifier, Arc::new(out.notification));
+        if Instant::now() >= next_flush || stop {
+            next_flush = Instant::now() + TICK;
+            let mut flushed = engine.flush(now);
+            if stop {
+                flushed.outgoing.extend(engine.flush_resolves(now).outgoing);
+            }
+            for out in flushed.outgoing {
+                tracing::info!(notifier = %out.notifier, title = %out.notification.title, alerts = out.notification.alerts.len(), "sending notification");
+                notifiers.spawn_send(&out.notifier, Arc::new(out.notification));
+            }
         }
         if stop {
             return;

@@ -120,6 +120,18 @@ impl AlertStore {
         Ok(())
     }
 
+    /// Save several incidents in one transaction.
+    pub(crate) fn update_all(&self, incidents: &[Incident]) -> rusqlite::Result<()> {
+        self.db.execute_batch("BEGIN IMMEDIATE")?;
+        for i in incidents {
+            if let Err(e) = self.update(i) {
+                let _ = self.db.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+        self.db.execute_batch("COMMIT")
+    }
+
     /// Incidents not resolved yet.
     pub(crate) fn open_incidents(&self) -> rusqlite::Result<Vec<Incident>> {
         self.query("WHERE ended_at IS NULL ORDER BY id", [])

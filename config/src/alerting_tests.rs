@@ -182,6 +182,14 @@ fn mistakes_name_their_path_and_line() {
             "alerting.rules[0].probe (line 11): unknown probe `nope`",
         ),
         (
+            "  rules:\n    - { name: x, route: [app, apii], when: \"p95 > 1s\" }\n",
+            "alerting.rules[0].route (line 11): unknown route `apii`",
+        ),
+        (
+            "  rules:\n    - { name: x, group: corr }\n",
+            "alerting.rules[0].group (line 11): no probe is in group `corr`",
+        ),
+        (
             "  rules:\n    - { name: x, probe: db, route: app }\n",
             "a rule watches exactly one of",
         ),

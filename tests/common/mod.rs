@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod pebble;
 pub mod policy;
+pub mod prometheus;
 pub mod receiver;
 pub mod redis;
 pub mod targets;

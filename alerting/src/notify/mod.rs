@@ -51,6 +51,8 @@ struct Inner {
     /// The first retry's delay, in nanoseconds; each next one doubles.
     backoff_nanos: AtomicU64,
     entries: RwLock<HashMap<String, Arc<Entry>>>,
+    /// Sends spawned and not finished.
+    in_flight: std::sync::atomic::AtomicUsize,
 }
 
 /// One notifier: its config, its sender and the outcome of its last delivery.
@@ -81,6 +83,7 @@ impl Notifiers {
                 metrics,
                 backoff_nanos: AtomicU64::new(nanos(DEFAULT_BACKOFF)),
                 entries: RwLock::new(entries),
+                in_flight: std::sync::atomic::AtomicUsize::new(0),
             }),
         })
     }
@@ -142,9 +145,24 @@ impl Notifiers {
             return;
         };
         let inner = self.inner.clone();
+        inner.in_flight.fetch_add(1, Ordering::SeqCst);
         runtime.spawn(async move {
             let _ = retry::deliver(&inner, &entry, &n).await;
+            inner.in_flight.fetch_sub(1, Ordering::SeqCst);
         });
+    }
+
+    /// Wait (blocking this thread) until every spawned send has finished, at most `timeout`;
+    /// whether they all did. For shutdown, so that a resolve is not cut off mid-retry.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.inner.in_flight.load(Ordering::SeqCst) > 0 {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
     }
 
     /// Send `n` to `name` and wait for the outcome, retries included (`gatehouse

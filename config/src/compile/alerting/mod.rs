@@ -32,6 +32,7 @@ impl Compiler {
         &mut self,
         value: Option<Value>,
         probes: &crate::probes::ProbesConfig,
+        routes: &[crate::model::Route],
     ) -> AlertingConfig {
         let raw: RawAlerting = value
             .and_then(|v| self.section(v, "alerting"))
@@ -71,8 +72,20 @@ impl Compiler {
             .unwrap_or_else(|| defaults::GROUP_BY.iter().map(|s| s.to_string()).collect());
         let timeout = d(self, raw.timeout, "timeout", defaults::NOTIFY_TIMEOUT);
         let retries = raw.retries.unwrap_or(defaults::NOTIFY_RETRIES);
-        let rules = self.rules(raw.rules, raw.default_rules.unwrap_or(true), probes);
+        let rules = self.rules(raw.rules, raw.default_rules.unwrap_or(true), probes, routes);
         let maintenance = self.maintenance(raw.maintenance);
+        for (i, m) in maintenance.iter().enumerate() {
+            for (j, s) in m.subjects.iter().enumerate() {
+                let known = probes.probes.iter().any(|p| &p.name == s)
+                    || routes.iter().any(|r| &r.name == s);
+                if !known {
+                    self.warn(
+                        format!("alerting.maintenance[{i}].subjects[{j}]"),
+                        format!("`{s}` is neither a probe nor a route (it may be a certificate name; otherwise this window covers nothing)"),
+                    );
+                }
+            }
+        }
         let notifiers = self.notifiers(raw.notifiers, timeout, retries);
         let routes = self.notify_routes(raw.routes, &notifiers);
         AlertingConfig {

@@ -105,8 +105,16 @@ impl Compiler {
         value: Option<Value>,
         defaults: bool,
         probes: &ProbesConfig,
+        routes: &[crate::model::Route],
     ) -> Vec<Rule> {
         let probe_names: HashSet<&str> = probes.probes.iter().map(|p| p.name.as_str()).collect();
+        let groups: HashSet<&str> = probes.probes.iter().map(|p| p.group.as_str()).collect();
+        let route_names: HashSet<&str> = routes.iter().map(|r| r.name.as_str()).collect();
+        let known = Known {
+            probes: &probe_names,
+            groups: &groups,
+            routes: &route_names,
+        };
         let mut written = Vec::new();
         let mut names = HashSet::new();
         for (i, item) in self.list(value, "alerting.rules").into_iter().enumerate() {
@@ -121,7 +129,7 @@ impl Compiler {
                     format!("duplicate rule name `{}`", raw.name),
                 );
             }
-            if let Some(rule) = self.rule(raw, &path, &probe_names) {
+            if let Some(rule) = self.rule(raw, &path, &known) {
                 written.push(rule);
             }
         }
@@ -137,7 +145,7 @@ impl Compiler {
         out
     }
 
-    fn rule(&mut self, raw: RawRule, path: &str, probes: &HashSet<&str>) -> Option<Rule> {
+    fn rule(&mut self, raw: RawRule, path: &str, known: &Known<'_>) -> Option<Rule> {
         let given = [
             raw.probe.is_some() || raw.group.is_some(),
             raw.route.is_some(),
@@ -153,9 +161,18 @@ impl Compiler {
         }
         let kind = if raw.probe.is_some() || raw.group.is_some() {
             let probes_target = match raw.probe {
-                Some(p) => self.target(p, &format!("{path}.probe"), Some(probes)),
+                Some(p) => self.target(p, &format!("{path}.probe"), Some((known.probes, "probe"))),
                 None => Target::All,
             };
+            let groups = raw.group.map(OneOrMany::into_vec).unwrap_or_default();
+            for g in &groups {
+                if !known.groups.contains(g.as_str()) {
+                    self.err(
+                        format!("{path}.group"),
+                        format!("no probe is in group `{g}`"),
+                    );
+                }
+            }
             let failure_threshold = raw.failure_threshold.unwrap_or(3);
             let success_threshold = raw.success_threshold.unwrap_or(2);
             for (v, name) in [
@@ -168,12 +185,12 @@ impl Compiler {
             }
             RuleKind::Probe {
                 probes: probes_target,
-                groups: raw.group.map(OneOrMany::into_vec).unwrap_or_default(),
+                groups,
                 failure_threshold: failure_threshold.max(1),
                 success_threshold: success_threshold.max(1),
             }
         } else if let Some(r) = raw.route {
-            let routes = self.target(r, &format!("{path}.route"), None);
+            let routes = self.target(r, &format!("{path}.route"), Some((known.routes, "route")));
             let Some(when) = raw.when.as_deref() else {
                 self.err(
                     format!("{path}.when"),
@@ -268,8 +285,13 @@ impl Compiler {
         })
     }
 
-    /// `*`, a name or a list of names; probe names are checked against the probes.
-    fn target(&mut self, value: OneOrMany, path: &str, known: Option<&HashSet<&str>>) -> Target {
+    /// `*`, a name or a list of names; probe and route names are checked.
+    fn target(
+        &mut self,
+        value: OneOrMany,
+        path: &str,
+        known: Option<(&HashSet<&str>, &str)>,
+    ) -> Target {
         let names = value.into_vec();
         if names.iter().any(|n| n == "*") {
             return Target::All;
@@ -277,15 +299,22 @@ impl Compiler {
         if names.is_empty() {
             self.err(path, "name at least one, or `*` for all");
         }
-        if let Some(known) = known {
+        if let Some((known, what)) = known {
             for n in &names {
                 if !known.contains(n.as_str()) {
-                    self.err(path, format!("unknown probe `{n}`"));
+                    self.err(path, format!("unknown {what} `{n}`"));
                 }
             }
         }
         Target::Names(names)
     }
+}
+
+/// The names rules may point at.
+struct Known<'a> {
+    probes: &'a HashSet<&'a str>,
+    groups: &'a HashSet<&'a str>,
+    routes: &'a HashSet<&'a str>,
 }
 
 /// `SIGNAL OP VALUE`, e.g. `error_ratio > 5%`, `p95 > 1.5s`, `request_rate < 0.5`.
