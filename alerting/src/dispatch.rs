@@ -37,6 +37,19 @@ pub(crate) struct Flushed {
     pub outgoing: Vec<Outgoing>,
     /// Firing incidents that went out (first time or reminder), to mark notified.
     pub notified: Vec<i64>,
+    /// Resolved incidents done with: their resolve went out (or none was due).
+    pub resolved: Vec<i64>,
+}
+
+/// Drop the resolved members of a group, noting their ids.
+fn drop_resolved(group: &mut Group, done: &mut Vec<i64>) {
+    group.members.retain(|id, m| {
+        let keep = m.alert.status == Status::Firing;
+        if !keep {
+            done.push(*id);
+        }
+        keep
+    });
 }
 
 #[derive(Debug, Default)]
@@ -219,9 +232,7 @@ impl Dispatcher {
                     .is_some_and(|t| now >= after(t, config.repeat_interval));
             group.last_flush = Some(now);
             if !(new_firing || send_resolved || remind) {
-                group
-                    .members
-                    .retain(|_, m| m.alert.status == Status::Firing);
+                drop_resolved(group, &mut out.resolved);
                 continue;
             }
             let reminder = !new_firing && !send_resolved;
@@ -245,9 +256,7 @@ impl Dispatcher {
                     m.notified = true;
                 }
             }
-            group
-                .members
-                .retain(|_, m| m.alert.status == Status::Firing);
+            drop_resolved(group, &mut out.resolved);
         }
         self.groups.retain(|_, g| !g.members.is_empty());
         out

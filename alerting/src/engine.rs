@@ -40,6 +40,10 @@ pub(crate) struct Engine {
     probe_index: HashMap<String, usize>,
     /// Since when a periodic rule's subject has had too little data to judge.
     unjudged: HashMap<Key, Timestamp>,
+    /// Incident changes the store refused, retried at each flush (newest state per id).
+    unsaved: BTreeMap<i64, Incident>,
+    /// The maintenance windows on at an instant (indexes into the config's list).
+    active_maint: std::cell::RefCell<Option<(Timestamp, Vec<usize>)>>,
     dispatcher: Dispatcher,
     silences: Vec<Silence>,
     metrics: AlertMetrics,
@@ -127,6 +131,8 @@ impl Engine {
     ) -> Engine {
         let mut engine = Engine {
             unjudged: HashMap::new(),
+            unsaved: BTreeMap::new(),
+            active_maint: std::cell::RefCell::new(None),
             probe_index: index(&config),
             config,
             store,
@@ -183,6 +189,25 @@ impl Engine {
         if !engine.entries.is_empty() {
             tracing::info!(open = engine.entries.len(), "open incidents restored");
         }
+        // Resolves that were due when the process stopped (a day back at most) still go out.
+        let day_ago = now
+            .checked_sub(jiff::SignedDuration::from_hours(24))
+            .unwrap_or(now);
+        match engine.store.unsent_resolves(day_ago) {
+            Ok(list) => {
+                for incident in list {
+                    let key = group_key(&incident.labels, &engine.config.alerting.group_by);
+                    let sent = incident.last_notified.or(Some(incident.started_at));
+                    engine.dispatcher.restore(
+                        key,
+                        alert_of(&incident, Status::Resolved),
+                        sent,
+                        now,
+                    );
+                }
+            }
+            Err(e) => engine.store_failed(now, "read pending resolves", &e),
+        }
         // Incidents of probes that left the config while gatehouse was down close now.
         let config = engine.config.clone();
         engine.apply(config, now);
@@ -197,6 +222,23 @@ impl Engine {
         &self.config
     }
 
+    /// Write `incidents` with whatever earlier writes failed, in one transaction; on failure
+    /// they are kept and tried again at the next flush (a busy file must not leave memory
+    /// and disk disagreeing about what was notified or resolved).
+    fn save(&mut self, incidents: Vec<Incident>, now: Timestamp, op: &str) {
+        for i in incidents {
+            self.unsaved.insert(i.id, i);
+        }
+        if self.unsaved.is_empty() {
+            return;
+        }
+        let batch: Vec<Incident> = self.unsaved.values().cloned().collect();
+        match self.store.update_all(&batch) {
+            Ok(()) => self.unsaved.clear(),
+            Err(e) => self.store_failed(now, op, &e),
+        }
+    }
+
     fn store_failed(&mut self, now: Timestamp, op: &str, e: &rusqlite::Error) {
         let first = self.store_error.is_none();
         self.store_error = Some((now, format!("{op}: {e}")));
@@ -209,6 +251,7 @@ impl Engine {
     /// gone, or of probes a rule no longer covers, are closed.
     pub(crate) fn apply(&mut self, config: Arc<Config>, now: Timestamp) {
         self.probe_index = index(&config);
+        self.active_maint.replace(None);
         self.config = config;
         let keys: Vec<Key> = self.entries.keys().cloned().collect();
         for key in keys {
@@ -448,9 +491,7 @@ impl Engine {
                 }
                 if changed {
                     let snapshot = incident.clone();
-                    if let Err(e) = self.store.update(&snapshot) {
-                        self.store_failed(now, "update incident", &e);
-                    }
+                    self.save(vec![snapshot.clone()], now, "update incident");
                     let key_g = group_key(&snapshot.labels, &self.config.alerting.group_by);
                     self.dispatcher
                         .firing(key_g, alert_of(&snapshot, Status::Firing), now);
@@ -468,9 +509,7 @@ impl Engine {
     /// Close an incident: stored with its end, and handed to the dispatcher.
     fn close(&mut self, mut incident: Incident, now: Timestamp, why: &str) {
         incident.ended_at = Some(to_millis(now));
-        if let Err(e) = self.store.update(&incident) {
-            self.store_failed(now, "resolve incident", &e);
-        }
+        self.save(vec![incident.clone()], now, "resolve incident");
         tracing::info!(rule = %incident.rule, subject = %incident.subject, duration_s = incident.duration(now).as_secs(), why, "incident resolved");
         let key = group_key(&incident.labels, &self.config.alerting.group_by);
         self.dispatcher
@@ -489,6 +528,28 @@ impl Engine {
                         .get(&(r.name.clone(), parent.to_string()))
                         .is_some_and(|e| e.tracker.firing || e.tracker.pending())
             })
+    }
+
+    /// The maintenance windows on at `now`, worked out once per instant (a flush asks for
+    /// every open incident).
+    fn active_maintenance(&self, now: Timestamp) -> Vec<usize> {
+        let mut cache = self.active_maint.borrow_mut();
+        match cache.as_ref() {
+            Some((at, list)) if *at == now => list.clone(),
+            _ => {
+                let list: Vec<usize> = self
+                    .config
+                    .alerting
+                    .maintenance
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| maintenance_active(m, now))
+                    .map(|(i, _)| i)
+                    .collect();
+                *cache = Some((now, list.clone()));
+                list
+            }
+        }
     }
 
     /// Why a firing alert is not notified now, if it is not.
@@ -515,12 +576,11 @@ impl Engine {
                 }
             }
         }
-        if let Some(m) = self
-            .config
-            .alerting
-            .maintenance
+        let active = self.active_maintenance(now);
+        if let Some(m) = active
             .iter()
-            .find(|m| maintenance_covers(m, subject, labels) && maintenance_active(m, now))
+            .filter_map(|&i| self.config.alerting.maintenance.get(i))
+            .find(|m| maintenance_covers(m, subject, labels))
         {
             return Some(("maintenance", format!("in maintenance window `{}`", m.name)));
         }
@@ -557,8 +617,13 @@ impl Engine {
                 }
             }
             // One transaction for the whole flush (a reminder of 10,000 alerts included).
-            if let Err(e) = self.store.update_all(&changed) {
-                self.store_failed(now, "mark notified", &e);
+            self.save(changed, now, "mark notified");
+        } else if !self.unsaved.is_empty() {
+            self.save(Vec::new(), now, "retry");
+        }
+        if !flushed.resolved.is_empty() {
+            if let Err(e) = self.store.resolve_sent(&flushed.resolved) {
+                self.store_failed(now, "mark resolve sent", &e);
             }
         }
         self.silences.retain(|s| s.ends_at > now);
@@ -572,7 +637,11 @@ impl Engine {
     /// At shutdown: the resolves still waiting for their group interval.
     pub(crate) fn flush_resolves(&mut self, now: Timestamp) -> Flushed {
         let config = Arc::clone(&self.config);
-        self.dispatcher.flush_resolves(&config.alerting, now)
+        let flushed = self.dispatcher.flush_resolves(&config.alerting, now);
+        if let Err(e) = self.store.resolve_sent(&flushed.resolved) {
+            self.store_failed(now, "mark resolve sent", &e);
+        }
+        flushed
     }
 
     fn refresh_metrics(&self, now: Timestamp) {

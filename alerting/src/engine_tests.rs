@@ -431,3 +431,38 @@ fn a_label_naming_itself_in_the_summary_does_not_hang() {
         "web: {labels.x} `status < 400`: status was 503"
     );
 }
+
+#[test]
+fn a_resolve_still_waiting_when_the_process_died_goes_out_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gatehouse.db");
+    {
+        let mut e = engine(
+            config(BASE, PROBES),
+            AlertStore::open(Some(&path)).unwrap(),
+            t(0),
+        );
+        e.on_probe(&ev("web", false, t(0)));
+        e.on_probe(&ev("web", false, t(1)));
+        assert_eq!(run(&mut e, 1, 5).len(), 1);
+        e.on_probe(&ev("web", true, t(6)));
+        // Killed before the group interval let the resolve out.
+        assert!(run(&mut e, 6, 10).is_empty());
+    }
+    let mut e = engine(
+        config(BASE, PROBES),
+        AlertStore::open(Some(&path)).unwrap(),
+        t(20),
+    );
+    let sent = run(&mut e, 20, 30);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].1.notification.status, Status::Resolved);
+    // Sent once: another restart does not repeat it.
+    drop(e);
+    let mut e = engine(
+        config(BASE, PROBES),
+        AlertStore::open(Some(&path)).unwrap(),
+        t(40),
+    );
+    assert!(run(&mut e, 40, 60).is_empty());
+}

@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS incidents (
     ended_at INTEGER,
     flapping INTEGER NOT NULL DEFAULT 0,
     notified INTEGER NOT NULL DEFAULT 0,
-    last_notified INTEGER
+    last_notified INTEGER,
+    resolve_sent INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS incidents_open ON incidents (ended_at);
 CREATE INDEX IF NOT EXISTS incidents_subject ON incidents (subject, started_at);
@@ -73,6 +74,17 @@ impl AlertStore {
         };
         db.execute_batch(SCHEMA)?;
         db.execute_batch(crate::notes::SCHEMA)?;
+        // Files from before `resolve_sent`: their resolved incidents count as sent.
+        let has: i64 = db.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('incidents') WHERE name = 'resolve_sent'",
+            [],
+            |r| r.get(0),
+        )?;
+        if has == 0 {
+            db.execute_batch(
+                "ALTER TABLE incidents ADD COLUMN resolve_sent INTEGER NOT NULL DEFAULT 1",
+            )?;
+        }
         Ok(AlertStore { db })
     }
 
@@ -80,8 +92,8 @@ impl AlertStore {
     pub(crate) fn insert(&self, i: &Incident) -> rusqlite::Result<i64> {
         self.db.execute(
             "INSERT INTO incidents (rule, kind, subject, severity, labels, summary, value, cause,
-                runbook, started_at, ended_at, flapping, notified, last_notified)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                runbook, started_at, ended_at, flapping, notified, last_notified, resolve_sent)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0)",
             params![
                 i.rule,
                 i.kind,
@@ -130,6 +142,30 @@ impl AlertStore {
             }
         }
         self.db.execute_batch("COMMIT")
+    }
+
+    /// Note that these incidents' resolves went out.
+    pub(crate) fn resolve_sent(&self, ids: &[i64]) -> rusqlite::Result<()> {
+        self.db.execute_batch("BEGIN IMMEDIATE")?;
+        for id in ids {
+            if let Err(e) = self
+                .db
+                .execute("UPDATE incidents SET resolve_sent = 1 WHERE id = ?1", [id])
+            {
+                let _ = self.db.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+        self.db.execute_batch("COMMIT")
+    }
+
+    /// Resolved incidents that were notified firing but whose resolve never went out (the
+    /// process stopped first), resolved since `since`.
+    pub(crate) fn unsent_resolves(&self, since: Timestamp) -> rusqlite::Result<Vec<Incident>> {
+        self.query(
+            "WHERE ended_at IS NOT NULL AND ended_at >= ?1 AND notified = 1 AND resolve_sent = 0 ORDER BY id",
+            [ms(since)],
+        )
     }
 
     /// Incidents not resolved yet.
