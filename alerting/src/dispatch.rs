@@ -24,6 +24,17 @@ struct Group {
     members: BTreeMap<i64, Member>,
 }
 
+impl Group {
+    fn new(now: Timestamp) -> Group {
+        Group {
+            created: now,
+            last_flush: None,
+            last_sent: None,
+            members: BTreeMap::new(),
+        }
+    }
+}
+
 /// One notification for one notifier.
 #[derive(Debug, Clone)]
 pub(crate) struct Outgoing {
@@ -83,12 +94,7 @@ impl Dispatcher {
             .iter_mut()
             .filter(|(k, _)| **k != key)
             .find_map(|(_, g)| g.members.remove(&alert.id));
-        let group = self.groups.entry(key).or_insert_with(|| Group {
-            created: now,
-            last_flush: None,
-            last_sent: None,
-            members: BTreeMap::new(),
-        });
+        let group = self.groups.entry(key).or_insert_with(|| Group::new(now));
         if let Some(m) = moved {
             if m.notified {
                 group.last_flush = group.last_flush.or(Some(now));
@@ -159,12 +165,7 @@ impl Dispatcher {
         sent: Option<Timestamp>,
         now: Timestamp,
     ) {
-        let group = self.groups.entry(key).or_insert_with(|| Group {
-            created: now,
-            last_flush: None,
-            last_sent: None,
-            members: BTreeMap::new(),
-        });
+        let group = self.groups.entry(key).or_insert_with(|| Group::new(now));
         if let Some(sent) = sent {
             group.last_flush = group.last_flush.max(Some(sent));
             group.last_sent = group.last_sent.max(Some(sent));
