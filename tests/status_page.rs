@@ -227,6 +227,40 @@ async fn status_page_with_a_probe_up_and_one_down() {
         .eval("!document.querySelector('footer time').textContent.includes('UTC')")
         .await;
     assert_eq!(script_ran, true, "the inline script did not run");
+    // Dark when the visitor prefers it.
+    browser
+        .call(
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] }),
+        )
+        .await;
+    let dark = browser.eval("getComputedStyle(document.body).backgroundColor").await;
+    assert_eq!(dark, "rgb(13, 17, 23)");
+    browser
+        .call(
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": "prefers-color-scheme", "value": "light" }] }),
+        )
+        .await;
+    let light = browser.eval("getComputedStyle(document.body).backgroundColor").await;
+    assert_eq!(light, "rgb(255, 255, 255)");
+    // A phone's width: nothing wider than the screen.
+    browser
+        .call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true }),
+        )
+        .await;
+    let fits = browser
+        .eval("document.documentElement.scrollWidth <= window.innerWidth")
+        .await;
+    assert_eq!(fits, true, "the page overflows a 390 px screen");
+    browser
+        .call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": 1280, "height": 1400, "deviceScaleFactor": 1, "mobile": false }),
+        )
+        .await;
     let png = browser.screenshot().await;
     assert_eq!(&png[1..4], b"PNG");
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
