@@ -6,7 +6,7 @@
 
 use crate::admin::{text, PLAIN};
 use bytes::Bytes;
-use gatehouse_alerting::{Alerting, SilenceRequest};
+use gatehouse_alerting::{Alerting, Refusal, SilenceRequest};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -15,6 +15,14 @@ use serde_json::json;
 const JSON: &str = "application/json";
 /// Largest silence request body.
 const MAX_BODY: usize = 64 * 1024;
+
+/// 400 for a wrong request, 503 when alerting could not do it now.
+fn refused(r: Refusal) -> Response<Full<Bytes>> {
+    match r {
+        Refusal::Invalid(m) => json_error(StatusCode::BAD_REQUEST, m),
+        Refusal::Unavailable(m) => json_error(StatusCode::SERVICE_UNAVAILABLE, m),
+    }
+}
 
 fn json_error(status: StatusCode, message: impl std::fmt::Display) -> Response<Full<Bytes>> {
     text(
@@ -32,7 +40,7 @@ pub(crate) async fn incidents(alerting: &Alerting) -> Response<Full<Bytes>> {
             serde_json::to_string(&view).unwrap_or_default(),
             JSON,
         ),
-        Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => refused(e),
     }
 }
 
@@ -103,7 +111,7 @@ pub(crate) async fn incident_update(
     match alerting.add_update(id, request).await {
         Ok(Some(u)) => created(&u),
         Ok(None) => json_error(StatusCode::NOT_FOUND, format!("no incident {id}")),
-        Err(e) => json_error(StatusCode::BAD_REQUEST, e),
+        Err(e) => refused(e),
     }
 }
 
@@ -120,7 +128,7 @@ pub(crate) async fn announcements(
                 json!({ "announcements": list }).to_string(),
                 JSON,
             ),
-            Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, e),
+            Err(e) => refused(e),
         },
         (Method::POST, None) => {
             let request = match body(
@@ -134,7 +142,7 @@ pub(crate) async fn announcements(
             };
             match alerting.add_announcement(request).await {
                 Ok(a) => created(&a),
-                Err(e) => json_error(StatusCode::BAD_REQUEST, e),
+                Err(e) => refused(e),
             }
         }
         (Method::DELETE, Some(id)) => {
@@ -145,7 +153,7 @@ pub(crate) async fn announcements(
             match removed {
                 Ok(true) => text(StatusCode::NO_CONTENT, "", JSON),
                 Ok(false) => json_error(StatusCode::NOT_FOUND, format!("no announcement `{id}`")),
-                Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, e),
+                Err(e) => refused(e),
             }
         }
         _ => text(
@@ -169,7 +177,7 @@ pub(crate) async fn silences(
                 json!({ "silences": list }).to_string(),
                 JSON,
             ),
-            Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, e),
+            Err(e) => refused(e),
         },
         (Method::POST, None) => {
             let request: SilenceRequest = match body(
@@ -183,7 +191,7 @@ pub(crate) async fn silences(
             };
             match alerting.add_silence(request).await {
                 Ok(s) => created(&s),
-                Err(e) => json_error(StatusCode::BAD_REQUEST, e),
+                Err(e) => refused(e),
             }
         }
         (Method::DELETE, Some(id)) => match alerting.expire_silence(id).await {
@@ -193,7 +201,7 @@ pub(crate) async fn silences(
                 JSON,
             ),
             Ok(None) => json_error(StatusCode::NOT_FOUND, format!("no silence `{id}`")),
-            Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, e),
+            Err(e) => refused(e),
         },
         _ => text(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -234,7 +234,9 @@ async fn status_page_with_a_probe_up_and_one_down() {
             json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] }),
         )
         .await;
-    let dark = browser.eval("getComputedStyle(document.body).backgroundColor").await;
+    let dark = browser
+        .eval("getComputedStyle(document.body).backgroundColor")
+        .await;
     assert_eq!(dark, "rgb(13, 17, 23)");
     browser
         .call(
@@ -242,7 +244,9 @@ async fn status_page_with_a_probe_up_and_one_down() {
             json!({ "features": [{ "name": "prefers-color-scheme", "value": "light" }] }),
         )
         .await;
-    let light = browser.eval("getComputedStyle(document.body).backgroundColor").await;
+    let light = browser
+        .eval("getComputedStyle(document.body).backgroundColor")
+        .await;
     assert_eq!(light, "rgb(255, 255, 255)");
     // A phone's width: nothing wider than the screen.
     browser

@@ -22,7 +22,7 @@ pub use metrics::AlertMetrics;
 pub use notes::{Announcement, AnnouncementRequest, IncidentUpdate, UpdateRequest};
 pub use notification::{dedup_key, Alert, Notification, Status};
 pub use runtime::{
-    Alerting, IncidentView, Incidents, Pending, SilenceRequest, Sources, StartError,
+    Alerting, IncidentView, Incidents, Pending, Refusal, SilenceRequest, Sources, StartError,
 };
 pub use suppress::{maintenance_active, maintenance_window, Silence};
 

@@ -1,6 +1,7 @@
 //! What operators write for visitors: updates on an incident ("we found the cause...") and
 //! announcements (planned work, notices). Kept in the alert store beside the incidents.
 
+use crate::runtime::Refusal;
 use crate::store::{ms, ts, AlertStore};
 use jiff::Timestamp;
 use rusqlite::params;
@@ -186,7 +187,7 @@ impl AlertStore {
     }
 }
 
-type Reply<T> = tokio::sync::oneshot::Sender<Result<T, String>>;
+type Reply<T> = tokio::sync::oneshot::Sender<Result<T, Refusal>>;
 
 /// The engine thread's part of the notes API.
 pub(crate) enum Command {
@@ -199,17 +200,17 @@ pub(crate) enum Command {
 
 impl Command {
     pub(crate) fn run(self, store: &AlertStore, now: Timestamp) {
-        let e = |e: rusqlite::Error| e.to_string();
+        let e = Refusal::store;
         match self {
             Command::AddUpdate(id, req, tx) => {
                 let status = req.status.as_deref().unwrap_or("investigating");
                 let r = if !UPDATE_STATUSES.contains(&status) {
-                    Err(format!(
+                    Err(Refusal::Invalid(format!(
                         "`status` must be one of {}",
                         UPDATE_STATUSES.join(", ")
-                    ))
+                    )))
                 } else if req.message.trim().is_empty() {
-                    Err("`message` must not be empty".into())
+                    Err(Refusal::Invalid("`message` must not be empty".into()))
                 } else {
                     match store.incident_exists(id).map_err(e) {
                         Ok(true) => store
@@ -228,11 +229,14 @@ impl Command {
             Command::AddAnnouncement(req, tx) => {
                 let level = req.level.clone().unwrap_or_else(|| "info".into());
                 let r = if !LEVELS.contains(&level.as_str()) {
-                    Err(format!("`level` must be one of {}", LEVELS.join(", ")))
+                    Err(Refusal::Invalid(format!(
+                        "`level` must be one of {}",
+                        LEVELS.join(", ")
+                    )))
                 } else if req.title.trim().is_empty() {
-                    Err("`title` must not be empty".into())
+                    Err(Refusal::Invalid("`title` must not be empty".into()))
                 } else if req.ends_at.is_some_and(|t| t <= now) {
-                    Err("`ends_at` is in the past".into())
+                    Err(Refusal::Invalid("`ends_at` is in the past".into()))
                 } else {
                     store.add_announcement(&req, &level, now).map_err(e)
                 };

@@ -84,18 +84,35 @@ pub struct SilenceRequest {
     pub created_by: String,
 }
 
+/// Why alerting did not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The request is wrong (the text says how): a client error.
+    #[error("{0}")]
+    Invalid(String),
+    /// Alerting is busy, stopped, or its store failed: try again.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl Refusal {
+    pub(crate) fn store(e: rusqlite::Error) -> Refusal {
+        Refusal::Unavailable(format!("the alert store failed: {e}"))
+    }
+}
+
 enum Command {
     Probe(ProbeEvent),
     Apply(Arc<Config>),
-    Incidents(oneshot::Sender<Result<Incidents, String>>),
+    Incidents(oneshot::Sender<Result<Incidents, Refusal>>),
     Between(
         Timestamp,
         Timestamp,
-        oneshot::Sender<Result<Vec<Incident>, String>>,
+        oneshot::Sender<Result<Vec<Incident>, Refusal>>,
     ),
     Silences(oneshot::Sender<Vec<Silence>>),
-    AddSilence(SilenceRequest, oneshot::Sender<Result<Silence, String>>),
-    Expire(String, oneshot::Sender<Option<Result<Silence, String>>>),
+    AddSilence(SilenceRequest, oneshot::Sender<Result<Silence, Refusal>>),
+    Expire(String, oneshot::Sender<Option<Result<Silence, Refusal>>>),
     Notes(crate::notes::Command),
     Stop,
 }
@@ -169,16 +186,17 @@ impl Alerting {
         let _ = self.tx.send(Command::Apply(config));
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, String> {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Refusal> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .try_send(make(tx))
-            .map_err(|_| "alerting is busy or stopped".to_string())?;
-        rx.await.map_err(|_| "alerting stopped".to_string())
+            .map_err(|_| Refusal::Unavailable("alerting is busy or stopped".into()))?;
+        rx.await
+            .map_err(|_| Refusal::Unavailable("alerting stopped".into()))
     }
 
     /// Open, pending and recent incidents.
-    pub async fn incidents(&self) -> Result<Incidents, String> {
+    pub async fn incidents(&self) -> Result<Incidents, Refusal> {
         self.ask(Command::Incidents).await?
     }
 
@@ -187,22 +205,22 @@ impl Alerting {
         &self,
         from: Timestamp,
         to: Timestamp,
-    ) -> Result<Vec<Incident>, String> {
+    ) -> Result<Vec<Incident>, Refusal> {
         self.ask(|tx| Command::Between(from, to, tx)).await?
     }
 
     /// Every silence, expired ones included.
-    pub async fn silences(&self) -> Result<Vec<Silence>, String> {
+    pub async fn silences(&self) -> Result<Vec<Silence>, Refusal> {
         self.ask(Command::Silences).await
     }
 
     /// Create a silence; the error says what is wrong with the request.
-    pub async fn add_silence(&self, req: SilenceRequest) -> Result<Silence, String> {
+    pub async fn add_silence(&self, req: SilenceRequest) -> Result<Silence, Refusal> {
         self.ask(|tx| Command::AddSilence(req, tx)).await?
     }
 
     /// Expire a silence now; `Ok(None)` when there is none with that id.
-    pub async fn expire_silence(&self, id: &str) -> Result<Option<Silence>, String> {
+    pub async fn expire_silence(&self, id: &str) -> Result<Option<Silence>, Refusal> {
         match self.ask(|tx| Command::Expire(id.to_string(), tx)).await? {
             None => Ok(None),
             Some(r) => r.map(Some),
@@ -214,7 +232,7 @@ impl Alerting {
         &self,
         id: i64,
         req: crate::notes::UpdateRequest,
-    ) -> Result<Option<crate::notes::IncidentUpdate>, String> {
+    ) -> Result<Option<crate::notes::IncidentUpdate>, Refusal> {
         self.ask(|tx| Command::Notes(crate::notes::Command::AddUpdate(id, req, tx)))
             .await?
     }
@@ -223,7 +241,7 @@ impl Alerting {
     pub async fn updates_since(
         &self,
         from: Timestamp,
-    ) -> Result<Vec<crate::notes::IncidentUpdate>, String> {
+    ) -> Result<Vec<crate::notes::IncidentUpdate>, Refusal> {
         self.ask(|tx| Command::Notes(crate::notes::Command::Updates(from, tx)))
             .await?
     }
@@ -232,19 +250,19 @@ impl Alerting {
     pub async fn add_announcement(
         &self,
         req: crate::notes::AnnouncementRequest,
-    ) -> Result<crate::notes::Announcement, String> {
+    ) -> Result<crate::notes::Announcement, Refusal> {
         self.ask(|tx| Command::Notes(crate::notes::Command::AddAnnouncement(req, tx)))
             .await?
     }
 
     /// Announcements still shown.
-    pub async fn announcements(&self) -> Result<Vec<crate::notes::Announcement>, String> {
+    pub async fn announcements(&self) -> Result<Vec<crate::notes::Announcement>, Refusal> {
         self.ask(|tx| Command::Notes(crate::notes::Command::Announcements(tx)))
             .await?
     }
 
     /// Delete an announcement; `Ok(false)` when there is none with that id.
-    pub async fn remove_announcement(&self, id: i64) -> Result<bool, String> {
+    pub async fn remove_announcement(&self, id: i64) -> Result<bool, Refusal> {
         self.ask(|tx| Command::Notes(crate::notes::Command::RemoveAnnouncement(id, tx)))
             .await?
     }
@@ -362,7 +380,7 @@ fn handle(engine: &mut Engine, notifiers: &Notifiers, cmd: Command) -> bool {
         }
         Command::Incidents(tx) => {
             let (open, pending) = engine.open(now);
-            let recent = engine.store().recent(RECENT).map_err(|e| e.to_string());
+            let recent = engine.store().recent(RECENT).map_err(Refusal::store);
             let _ = tx.send(recent.map(|recent| {
                 Incidents {
                     open: open
@@ -389,20 +407,24 @@ fn handle(engine: &mut Engine, notifiers: &Notifiers, cmd: Command) -> bool {
             }));
         }
         Command::Between(from, to, tx) => {
-            let _ = tx.send(engine.store().between(from, to).map_err(|e| e.to_string()));
+            let _ = tx.send(engine.store().between(from, to).map_err(Refusal::store));
         }
         Command::Silences(tx) => {
             let _ = tx.send(engine.silences().to_vec());
         }
         Command::AddSilence(req, tx) => {
-            let _ = tx.send(silence_of(req, now).and_then(|s| {
-                engine.add_silence(s.clone(), now)?;
+            let _ = tx.send(silence_of(req, now).map_err(Refusal::Invalid).and_then(|s| {
+                engine
+                    .add_silence(s.clone(), now)
+                    .map_err(Refusal::Unavailable)?;
                 tracing::info!(id = %s.id, matchers = ?s.matchers, until = %s.ends_at, by = %s.created_by, "silence created");
                 Ok(s)
             }));
         }
         Command::Expire(id, tx) => {
-            let r = engine.expire_silence(&id, now);
+            let r = engine
+                .expire_silence(&id, now)
+                .map(|r| r.map_err(Refusal::Unavailable));
             if let Some(Ok(s)) = &r {
                 tracing::info!(id = %s.id, "silence expired");
             }
