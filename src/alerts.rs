@@ -27,16 +27,17 @@ impl Facts for GatehouseFacts {
             .certificates()
             .into_iter()
             .map(|(name, not_after)| {
-                let (failures, error) = status
+                let (failures, error, tried) = status
                     .iter()
                     .find(|(n, _, _)| n == &name)
-                    .map(|(_, f, e)| (*f, e.clone()))
-                    .unwrap_or((0, None));
+                    .map(|(_, f, e)| (*f, e.clone(), true))
+                    .unwrap_or((0, None, false));
                 CertFact {
                     not_after: Timestamp::try_from(not_after).unwrap_or(Timestamp::UNIX_EPOCH),
                     name,
                     acme_failures: failures,
                     acme_error: error,
+                    acme_tried: tried,
                 }
             })
             // An ACME certificate that was never obtained still has a failure count.
@@ -51,6 +52,7 @@ impl Facts for GatehouseFacts {
                         not_after: Timestamp::MAX,
                         acme_failures: *f,
                         acme_error: e.clone(),
+                        acme_tried: true,
                     }),
             )
             .collect()

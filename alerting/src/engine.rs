@@ -331,11 +331,13 @@ impl Engine {
             };
             // How long a route may go unjudged (too little traffic) before its incident
             // closes for want of data: its window plus its hold.
+            // Anything else (an ACME certificate or a notifier not tried since start) holds
+            // until it is.
             let patience = match &rule.kind {
                 RuleKind::Route { window, hold, .. } => {
                     Duration::from_secs(crate::evaluate::window_of(*window).seconds()) + *hold
                 }
-                _ => Duration::ZERO,
+                _ => Duration::MAX,
             };
             let seen = verdicts(&rule.kind, input);
             for v in &seen {

@@ -466,3 +466,59 @@ fn a_resolve_still_waiting_when_the_process_died_goes_out_after_the_restart() {
     );
     assert!(run(&mut e, 40, 60).is_empty());
 }
+
+#[test]
+fn acme_and_notifier_incidents_wait_until_tried_again_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gatehouse.db");
+    let alerting = BASE.replace(
+        "    - { name: down, probe: \"*\", failure_threshold: 2, success_threshold: 1, severity: critical }",
+        "    - { name: acme, certificate: \"*\", acme_failures: 2 }\n    - { name: hooks, gatehouse: notifier_failing }",
+    );
+    let cert = |failures: u32, tried: bool| crate::facts::CertFact {
+        name: "example.com".into(),
+        not_after: t(90 * 86400),
+        acme_failures: failures,
+        acme_error: (failures > 0).then(|| "the CA is down".to_string()),
+        acme_tried: tried,
+    };
+    let eval =
+        |e: &mut Engine, certs: &[crate::facts::CertFact], hook: (Option<String>, bool), at| {
+            e.evaluate(&crate::evaluate::Inputs {
+                now: at,
+                signals: None,
+                certificates: certs,
+                facts: &crate::facts::NoFacts,
+                notifiers: &[("hook".to_string(), hook.0, hook.1)],
+            });
+        };
+    {
+        let mut e = engine(
+            config(&alerting, PROBES),
+            AlertStore::open(Some(&path)).unwrap(),
+            t(0),
+        );
+        eval(
+            &mut e,
+            &[cert(3, true)],
+            (Some("HTTP 500".into()), true),
+            t(0),
+        );
+        assert_eq!(e.open(t(0)).0.len(), 2);
+    }
+    let mut e = engine(
+        config(&alerting, PROBES),
+        AlertStore::open(Some(&path)).unwrap(),
+        t(100),
+    );
+    for s in 100..110 {
+        eval(&mut e, &[cert(0, false)], (None, false), t(s));
+    }
+    assert_eq!(
+        e.open(t(110)).0.len(),
+        2,
+        "nothing tried since the restart: both stay open"
+    );
+    eval(&mut e, &[cert(0, true)], (None, true), t(111));
+    assert!(e.open(t(111)).0.is_empty(), "tried and fine: both resolve");
+}

@@ -42,8 +42,9 @@ pub(crate) struct Inputs<'a> {
     pub signals: Option<&'a dyn TrafficSignals>,
     pub certificates: &'a [CertFact],
     pub facts: &'a dyn Facts,
-    /// Every notifier, and the error of those whose last delivery failed.
-    pub notifiers: &'a [(String, Option<String>)],
+    /// Every notifier, the error of those whose last delivery failed, and whether it has
+    /// tried one since start.
+    pub notifiers: &'a [(String, Option<String>, bool)],
 }
 
 /// The verdicts of a periodic rule (empty for probe rules, which run on results).
@@ -109,7 +110,7 @@ fn all_verdicts(kind: &RuleKind, input: &Inputs<'_>) -> Vec<Verdict> {
             .filter(|c| names.covers(&c.name))
             .map(|c| Verdict {
                 subject: c.name.clone(),
-                judged: true,
+                judged: c.acme_tried,
                 bad: c.acme_failures >= *failures,
                 value: format!(
                     "{} failed attempts in a row{}",
@@ -131,8 +132,9 @@ fn all_verdicts(kind: &RuleKind, input: &Inputs<'_>) -> Vec<Verdict> {
             SelfCheck::NotifierFailing => input
                 .notifiers
                 .iter()
-                .map(|(name, error)| {
-                    optional(name, error.clone(), |e| {
+                .map(|(name, error, tried)| Verdict {
+                    judged: *tried,
+                    ..optional(name, error.clone(), |e| {
                         format!("notifier {name} cannot deliver: {e}")
                     })
                 })

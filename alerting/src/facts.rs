@@ -29,6 +29,8 @@ pub struct CertFact {
     pub acme_failures: u32,
     /// The last renewal error, when renewals fail.
     pub acme_error: Option<String>,
+    /// An ACME order was tried since start (the failure count means something).
+    pub acme_tried: bool,
 }
 
 /// Read on every evaluation; implemented by the binary.

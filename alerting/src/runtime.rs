@@ -332,7 +332,8 @@ fn run(mut engine: Engine, rx: Receiver<Command>, sources: Sources, notifiers: N
                 own,
             };
             let failing = notifiers.failing();
-            let health: Vec<(String, Option<String>)> = notifiers
+            let untried = notifiers.untried();
+            let health: Vec<(String, Option<String>, bool)> = notifiers
                 .names()
                 .into_iter()
                 .map(|n| {
@@ -340,7 +341,8 @@ fn run(mut engine: Engine, rx: Receiver<Command>, sources: Sources, notifiers: N
                         .iter()
                         .find(|(f, _)| f == &n)
                         .map(|(_, e)| e.clone());
-                    (n, e)
+                    let tried = !untried.contains(&n);
+                    (n, e, tried)
                 })
                 .collect();
             engine.evaluate(&Inputs {

@@ -62,6 +62,8 @@ struct Entry {
     sender: Result<Box<dyn Deliver>, String>,
     /// The error of the last delivery, when it failed after every retry.
     last_error: Mutex<Option<String>>,
+    /// A delivery was tried (or setting up failed) since start: its health is known.
+    tried: std::sync::atomic::AtomicBool,
 }
 
 /// The delay before the first retry unless [`Notifiers::with_backoff`] says otherwise.
@@ -186,6 +188,20 @@ impl Notifiers {
         out
     }
 
+    /// The notifiers that have not tried a delivery since start: whether they work is not
+    /// known yet (a `notifier-failing` incident restored after a restart stays open until
+    /// they try).
+    pub fn untried(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .entries()
+            .into_iter()
+            .filter(|(_, e)| !e.tried.load(Ordering::SeqCst))
+            .map(|(name, _)| name)
+            .collect();
+        out.sort();
+        out
+    }
+
     fn entries(&self) -> HashMap<String, Arc<Entry>> {
         self.inner
             .entries
@@ -209,6 +225,7 @@ impl Entry {
         let last_error = sender.as_ref().err().cloned();
         Entry {
             config: config.clone(),
+            tried: std::sync::atomic::AtomicBool::new(last_error.is_some()),
             sender,
             last_error: Mutex::new(last_error),
         }
@@ -222,6 +239,7 @@ impl Entry {
     }
 
     fn set_last_error(&self, error: Option<String>) {
+        self.tried.store(true, Ordering::SeqCst);
         *self
             .last_error
             .lock()
