@@ -315,6 +315,14 @@ async fn metrics_after_traffic() {
         client.get(g.url("/web/page")).send().await.expect("req");
     }
     client.get(g.url("/nothing")).send().await.expect("req");
+    // A request is counted in the logging phase, just after its response has left: wait
+    // for the last one rather than race it.
+    wait_for("the 404 to be counted", Duration::from_secs(10), || async {
+        g.metrics().await.contains(
+            "gatehouse_http_requests_total{method=\"GET\",route=\"none\",status=\"404\"} 1",
+        )
+    })
+    .await;
     let m = g.metrics().await;
     for needle in [
         "gatehouse_http_requests_total{method=\"GET\",route=\"web\",status=\"200\"} 3",
