@@ -340,15 +340,18 @@ async fn metrics_after_traffic() {
         assert!(m.contains(needle), "missing `{needle}` in:\n{m}");
     }
     assert!(!m.contains("/web/page"), "raw paths never become labels");
-    // one access-log line per request, with the route name
-    let log = g.log();
-    assert_eq!(
-        log.lines()
+    // one access-log line per request, with the route name (written in the same phase)
+    let access_lines = || {
+        g.log()
+            .lines()
             .filter(|l| l.contains("gatehouse::access"))
-            .count(),
-        4,
-        "{log}"
-    );
+            .count()
+    };
+    wait_for("four access-log lines", Duration::from_secs(10), || async {
+        access_lines() >= 4
+    })
+    .await;
+    assert_eq!(access_lines(), 4, "{}", g.log());
 }
 
 #[tokio::test(flavor = "multi_thread")]
