@@ -34,6 +34,7 @@ pub(crate) struct StatusPage {
     pub probes: Arc<Probes>,
     pub alerting: Arc<Alerting>,
     cache: Mutex<Option<(Instant, Arc<StatusView>)>>,
+    building: tokio::sync::Mutex<()>,
     csp: HeaderValue,
 }
 
@@ -58,6 +59,7 @@ impl StatusPage {
             probes,
             alerting,
             cache: Mutex::new(None),
+            building: tokio::sync::Mutex::new(()),
             csp: HeaderValue::from_str(&csp)
                 .unwrap_or(HeaderValue::from_static("default-src 'none'")),
         })
@@ -65,11 +67,25 @@ impl StatusPage {
 
     /// The current view (built at most every few seconds).
     async fn view(&self) -> Option<Arc<StatusView>> {
-        if let Some((at, v)) = self.cache.lock().ok()?.as_ref() {
-            if at.elapsed() < FRESH {
-                return Some(v.clone());
-            }
+        if let Some(v) = self.cached() {
+            return Some(v);
         }
+        // One rebuild at a time: a crowd arriving during an incident waits for it and shares
+        // the result instead of each querying the store.
+        let _building = self.building.lock().await;
+        if let Some(v) = self.cached() {
+            return Some(v);
+        }
+        self.build().await
+    }
+
+    fn cached(&self) -> Option<Arc<StatusView>> {
+        let cache = self.cache.lock().ok()?;
+        let (at, v) = cache.as_ref()?;
+        (at.elapsed() < FRESH).then(|| v.clone())
+    }
+
+    async fn build(&self) -> Option<Arc<StatusView>> {
         let config = self.state.load().config().clone();
         let page = config.status_page.as_ref()?;
         let now = Timestamp::now();
