@@ -62,22 +62,41 @@ pub struct Gatehouse {
 
 impl Gatehouse {
     /// `body` is the YAML after the listeners/admin sections (upstreams, routes, ...).
+    /// A port chosen by `free_port` can be taken by another test before gatehouse binds it;
+    /// then it starts again on new ports (a few times).
     pub async fn start(body: &str) -> Gatehouse {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let admin_port = free_port();
-        let config_path = dir.path().join("gatehouse.yaml");
-        let yaml = Self::yaml(port, admin_port, &dir.path().join("state"), body);
-        std::fs::write(&config_path, yaml).expect("write config");
-        Self::launch(dir, port, 0, admin_port).await
+        let mut attempt = 0;
+        loop {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let port = free_port();
+            let admin_port = free_port();
+            let config_path = dir.path().join("gatehouse.yaml");
+            let yaml = Self::yaml(port, admin_port, &dir.path().join("state"), body);
+            std::fs::write(&config_path, yaml).expect("write config");
+            match Self::try_launch(dir, port, 0, admin_port).await {
+                Ok(g) => return g,
+                Err(log) if attempt < 4 && log.contains("Address already in use") => attempt += 1,
+                Err(log) => panic!("gatehouse did not start; log:\n{log}"),
+            }
+        }
     }
 
     /// Like [`Gatehouse::start`] with a second, TLS listener (`tls_port`) and `state_dir`
     /// inside the test's directory; `body` holds the `tls` section.
     pub async fn start_tls(body: &str) -> Gatehouse {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (port, tls_port, admin_port) = (free_port(), free_port(), free_port());
-        Self::start_tls_in(dir, port, tls_port, admin_port, body).await
+        let mut attempt = 0;
+        loop {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (port, tls_port, admin_port) = (free_port(), free_port(), free_port());
+            let config_path = dir.path().join("gatehouse.yaml");
+            let yaml = Self::yaml_tls(port, tls_port, admin_port, &dir.path().join("state"), body);
+            std::fs::write(&config_path, yaml).expect("write config");
+            match Self::try_launch(dir, port, tls_port, admin_port).await {
+                Ok(g) => return g,
+                Err(log) if attempt < 4 && log.contains("Address already in use") => attempt += 1,
+                Err(log) => panic!("gatehouse did not start; log:\n{log}"),
+            }
+        }
     }
 
     /// [`Gatehouse::start_tls`] with chosen ports and directory.
@@ -113,6 +132,19 @@ impl Gatehouse {
         tls_port: u16,
         admin_port: u16,
     ) -> Gatehouse {
+        match Self::try_launch(dir, port, tls_port, admin_port).await {
+            Ok(g) => g,
+            Err(log) => panic!("gatehouse did not start; log:\n{log}"),
+        }
+    }
+
+    /// Start and wait until ready; the log when it exits or never gets ready.
+    async fn try_launch(
+        dir: tempfile::TempDir,
+        port: u16,
+        tls_port: u16,
+        admin_port: u16,
+    ) -> Result<Gatehouse, String> {
         let config_path = dir.path().join("gatehouse.yaml");
         let log_path = dir.path().join("gatehouse.log");
         let child = Self::spawn(&config_path, &log_path);
@@ -125,8 +157,8 @@ impl Gatehouse {
             config_path,
             log_path,
         };
-        g.wait_ready().await;
-        g
+        g.try_ready().await?;
+        Ok(g)
     }
 
     fn spawn(config_path: &std::path::Path, log_path: &std::path::Path) -> Child {
@@ -146,20 +178,26 @@ impl Gatehouse {
     }
 
     async fn wait_ready(&mut self) {
+        if let Err(log) = self.try_ready().await {
+            panic!("gatehouse did not become ready; log:\n{log}");
+        }
+    }
+
+    async fn try_ready(&mut self) -> Result<(), String> {
         let url = self.admin("/readyz");
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(r) = client.get(&url).send().await {
                 if r.status() == 200 {
-                    break;
+                    return Ok(());
                 }
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("gatehouse exited with {status}; log:\n{}", self.log());
+                return Err(format!("exited with {status}:\n{}", self.log()));
             }
             if Instant::now() > deadline {
-                panic!("gatehouse did not become ready; log:\n{}", self.log());
+                return Err(format!("not ready after 30 s:\n{}", self.log()));
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
