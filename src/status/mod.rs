@@ -29,11 +29,18 @@ use tokio::net::TcpListener;
 /// How long a built view is reused.
 const FRESH: Duration = Duration::from_secs(5);
 
+/// A view and its page and JSON, made once per rebuild and served to everyone until the next.
+struct Rendered {
+    view: StatusView,
+    html: Bytes,
+    json: Bytes,
+}
+
 pub(crate) struct StatusPage {
     pub state: SharedState,
     pub probes: Arc<Probes>,
     pub alerting: Arc<Alerting>,
-    cache: Mutex<Option<(Instant, Arc<StatusView>)>>,
+    cache: Mutex<Option<(Instant, Arc<Rendered>)>>,
     building: tokio::sync::Mutex<()>,
     csp: HeaderValue,
 }
@@ -66,7 +73,7 @@ impl StatusPage {
     }
 
     /// The current view (built at most every few seconds).
-    async fn view(&self) -> Option<Arc<StatusView>> {
+    async fn view(&self) -> Option<Arc<Rendered>> {
         if let Some(v) = self.cached() {
             return Some(v);
         }
@@ -79,13 +86,13 @@ impl StatusPage {
         self.build().await
     }
 
-    fn cached(&self) -> Option<Arc<StatusView>> {
+    fn cached(&self) -> Option<Arc<Rendered>> {
         let cache = self.cache.lock().ok()?;
         let (at, v) = cache.as_ref()?;
         (at.elapsed() < FRESH).then(|| v.clone())
     }
 
-    async fn build(&self) -> Option<Arc<StatusView>> {
+    async fn build(&self) -> Option<Arc<Rendered>> {
         let config = self.state.load().config().clone();
         let page = config.status_page.as_ref()?;
         let now = Timestamp::now();
@@ -134,7 +141,7 @@ impl StatusPage {
             .unwrap_or_default();
         let updates = self.alerting.updates_since(since).await.unwrap_or_default();
         let announcements = self.alerting.announcements().await.unwrap_or_default();
-        let view = Arc::new(model::build(&model::Inputs {
+        let view = model::build(&model::Inputs {
             config: page,
             maintenance: &config.alerting.maintenance,
             probes: &probes,
@@ -142,11 +149,21 @@ impl StatusPage {
             updates: &updates,
             announcements: &announcements,
             now,
-        }));
+        });
+        let base = if page.path == "/" {
+            "/".to_string()
+        } else {
+            format!("{}/", page.path)
+        };
+        let rendered = Arc::new(Rendered {
+            html: Bytes::from(html::page(&view, &base)),
+            json: Bytes::from(serde_json::to_string(&view).unwrap_or_default()),
+            view,
+        });
         if let Ok(mut c) = self.cache.lock() {
-            *c = Some((Instant::now(), view.clone()));
+            *c = Some((Instant::now(), rendered.clone()));
         }
-        Some(view)
+        Some(rendered)
     }
 
     async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -200,7 +217,7 @@ impl StatusPage {
             );
         };
         let rest = rest.to_string();
-        let Some(view) = self.view().await else {
+        let Some(rendered) = self.view().await else {
             return reply(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "status unavailable\n",
@@ -213,7 +230,7 @@ impl StatusPage {
             "" | "/" => {
                 let mut r = reply(
                     StatusCode::OK,
-                    html::page(&view, &format!("{base}/")),
+                    rendered.html.clone(),
                     "text/html; charset=utf-8",
                     PAGE_CACHE,
                 );
@@ -223,17 +240,17 @@ impl StatusPage {
             }
             "/status.json" => reply(
                 StatusCode::OK,
-                serde_json::to_string(&*view).unwrap_or_default(),
+                rendered.json.clone(),
                 "application/json",
                 PAGE_CACHE,
             ),
             "/feed.atom" => reply(
                 StatusCode::OK,
-                feed(&view, page),
+                feed(&rendered.view, page),
                 "application/atom+xml; charset=utf-8",
                 PAGE_CACHE,
             ),
-            other => badge(&view, other).unwrap_or_else(|| {
+            other => badge(&rendered.view, other).unwrap_or_else(|| {
                 reply(
                     StatusCode::NOT_FOUND,
                     "not found\n",
