@@ -99,6 +99,31 @@ async fn status_page_with_a_probe_up_and_one_down() {
     );
     assert!(!html.contains("refused"), "no error text on the page");
 
+    // Compressed for clients that accept gzip: the same page, a fraction of the bytes.
+    let packed = reqwest::Client::new()
+        .get(format!("{base}/"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(packed.headers()["content-encoding"], "gzip");
+    assert_eq!(packed.headers()["vary"], "accept-encoding");
+    let packed = packed.bytes().await.unwrap();
+    let mut unpacked = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&packed[..]),
+        &mut unpacked,
+    )
+    .unwrap();
+    // (The view may have been rebuilt between the two requests: compare what matters.)
+    assert!(unpacked.starts_with("<!doctype html>") && unpacked.contains(">Major outage</div>"));
+    assert!(
+        packed.len() * 4 < html.len(),
+        "{} of {} bytes",
+        packed.len(),
+        html.len()
+    );
+
     // Machine-readable forms.
     let feed = reqwest::get(format!("{base}/feed.atom")).await.unwrap();
     assert_eq!(

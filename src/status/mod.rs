@@ -34,6 +34,35 @@ struct Rendered {
     view: StatusView,
     html: Bytes,
     json: Bytes,
+    html_gz: Bytes,
+    json_gz: Bytes,
+}
+
+fn gzip(data: &[u8]) -> Bytes {
+    use std::io::Write as _;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let _ = enc.write_all(data);
+    Bytes::from(enc.finish().unwrap_or_default())
+}
+
+/// Whether the client accepts gzip (`Accept-Encoding: gzip`, not refused with `q=0`).
+fn accepts_gzip(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|part| {
+            let mut it = part.split(';');
+            let coding = it.next().unwrap_or("").trim();
+            let refused = it.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    == Some(0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
 }
 
 pub(crate) struct StatusPage {
@@ -155,9 +184,13 @@ impl StatusPage {
         } else {
             format!("{}/", page.path)
         };
+        let html = html::page(&view, &base);
+        let json = serde_json::to_string(&view).unwrap_or_default();
         let rendered = Arc::new(Rendered {
-            html: Bytes::from(html::page(&view, &base)),
-            json: Bytes::from(serde_json::to_string(&view).unwrap_or_default()),
+            html_gz: gzip(html.as_bytes()),
+            json_gz: gzip(json.as_bytes()),
+            html: Bytes::from(html),
+            json: Bytes::from(json),
             view,
         });
         if let Ok(mut c) = self.cache.lock() {
@@ -226,24 +259,41 @@ impl StatusPage {
             );
         };
         const PAGE_CACHE: &str = "public, max-age=30";
+        let gz = accepts_gzip(&req);
+        let pick = |plain: &Bytes, packed: &Bytes| {
+            if gz {
+                packed.clone()
+            } else {
+                plain.clone()
+            }
+        };
+        let encoded = |mut r: Response<Full<Bytes>>| {
+            r.headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            if gz {
+                r.headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            r
+        };
         match rest.as_str() {
             "" | "/" => {
                 let mut r = reply(
                     StatusCode::OK,
-                    rendered.html.clone(),
+                    pick(&rendered.html, &rendered.html_gz),
                     "text/html; charset=utf-8",
                     PAGE_CACHE,
                 );
                 r.headers_mut()
                     .insert("content-security-policy", self.csp.clone());
-                r
+                encoded(r)
             }
-            "/status.json" => reply(
+            "/status.json" => encoded(reply(
                 StatusCode::OK,
-                rendered.json.clone(),
+                pick(&rendered.json, &rendered.json_gz),
                 "application/json",
                 PAGE_CACHE,
-            ),
+            )),
             "/feed.atom" => reply(
                 StatusCode::OK,
                 feed(&rendered.view, page),
