@@ -1,6 +1,12 @@
 //! The engine: every rule's trackers, the open incidents, the dispatcher and the silences.
 //! It is synchronous and takes `now` from its caller, so tests drive it with their own clock;
-//! `runtime.rs` runs it on a thread of its own.
+//! `runtime.rs` runs it on a thread of its own. `quiet.rs` says why an alert is held
+//! (dependency, maintenance, silence), `render.rs` fills in summary templates.
+
+mod quiet;
+mod render;
+
+use render::render;
 
 use crate::dispatch::{group_key, Dispatcher, Flushed};
 use crate::evaluate::{covers_probe, verdicts, Inputs};
@@ -9,7 +15,7 @@ use crate::incident::{Incident, Policy, Tracker, Transition};
 use crate::metrics::AlertMetrics;
 use crate::notification::{Alert, Status};
 use crate::store::AlertStore;
-use crate::suppress::{maintenance_active, maintenance_covers, Silence};
+use crate::suppress::Silence;
 use gatehouse_config::{Config, Rule, RuleKind};
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap};
@@ -26,9 +32,6 @@ type Key = (String, String);
 
 /// Ids for incidents the store could not take: negative, unique in this process.
 static UNSTORED: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(-1);
-
-/// An open incident and why it is not notified now, if it is not.
-pub(crate) type Quiet = (Incident, Option<String>);
 
 pub(crate) struct Engine {
     config: Arc<Config>,
@@ -83,43 +86,6 @@ fn index(config: &Config) -> HashMap<String, usize> {
         .enumerate()
         .map(|(i, p)| (p.name.clone(), i))
         .collect()
-}
-
-/// `{subject}`, `{value}`, `{rule}`, `{severity}` and `{labels.NAME}` filled in.
-fn render(
-    template: &str,
-    rule: &Rule,
-    subject: &str,
-    value: &str,
-    labels: &BTreeMap<String, String>,
-) -> String {
-    // One pass over the template: replaced values are never scanned again.
-    let mut out = String::with_capacity(template.len() + value.len());
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let tail = &rest[start..];
-        let Some(end) = tail.find('}') else {
-            break;
-        };
-        let name = &tail[1..end];
-        let replacement = match name {
-            "subject" => Some(subject.to_string()),
-            "value" => Some(value.to_string()),
-            "rule" => Some(rule.name.clone()),
-            "severity" => Some(rule.severity.as_str().to_string()),
-            _ => name
-                .strip_prefix("labels.")
-                .map(|l| labels.get(l).cloned().unwrap_or_default()),
-        };
-        match replacement {
-            Some(r) => out.push_str(&r),
-            None => out.push_str(&tail[..=end]),
-        }
-        rest = &tail[end + 1..];
-    }
-    out.push_str(rest);
-    out
 }
 
 impl Engine {
@@ -518,80 +484,6 @@ impl Engine {
             .resolved(&key, alert_of(&incident, Status::Resolved));
     }
 
-    /// A parent counts as down while a probe rule sees it failing (pending or firing, so a
-    /// single good check of a firing parent does not release its children), or its last
-    /// result failed.
-    fn parent_down(&self, parent: &str) -> bool {
-        self.probe_down.get(parent).copied().unwrap_or(false)
-            || self.config.alerting.rules.iter().any(|r| {
-                matches!(r.kind, RuleKind::Probe { .. })
-                    && self
-                        .entries
-                        .get(&(r.name.clone(), parent.to_string()))
-                        .is_some_and(|e| e.tracker.firing || e.tracker.pending())
-            })
-    }
-
-    /// The maintenance windows on at `now`, worked out once per instant (a flush asks for
-    /// every open incident).
-    fn active_maintenance(&self, now: Timestamp) -> Vec<usize> {
-        let mut cache = self.active_maint.borrow_mut();
-        match cache.as_ref() {
-            Some((at, list)) if *at == now => list.clone(),
-            _ => {
-                let list: Vec<usize> = self
-                    .config
-                    .alerting
-                    .maintenance
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, m)| maintenance_active(m, now))
-                    .map(|(i, _)| i)
-                    .collect();
-                *cache = Some((now, list.clone()));
-                list
-            }
-        }
-    }
-
-    /// Why a firing alert is not notified now, if it is not.
-    pub(crate) fn suppression(
-        &self,
-        kind: &str,
-        subject: &str,
-        labels: &BTreeMap<String, String>,
-        now: Timestamp,
-    ) -> Option<(&'static str, String)> {
-        if kind == "probe" {
-            if let Some(p) = self
-                .probe_index
-                .get(subject)
-                .and_then(|&i| self.config.probes.probes.get(i))
-            {
-                for parent in &p.depends_on {
-                    if self.parent_down(parent) {
-                        return Some((
-                            "dependency",
-                            format!("depends on `{parent}`, which is down"),
-                        ));
-                    }
-                }
-            }
-        }
-        let active = self.active_maintenance(now);
-        if let Some(m) = active
-            .iter()
-            .filter_map(|&i| self.config.alerting.maintenance.get(i))
-            .find(|m| maintenance_covers(m, subject, labels))
-        {
-            return Some(("maintenance", format!("in maintenance window `{}`", m.name)));
-        }
-        self.silences
-            .iter()
-            .find(|s| s.active(now) && s.matches(labels))
-            .map(|s| ("silence", format!("silenced by {} ({})", s.id, s.comment)))
-    }
-
     /// Send what is due; marks the notified incidents.
     pub(crate) fn flush(&mut self, now: Timestamp) -> Flushed {
         let config = Arc::clone(&self.config);
@@ -673,62 +565,6 @@ impl Engine {
                 .with_label_values(&[rule, reason])
                 .set(n);
         }
-    }
-
-    /// Open incidents with why they are quiet, and the pending ones (rule, subject).
-    pub(crate) fn open(&self, now: Timestamp) -> (Vec<Quiet>, Vec<Key>) {
-        let mut open: Vec<Quiet> = self
-            .entries
-            .values()
-            .filter_map(|e| e.incident.as_ref())
-            .map(|i| {
-                let why = self
-                    .suppression(&i.kind, &i.subject, &i.labels, now)
-                    .map(|(_, w)| w);
-                (i.clone(), why)
-            })
-            .collect();
-        open.sort_by_key(|(i, _)| std::cmp::Reverse(i.started_at));
-        let mut pending: Vec<Key> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.tracker.pending())
-            .map(|(k, _)| k.clone())
-            .collect();
-        pending.sort();
-        (open, pending)
-    }
-
-    pub(crate) fn store(&self) -> &AlertStore {
-        &self.store
-    }
-
-    pub(crate) fn silences(&self) -> &[Silence] {
-        &self.silences
-    }
-
-    pub(crate) fn add_silence(&mut self, s: Silence, now: Timestamp) -> Result<(), String> {
-        self.store.put_silence(&s).map_err(|e| {
-            self.store_failed(now, "save silence", &e);
-            format!("cannot save the silence: {e}")
-        })?;
-        self.silences.retain(|x| x.id != s.id);
-        self.silences.push(s);
-        Ok(())
-    }
-
-    /// Expire a silence now; `None` when there is no such silence.
-    pub(crate) fn expire_silence(
-        &mut self,
-        id: &str,
-        now: Timestamp,
-    ) -> Option<Result<Silence, String>> {
-        let pos = self.silences.iter().position(|s| s.id == id)?;
-        let mut s = self.silences[pos].clone();
-        if s.ends_at > now {
-            s.ends_at = now;
-        }
-        Some(self.add_silence(s.clone(), now).map(|_| s))
     }
 }
 

@@ -1,0 +1,145 @@
+//! Why a firing alert is held (a parent down, a maintenance window, a silence), the open
+//! incidents as the API lists them, and the silences.
+
+use super::{Engine, Key};
+use crate::incident::Incident;
+use crate::store::AlertStore;
+use crate::suppress::{maintenance_active, maintenance_covers, Silence};
+use gatehouse_config::RuleKind;
+use jiff::Timestamp;
+use std::collections::BTreeMap;
+
+/// An open incident and why it is not notified now, if it is not.
+pub(crate) type Quiet = (Incident, Option<String>);
+
+impl Engine {
+    /// A parent counts as down while a probe rule sees it failing (pending or firing, so a
+    /// single good check of a firing parent does not release its children), or its last
+    /// result failed.
+    fn parent_down(&self, parent: &str) -> bool {
+        self.probe_down.get(parent).copied().unwrap_or(false)
+            || self.config.alerting.rules.iter().any(|r| {
+                matches!(r.kind, RuleKind::Probe { .. })
+                    && self
+                        .entries
+                        .get(&(r.name.clone(), parent.to_string()))
+                        .is_some_and(|e| e.tracker.firing || e.tracker.pending())
+            })
+    }
+
+    /// The maintenance windows on at `now`, worked out once per instant (a flush asks for
+    /// every open incident).
+    fn active_maintenance(&self, now: Timestamp) -> Vec<usize> {
+        let mut cache = self.active_maint.borrow_mut();
+        match cache.as_ref() {
+            Some((at, list)) if *at == now => list.clone(),
+            _ => {
+                let list: Vec<usize> = self
+                    .config
+                    .alerting
+                    .maintenance
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| maintenance_active(m, now))
+                    .map(|(i, _)| i)
+                    .collect();
+                *cache = Some((now, list.clone()));
+                list
+            }
+        }
+    }
+
+    /// Why a firing alert is not notified now, if it is not.
+    pub(crate) fn suppression(
+        &self,
+        kind: &str,
+        subject: &str,
+        labels: &BTreeMap<String, String>,
+        now: Timestamp,
+    ) -> Option<(&'static str, String)> {
+        if kind == "probe" {
+            if let Some(p) = self
+                .probe_index
+                .get(subject)
+                .and_then(|&i| self.config.probes.probes.get(i))
+            {
+                for parent in &p.depends_on {
+                    if self.parent_down(parent) {
+                        return Some((
+                            "dependency",
+                            format!("depends on `{parent}`, which is down"),
+                        ));
+                    }
+                }
+            }
+        }
+        let active = self.active_maintenance(now);
+        if let Some(m) = active
+            .iter()
+            .filter_map(|&i| self.config.alerting.maintenance.get(i))
+            .find(|m| maintenance_covers(m, subject, labels))
+        {
+            return Some(("maintenance", format!("in maintenance window `{}`", m.name)));
+        }
+        self.silences
+            .iter()
+            .find(|s| s.active(now) && s.matches(labels))
+            .map(|s| ("silence", format!("silenced by {} ({})", s.id, s.comment)))
+    }
+
+    /// Open incidents with why they are quiet, and the pending ones (rule, subject).
+    pub(crate) fn open(&self, now: Timestamp) -> (Vec<Quiet>, Vec<Key>) {
+        let mut open: Vec<Quiet> = self
+            .entries
+            .values()
+            .filter_map(|e| e.incident.as_ref())
+            .map(|i| {
+                let why = self
+                    .suppression(&i.kind, &i.subject, &i.labels, now)
+                    .map(|(_, w)| w);
+                (i.clone(), why)
+            })
+            .collect();
+        open.sort_by_key(|(i, _)| std::cmp::Reverse(i.started_at));
+        let mut pending: Vec<Key> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.tracker.pending())
+            .map(|(k, _)| k.clone())
+            .collect();
+        pending.sort();
+        (open, pending)
+    }
+
+    pub(crate) fn store(&self) -> &AlertStore {
+        &self.store
+    }
+
+    pub(crate) fn silences(&self) -> &[Silence] {
+        &self.silences
+    }
+
+    pub(crate) fn add_silence(&mut self, s: Silence, now: Timestamp) -> Result<(), String> {
+        self.store.put_silence(&s).map_err(|e| {
+            self.store_failed(now, "save silence", &e);
+            format!("cannot save the silence: {e}")
+        })?;
+        self.silences.retain(|x| x.id != s.id);
+        self.silences.push(s);
+        Ok(())
+    }
+
+    /// Expire a silence now; `None` when there is no such silence.
+    pub(crate) fn expire_silence(
+        &mut self,
+        id: &str,
+        now: Timestamp,
+    ) -> Option<Result<Silence, String>> {
+        let pos = self.silences.iter().position(|s| s.id == id)?;
+        let mut s = self.silences[pos].clone();
+        if s.ends_at > now {
+            s.ends_at = now;
+        }
+        Some(self.add_silence(s.clone(), now).map(|_| s))
+    }
+}
