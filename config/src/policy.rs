@@ -7,6 +7,11 @@ use ipnet::IpNet;
 use std::fmt;
 use std::time::Duration;
 
+/// Keys a local rate limit or a lockout holds by default (`max_keys`).
+pub const DEFAULT_MAX_KEYS: usize = 100_000;
+/// The largest `max_keys` accepted.
+pub const MAX_MAX_KEYS: usize = 10_000_000;
+
 /// Where the built-in CSP report collector listens on every route that uses it.
 pub const CSP_REPORT_PATH: &str = "/.well-known/gatehouse/csp-report";
 
@@ -123,6 +128,8 @@ pub struct RateLimitRule {
     pub key: Vec<KeyPart>,
     /// Local or shared.
     pub store: LimitStore,
+    /// Most keys a local store holds; the least recently used go first.
+    pub max_keys: usize,
 }
 
 impl RateLimitRule {
@@ -147,6 +154,8 @@ pub struct LockoutRule {
     pub block_for: Duration,
     /// What identifies the client.
     pub key: Vec<KeyPart>,
+    /// Most keys with counters held; the least recently used go first.
+    pub max_keys: usize,
 }
 
 /// Client address allow/deny lists.
@@ -177,6 +186,8 @@ pub struct ApiKeyGate {
     pub bearer: bool,
     /// Accepted keys.
     pub keys: Vec<Secret>,
+    /// Pass the header on to the upstream (by default it is removed).
+    pub forward_credentials: bool,
 }
 
 /// HTTP basic authentication.
@@ -186,6 +197,8 @@ pub struct BasicAuth {
     pub realm: String,
     /// User name and password hash (bcrypt `$2b$...` or argon2 `$argon2id$...`).
     pub users: Vec<(String, Secret)>,
+    /// Pass `Authorization` on to the upstream (by default it is removed).
+    pub forward_credentials: bool,
 }
 
 /// Redis, for shared rate limits.

@@ -223,3 +223,63 @@ routes: [{ name: app, upstream: app, policies: [office], policy: { ip: { deny: [
     assert_eq!(ip.allow.len(), 1);
     assert_eq!(ip.deny.len(), 1);
 }
+
+#[test]
+fn key_bounds_and_forwarded_credentials() {
+    let c = config(
+        r#"
+policies:
+  p:
+    rate_limits: [{ name: r, rate: 10/s, max_keys: 500 }, { name: d, rate: 1/s }]
+    lockouts: [{ name: l, statuses: [401], max_failures: 5, window: 1m, block_for: 1m, max_keys: 64 }]
+    api_key: { keys: [k1], forward_credentials: true }
+    basic_auth: { users: { alice: "$2b$04$abcdefghijklmnopqrstuvABCDEFGHIJKLMNOPQRSTUVWXYZ01234" } }
+routes: [{ name: app, upstream: app, policies: [p] }]
+"#,
+    )
+    .expect("valid");
+    let p = &c.routes[0].policy;
+    assert_eq!(p.rate_limits[0].max_keys, 500);
+    assert_eq!(p.rate_limits[1].max_keys, DEFAULT_MAX_KEYS);
+    assert_eq!(p.lockouts[0].max_keys, 64);
+    assert!(p.api_key.as_ref().is_some_and(|a| a.forward_credentials));
+    assert!(p
+        .basic_auth
+        .as_ref()
+        .is_some_and(|b| !b.forward_credentials));
+}
+
+#[test]
+fn bad_key_bounds_and_interim_statuses_are_errors_with_paths_and_lines() {
+    let e = config(
+        r#"
+redis: { url: "redis://127.0.0.1:6379/0" }
+policies:
+  bad:
+    rate_limits:
+      - { name: r, rate: 10/s, max_keys: 0 }
+      - { name: s, rate: 10/s, store: redis, max_keys: 10 }
+    lockouts:
+      - { name: l, statuses: [401, 100], max_failures: 5, window: 1m, block_for: 1m, max_keys: 99999999999 }
+  typo:
+    api_key: { keys: [k1], forward_credentials: maybe }
+routes: [{ name: app, upstream: app, policies: [bad, typo] }]
+"#,
+    )
+    .unwrap_err();
+    let text = e.to_string();
+    for (path, words) in [
+        ("policies.bad.rate_limits[0].max_keys", "1 to"),
+        ("policies.bad.rate_limits[1].max_keys", "store: local"),
+        ("policies.bad.lockouts[0].statuses[1]", "interim"),
+        ("policies.bad.lockouts[0].max_keys", "out of range"),
+        ("policies.typo.api_key.forward_credentials", "bool"),
+    ] {
+        assert!(
+            e.errors
+                .iter()
+                .any(|err| err.path == path && err.message.contains(words) && err.line.is_some()),
+            "no error with a line at {path} mentioning {words:?} in:\n{text}"
+        );
+    }
+}

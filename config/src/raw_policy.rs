@@ -90,6 +90,7 @@ pub(crate) struct RawRateLimit {
     pub key: Option<Vec<String>>,
     pub store: Option<RawStore>,
     pub on_store_error: Option<RawFailMode>,
+    pub max_keys: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -101,6 +102,7 @@ pub(crate) struct RawLockout {
     pub window: String,
     pub block_for: String,
     pub key: Option<Vec<String>>,
+    pub max_keys: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -117,6 +119,7 @@ pub(crate) struct RawApiKey {
     #[serde(default)]
     pub keys: Vec<String>,
     pub keys_file: Option<String>,
+    pub forward_credentials: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -126,6 +129,7 @@ pub(crate) struct RawBasicAuth {
     #[serde(default)]
     pub users: BTreeMap<String, String>,
     pub users_file: Option<String>,
+    pub forward_credentials: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

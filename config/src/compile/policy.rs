@@ -1,7 +1,7 @@
 //! `policies`, `trusted_proxies`, `redis`, and how a route's policy is put together from the
 //! named policies it attaches and its own `policy:` block.
 
-use super::headers::{over, valid_token, valid_value, HeaderParts};
+use super::headers::{over, valid_token, HeaderParts};
 use super::{check_name, Compiler};
 use crate::origin::OriginPattern;
 use crate::policy::*;
@@ -11,6 +11,8 @@ use ipnet::IpNet;
 use serde_yaml::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+mod gates;
 
 /// Longest period a rate limit or lockout may span.
 const LONGEST: Duration = Duration::from_secs(366 * 24 * 3600);
@@ -399,6 +401,13 @@ impl Compiler {
                 }
             }
         };
+        if r.max_keys.is_some() && store != LimitStore::Local {
+            self.err(
+                format!("{path}.max_keys"),
+                "applies to `store: local` only (Redis expires idle keys itself)",
+            );
+        }
+        let max_keys = self.max_keys(r.max_keys, &format!("{path}.max_keys"));
         let rate = rate?;
         let burst = r.burst.unwrap_or(rate.count);
         if burst == 0 {
@@ -422,6 +431,7 @@ impl Compiler {
             burst,
             key,
             store,
+            max_keys,
         })
     }
 
@@ -438,6 +448,11 @@ impl Compiler {
                 self.err(
                     format!("{path}.statuses[{i}]"),
                     format!("{s} is not an HTTP status"),
+                );
+            } else if *s < 200 {
+                self.err(
+                    format!("{path}.statuses[{i}]"),
+                    format!("{s} is an interim (1xx) response; only final responses are counted, e.g. 401 or 403"),
                 );
             }
         }
@@ -463,6 +478,7 @@ impl Compiler {
             }
         }
         let key = self.key(r.key, &format!("{path}.key"));
+        let max_keys = self.max_keys(r.max_keys, &format!("{path}.max_keys"));
         Some(LockoutRule {
             name: r.name,
             statuses: r.statuses,
@@ -470,123 +486,26 @@ impl Compiler {
             window,
             block_for,
             key,
+            max_keys,
         })
     }
 
-    fn api_key(&mut self, a: RawApiKey, path: &str) -> Option<ApiKeyGate> {
-        let header = a
-            .header
-            .unwrap_or_else(|| "x-api-key".into())
-            .trim()
-            .to_ascii_lowercase();
-        if !valid_token(&header) {
-            self.err(
-                format!("{path}.header"),
-                format!("`{header}` is not a header name"),
-            );
-        }
-        let mut keys = Vec::new();
-        for (i, k) in a.keys.iter().enumerate() {
-            let k = k.trim();
-            if k.is_empty() || !valid_value(k) {
-                self.err(
-                    format!("{path}.keys[{i}]"),
-                    "is empty or has characters a header cannot carry",
-                );
-            } else {
-                keys.push(Secret(k.to_string()));
-            }
-        }
-        if let Some(file) = &a.keys_file {
-            for (n, line) in self.secret_lines(file, &format!("{path}.keys_file")) {
-                if valid_value(&line) {
-                    keys.push(Secret(line));
-                } else {
-                    self.err(
-                        format!("{path}.keys_file"),
-                        format!("{file} line {n}: has characters a header cannot carry"),
-                    );
-                }
-            }
-        }
-        if keys.is_empty() && !self.errors.iter().any(|e| e.path.starts_with(path)) {
-            self.err(path, "no keys: set `keys` and/or `keys_file`");
-        }
-        Some(ApiKeyGate {
-            bearer: header == "authorization",
-            header,
-            keys,
-        })
-    }
-
-    fn basic_auth(&mut self, b: RawBasicAuth, path: &str) -> Option<BasicAuth> {
-        let realm = b.realm.unwrap_or_else(|| "gatehouse".into());
-        if !valid_value(&realm) || realm.contains(['"', '\\']) {
-            self.err(
-                format!("{path}.realm"),
-                "must be plain text without quotes or backslashes",
-            );
-        }
-        let mut users: Vec<(String, Secret)> = Vec::new();
-        let mut add = |c: &mut Compiler, user: &str, hash: &str, where_: String| {
-            if user.is_empty() || user.contains(':') || !valid_value(user) {
-                c.err(
-                    where_,
-                    format!("`{user}` is not a user name (no `:` or control characters)"),
-                );
-            } else if !is_password_hash(hash) {
-                c.err(
-                    where_,
-                    format!("the password of `{user}` is not a bcrypt ($2b$...) or argon2 ($argon2id$...) hash; print one with `gatehouse hash-password`"),
-                );
-            } else if users.iter().any(|(u, _)| u == user) {
-                c.err(where_, format!("user `{user}` is listed twice"));
-            } else {
-                users.push((user.to_string(), Secret(hash.to_string())));
-            }
+    /// `max_keys` of a local rate limit or a lockout: 1 to [`MAX_MAX_KEYS`].
+    fn max_keys(&mut self, n: Option<u64>, path: &str) -> usize {
+        let Some(n) = n else {
+            return DEFAULT_MAX_KEYS;
         };
-        for (user, hash) in &b.users {
-            add(self, user, hash.trim(), format!("{path}.users.{user}"));
-        }
-        if let Some(file) = &b.users_file {
-            for (n, line) in self.secret_lines(file, &format!("{path}.users_file")) {
-                let (u, h) = line.split_once(':').unwrap_or((&line, ""));
-                add(self, u, h, format!("{path}.users_file ({file} line {n})"));
-            }
-        }
-        if users.is_empty() && !self.errors.iter().any(|e| e.path.starts_with(path)) {
-            self.err(path, "no users: set `users` and/or `users_file`");
-        }
-        Some(BasicAuth { realm, users })
-    }
-}
-
-impl Compiler {
-    /// The lines of a secrets file (API keys, `user:hash`) with their 1-based numbers, without
-    /// blank lines and `#` comments. An unreadable file is an error at `path`.
-    fn secret_lines(&mut self, file: &str, path: &str) -> Vec<(usize, String)> {
-        match std::fs::read_to_string(file) {
-            Ok(text) => text
-                .lines()
-                .enumerate()
-                .map(|(n, l)| (n + 1, l.trim().to_string()))
-                .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
-                .collect(),
-            Err(e) => {
-                self.err(path, format!("cannot read {file}: {e}"));
-                Vec::new()
+        match usize::try_from(n) {
+            Ok(n) if (1..=MAX_MAX_KEYS).contains(&n) => n,
+            _ => {
+                self.err(
+                    path,
+                    format!(
+                        "{n} is out of range; use 1 to {MAX_MAX_KEYS} (default {DEFAULT_MAX_KEYS})"
+                    ),
+                );
+                DEFAULT_MAX_KEYS
             }
         }
     }
-}
-
-/// bcrypt (`$2a$`, `$2b$`, `$2y$`, 60 characters) or an argon2 PHC string.
-fn is_password_hash(h: &str) -> bool {
-    let bcrypt =
-        (h.starts_with("$2a$") || h.starts_with("$2b$") || h.starts_with("$2y$")) && h.len() == 60;
-    let argon2 = ["$argon2id$", "$argon2i$", "$argon2d$"]
-        .iter()
-        .any(|p| h.starts_with(p))
-        && h.split('$').count() >= 5;
-    bcrypt || argon2
 }
