@@ -17,6 +17,9 @@ pub struct ProbesConfig {
     pub probes: Vec<Probe>,
     /// Where results are kept.
     pub store: StoreConfig,
+    /// `probing.public_heartbeat_path`: heartbeat pushes are also answered on the proxy
+    /// listeners under this path (`POST {path}/{probe}`); `None` (the default): admin only.
+    pub public_heartbeat_path: Option<String>,
 }
 
 /// One probe: what it checks, how often, and when it counts as up.
@@ -347,6 +350,7 @@ pub(crate) struct RawProbing {
     pub timeout: Option<String>,
     pub retries: Option<u32>,
     pub retry_delay: Option<String>,
+    pub public_heartbeat_path: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

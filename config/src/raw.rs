@@ -9,6 +9,21 @@ use std::collections::BTreeMap;
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAdmin {
     pub listen: Option<String>,
+    #[serde(default)]
+    pub tokens: Vec<serde_yaml::Value>,
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    pub metrics_open: Option<bool>,
+}
+
+/// One admin API token: the value inline (usually `${ENV}`) or in a file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAdminToken {
+    pub name: String,
+    pub token: Option<String>,
+    pub token_file: Option<String>,
+    pub scope: Option<crate::model::AdminScope>,
 }
 
 #[derive(Debug, Default, Deserialize)]

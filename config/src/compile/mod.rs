@@ -1,6 +1,7 @@
 //! The compile step: raw sections -> validated [`Config`], collecting every problem.
 //! One file per section: `upstreams.rs`, `routes.rs`, `tls.rs`.
 
+mod admin;
 mod alerting;
 mod headers;
 mod policy;
@@ -217,12 +218,6 @@ impl Compiler {
             status_page,
             warnings: std::mem::take(&mut self.warnings),
         })
-    }
-
-    fn admin(&mut self, raw: RawAdmin) -> Option<AdminConfig> {
-        let listen = raw.listen.as_deref().unwrap_or(defaults::ADMIN_LISTEN);
-        self.socket_addr(listen, "admin.listen".into())
-            .map(|listen| AdminConfig { listen })
     }
 
     fn server(&mut self, raw: RawServer) -> ServerConfig {

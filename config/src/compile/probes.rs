@@ -92,11 +92,39 @@ impl Compiler {
         }
         self.dependencies(&out);
         let store = self.store(store, state_dir);
+        let public_heartbeat_path = settings
+            .public_heartbeat_path
+            .and_then(|p| self.public_heartbeat_path(p));
         ProbesConfig {
             concurrency: concurrency.max(1),
             probes: out,
             store,
+            public_heartbeat_path,
         }
+    }
+
+    /// `probing.public_heartbeat_path`: an absolute path without a trailing `/`, query or
+    /// dot segments, below which `/{probe}` is appended.
+    fn public_heartbeat_path(&mut self, path: String) -> Option<String> {
+        let p = path.trim().trim_end_matches('/');
+        let clean = p.starts_with('/')
+            && p.len() > 1
+            && p.split('/').skip(1).all(|seg| {
+                !seg.is_empty()
+                    && seg != "."
+                    && seg != ".."
+                    && seg
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+            });
+        if !clean {
+            self.err(
+                "probing.public_heartbeat_path",
+                format!("`{path}` must be a path starting with `/` made of letters, digits, `-`, `.`, `_` and `~` segments, e.g. `/.well-known/gatehouse/heartbeat`"),
+            );
+            return None;
+        }
+        Some(p.to_string())
     }
 
     /// `depends_on` names existing probes, not the probe itself, and has no cycle.
