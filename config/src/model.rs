@@ -90,6 +90,34 @@ pub struct ServerConfig {
     pub threads: usize,
     /// How long SIGTERM/SIGINT waits for in-flight requests before exiting.
     pub grace_period: Duration,
+    /// Size limits of a request head.
+    pub limits: RequestLimits,
+    /// Keep header names containing `_` (dropped by default, as nginx does).
+    pub underscores_in_headers: bool,
+}
+
+/// Size limits of a request head (nginx: `large_client_header_buffers`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// Longest request line, in bytes (414 beyond).
+    pub request_line: usize,
+    /// Longest header line (`name: value`), in bytes (431 beyond).
+    pub header_line: usize,
+    /// Largest request head, request line and headers together, in bytes (431 beyond).
+    pub head: usize,
+    /// Most header lines (431 beyond).
+    pub headers: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits {
+            request_line: defaults::REQUEST_LINE,
+            header_line: defaults::HEADER_LINE,
+            head: defaults::HEAD_SIZE,
+            headers: defaults::HEADERS,
+        }
+    }
 }
 
 /// Logging settings.
@@ -197,6 +225,13 @@ pub struct Route {
     pub max_body_size: u64,
     /// On a plain listener, redirect requests for TLS-served hosts to HTTPS.
     pub redirect_https: bool,
+    /// Accept an encoded `/` (`%2F`) in the path; it stays encoded for routing and
+    /// forwarding. Refused with 400 otherwise.
+    pub allow_encoded_slashes: bool,
+    /// Refuse any `;` (matrix parameters) in the path, for backends that strip them.
+    pub refuse_matrix_params: bool,
+    /// Match `path_prefix` ASCII-case-insensitively, for case-insensitive backends.
+    pub case_insensitive: bool,
     /// Security headers, CORS, CSRF, rate limits, lockouts and gates.
     pub policy: crate::policy::EdgePolicy,
 }
@@ -328,6 +363,14 @@ pub mod defaults {
     pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
     /// Largest request body.
     pub const MAX_BODY_SIZE: u64 = 10 << 20;
+    /// Longest request line (nginx's default buffer is 8 KiB).
+    pub const REQUEST_LINE: usize = 8 << 10;
+    /// Longest header line.
+    pub const HEADER_LINE: usize = 16 << 10;
+    /// Largest request head.
+    pub const HEAD_SIZE: usize = 64 << 10;
+    /// Most header lines.
+    pub const HEADERS: usize = 100;
     /// Retries on connect failure.
     pub const RETRIES: u32 = 1;
     /// Health-check interval.

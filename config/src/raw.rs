@@ -31,6 +31,17 @@ pub(crate) struct RawAdminToken {
 pub(crate) struct RawServer {
     pub threads: Option<usize>,
     pub grace_period: Option<String>,
+    pub limits: Option<RawRequestLimits>,
+    pub underscores_in_headers: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRequestLimits {
+    pub request_line: Option<String>,
+    pub header_line: Option<String>,
+    pub head: Option<String>,
+    pub headers: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -124,6 +135,9 @@ pub(crate) struct RawRoute {
     pub retries: Option<u32>,
     pub max_body_size: Option<String>,
     pub redirect_https: Option<bool>,
+    pub allow_encoded_slashes: Option<bool>,
+    pub refuse_matrix_params: Option<bool>,
+    pub case_insensitive: Option<bool>,
     #[serde(default)]
     pub policies: Vec<String>,
     pub policy: Option<serde_yaml::Value>,

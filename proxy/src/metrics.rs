@@ -18,6 +18,7 @@ pub struct ProxyMetrics {
     pub(crate) in_flight: IntGauge,
     pub(crate) backend_up: IntGaugeVec,
     pub(crate) connect_errors: IntCounterVec,
+    pub(crate) rejected: IntCounterVec,
     pub(crate) policy: crate::policy::PolicyMetrics,
     pub(crate) signals: crate::signals::Signals,
 }
@@ -61,6 +62,13 @@ impl ProxyMetrics {
                 ),
                 &["upstream"],
             )?,
+            rejected: IntCounterVec::new(
+                Opts::new(
+                    "gatehouse_requests_rejected_total",
+                    "Requests the proxy refused itself (bad path, host or framing, limits, policies), by reason.",
+                ),
+                &["reason"],
+            )?,
             policy: crate::policy::PolicyMetrics::register(registry)?,
             signals: crate::signals::Signals::register(registry)?,
         };
@@ -69,6 +77,7 @@ impl ProxyMetrics {
         registry.register(Box::new(m.in_flight.clone()))?;
         registry.register(Box::new(m.backend_up.clone()))?;
         registry.register(Box::new(m.connect_errors.clone()))?;
+        registry.register(Box::new(m.rejected.clone()))?;
         Ok(m)
     }
 

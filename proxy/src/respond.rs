@@ -73,6 +73,38 @@ impl Refusal {
         status: 503,
         code: "rate_limit_unavailable",
     };
+    pub(crate) const BAD_PATH: Refusal = Refusal {
+        status: 400,
+        code: "bad_path",
+    };
+    pub(crate) const BAD_HOST: Refusal = Refusal {
+        status: 400,
+        code: "bad_host",
+    };
+    pub(crate) const BAD_FRAMING: Refusal = Refusal {
+        status: 400,
+        code: "bad_framing",
+    };
+    pub(crate) const UNSUPPORTED_CODING: Refusal = Refusal {
+        status: 501,
+        code: "unsupported_transfer_coding",
+    };
+    pub(crate) const URI_TOO_LONG: Refusal = Refusal {
+        status: 414,
+        code: "uri_too_long",
+    };
+    pub(crate) const HEADER_TOO_LARGE: Refusal = Refusal {
+        status: 431,
+        code: "header_too_large",
+    };
+
+    /// Whether this answer refuses the client's request (as opposed to reporting an upstream
+    /// or internal failure): counted in `gatehouse_requests_rejected_total{reason}`.
+    pub(crate) fn is_rejection(self) -> bool {
+        (400..500).contains(&self.status)
+            || matches!(self.code, "unsupported_transfer_coding" | "rate_limit_unavailable")
+            || self.code.ends_with("_busy")
+    }
 }
 
 /// The body of a proxy-made response.
@@ -99,6 +131,9 @@ pub(crate) async fn respond(
     close: bool,
     extra: &[(&'static str, &str)],
 ) -> Result<()> {
+    if refusal.is_rejection() {
+        ctx.count_rejection(refusal.code);
+    }
     let body = body(refusal, message, ctx.request_id());
     let mut headers = vec![
         ("content-type", "application/json"),

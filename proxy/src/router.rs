@@ -1,5 +1,7 @@
 //! Route matching: host (exact, then the most specific `*.` wildcard, then routes for any host),
-//! then the longest path prefix on a segment boundary. Built once per config.
+//! then the longest path prefix on a segment boundary. Built once per config. Paths arrive
+//! canonical (see `crate::canonical`); matching ignores each segment's `;parameters`, as
+//! Tomcat and Spring do, so `/admin;x/y` is judged as `/admin/y`.
 
 use gatehouse_config::{HostPattern, Route};
 use std::collections::HashMap;
@@ -11,13 +13,17 @@ pub(crate) struct Router {
     /// (suffix such as `.example.com`, routes), longest suffix first.
     wildcard: Vec<(String, Vec<usize>)>,
     any_host: Vec<usize>,
-    prefixes: Vec<String>,
+    /// Each route's prefix and whether it matches ASCII-case-insensitively.
+    prefixes: Vec<(String, bool)>,
 }
 
 impl Router {
     pub(crate) fn new(routes: &[Route]) -> Self {
         let mut r = Router {
-            prefixes: routes.iter().map(|x| x.path_prefix.clone()).collect(),
+            prefixes: routes
+                .iter()
+                .map(|x| (x.path_prefix.clone(), x.case_insensitive))
+                .collect(),
             ..Router::default()
         };
         let mut wildcard: HashMap<String, Vec<usize>> = HashMap::new();
@@ -37,15 +43,17 @@ impl Router {
             .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
         let prefixes = r.prefixes.clone();
         let by_prefix_len =
-            |v: &mut Vec<usize>| v.sort_by_key(|i| std::cmp::Reverse(prefixes[*i].len()));
+            |v: &mut Vec<usize>| v.sort_by_key(|i| std::cmp::Reverse(prefixes[*i].0.len()));
         r.exact.values_mut().for_each(by_prefix_len);
         r.wildcard.iter_mut().for_each(|(_, v)| by_prefix_len(v));
         by_prefix_len(&mut r.any_host);
         r
     }
 
-    /// The route for `host` (lower-case, no port) and `path`.
+    /// The route for `host` (lower-case, no port) and `path` (canonical, without query).
     pub(crate) fn find(&self, host: &str, path: &str) -> Option<usize> {
+        let path = route_path(path);
+        let path = path.as_ref();
         if let Some(found) = self
             .exact
             .get(host)
@@ -64,42 +72,45 @@ impl Router {
     }
 
     fn first_prefix(&self, candidates: &[usize], path: &str) -> Option<usize> {
-        candidates
-            .iter()
-            .copied()
-            .find(|i| prefix_matches(&self.prefixes[*i], path))
-    }
-}
-
-/// `/api` matches `/api`, `/api/x` and `/api?q` but not `/apix`; `/api/` matches what starts
-/// with it.
-fn prefix_matches(prefix: &str, path: &str) -> bool {
-    match path.strip_prefix(prefix) {
-        None => false,
-        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with(['/', '?']),
-    }
-}
-
-/// The request's host, lower-cased, without port. Borrowed when already lower-case.
-pub(crate) fn normalize_host(raw: &str) -> std::borrow::Cow<'_, str> {
-    let host = if raw.starts_with('[') {
-        // IPv6 literal: keep the brackets, drop the port.
-        raw.find(']').map_or(raw, |end| &raw[..=end])
-    } else {
-        raw.rsplit_once(':').map_or(raw, |(h, port)| {
-            if port.chars().all(|c| c.is_ascii_digit()) {
-                h
-            } else {
-                raw
-            }
+        candidates.iter().copied().find(|i| {
+            let (prefix, ci) = &self.prefixes[*i];
+            prefix_matches(prefix, path, *ci)
         })
-    };
-    let host = host.strip_suffix('.').unwrap_or(host);
-    if host.bytes().any(|b| b.is_ascii_uppercase()) {
-        std::borrow::Cow::Owned(host.to_ascii_lowercase())
-    } else {
-        std::borrow::Cow::Borrowed(host)
     }
+}
+
+/// The path as routing sees it: each segment without its `;parameters` (borrowed when there
+/// are none).
+pub(crate) fn route_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.contains(';') {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len());
+    for (i, seg) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(seg.split(';').next().unwrap_or(seg));
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// `/api` matches `/api` and `/api/x` but not `/apix`; `/api/` matches what starts with it.
+/// With `case_insensitive`, ASCII letters of the prefix match either case.
+pub(crate) fn prefix_matches(prefix: &str, path: &str, case_insensitive: bool) -> bool {
+    let Some(head) = path.get(..prefix.len()) else {
+        return false;
+    };
+    let same = if case_insensitive {
+        head.eq_ignore_ascii_case(prefix)
+    } else {
+        head == prefix
+    };
+    if !same {
+        return false;
+    }
+    let rest = &path[prefix.len()..];
+    prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/')
 }
 
 #[cfg(test)]
@@ -143,7 +154,8 @@ routes:
         assert_eq!(find("x.eu.example.com", "/v3"), Some("wild"));
         assert_eq!(find("example.com", "/api/x"), Some("any-api"));
         assert_eq!(find("other.org", "/apix"), Some("any-root"));
-        assert_eq!(find("other.org", "/api?q=1"), Some("any-api"));
+        assert_eq!(find("other.org", "/api;v=1/x"), Some("any-api"));
+        assert_eq!(find("other.org", "/API"), Some("any-root"));
     }
 
     #[test]
@@ -160,13 +172,19 @@ routes:
     }
 
     #[test]
-    fn hosts_are_normalized() {
-        assert_eq!(normalize_host("App.Example.COM:8080"), "app.example.com");
-        assert_eq!(normalize_host("example.com."), "example.com");
-        assert_eq!(normalize_host("[::1]:80"), "[::1]");
-        assert!(matches!(
-            normalize_host("a.com"),
-            std::borrow::Cow::Borrowed(_)
-        ));
+    fn case_insensitive_prefixes_and_matrix_parameters() {
+        let c = Config::from_yaml_with_env(
+            "listeners: [{ name: h, address: \"127.0.0.1:1\" }]\nupstreams: { u: { backends: [{ address: \"127.0.0.1:2\" }] } }\nroutes: [{ name: site, upstream: u }, { name: admin, upstream: u, path_prefix: /admin, case_insensitive: true }, { name: api, upstream: u, path_prefix: /api/ }]\n",
+            &|_| None,
+        )
+        .expect("valid");
+        let r = Router::new(&c.routes);
+        for p in ["/admin", "/ADMIN/x", "/Admin;a=b/x", "/admin;x"] {
+            assert_eq!(r.find("h", p), Some(1), "{p}");
+        }
+        assert_eq!(r.find("h", "/adminx"), Some(0));
+        assert_eq!(r.find("h", "/api;v=1/x"), Some(2));
+        assert_eq!(r.find("h", "/API/x"), Some(0));
+        assert!(prefix_matches("/a", "/a", false) && !prefix_matches("/ab", "/a", true));
     }
 }

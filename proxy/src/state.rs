@@ -32,6 +32,8 @@ pub struct ProxyState {
     pub(crate) default_headers: Headers,
     /// Rate-limit buckets, lockout counters and the Redis client, handed to the next generation.
     stores: PolicyStores,
+    /// `gatehouse_requests_rejected_total`, by reason.
+    pub(crate) rejected: prometheus::IntCounterVec,
 }
 
 /// The live state, shared by the proxy and the control plane.
@@ -124,6 +126,7 @@ impl ProxyState {
             unmatched: RouteMetrics::new(metrics, "none"),
             default_headers: Headers::new(&Default::default()),
             stores,
+            rejected: metrics.rejected.clone(),
             config,
         })
     }

@@ -234,9 +234,59 @@ impl Compiler {
             "server.grace_period".into(),
             defaults::GRACE_PERIOD,
         );
+        let limits = self.request_limits(raw.limits.unwrap_or_default());
         ServerConfig {
             threads,
             grace_period,
+            limits,
+            underscores_in_headers: raw.underscores_in_headers.unwrap_or(false),
+        }
+    }
+
+    fn request_limits(&mut self, raw: RawRequestLimits) -> RequestLimits {
+        let d = RequestLimits::default();
+        let mut size = |v: Option<String>, key: &str, default: usize, min: usize| match v {
+            None => default,
+            Some(v) => match crate::units::parse_size(&v) {
+                Ok(n) if (min as u64..=(1 << 20)).contains(&n) => n as usize,
+                Ok(_) => {
+                    self.err(
+                        format!("server.limits.{key}"),
+                        format!("`{v}` must be between {min} bytes and 1MiB"),
+                    );
+                    default
+                }
+                Err(e) => {
+                    self.err(format!("server.limits.{key}"), e);
+                    default
+                }
+            },
+        };
+        let request_line = size(raw.request_line, "request_line", d.request_line, 256);
+        let header_line = size(raw.header_line, "header_line", d.header_line, 256);
+        let head = size(raw.head, "head", d.head, 1024);
+        let headers = match raw.headers {
+            None => d.headers,
+            Some(n) if (1..=256).contains(&n) => n,
+            Some(n) => {
+                self.err(
+                    "server.limits.headers",
+                    format!("{n} must be between 1 and 256 (Pingora reads at most 256 headers)"),
+                );
+                d.headers
+            }
+        };
+        if head < header_line.max(request_line) {
+            self.err(
+                "server.limits.head",
+                "must be at least as large as request_line and header_line",
+            );
+        }
+        RequestLimits {
+            request_line,
+            header_line,
+            head,
+            headers,
         }
     }
 

@@ -62,11 +62,8 @@ impl Compiler {
             hosts.sort();
             hosts.dedup();
             let prefix = raw.path_prefix.unwrap_or_else(|| "/".into());
-            if !prefix.starts_with('/') {
-                self.err(
-                    format!("{path}.path_prefix"),
-                    format!("`{prefix}` must start with `/`"),
-                );
+            if let Err(e) = check_prefix(&prefix) {
+                self.err(format!("{path}.path_prefix"), e);
             }
             if let Some(other) = seen.insert((hosts.clone(), prefix.clone()), raw.name.clone()) {
                 self.err(path.clone(), format!("route `{}` matches the same hosts and path_prefix `{prefix}` as route `{other}`", raw.name));
@@ -104,11 +101,49 @@ impl Compiler {
                 retries: raw.retries.unwrap_or(defaults::RETRIES),
                 max_body_size,
                 redirect_https: raw.redirect_https.unwrap_or(true),
+                allow_encoded_slashes: raw.allow_encoded_slashes.unwrap_or(false),
+                refuse_matrix_params: raw.refuse_matrix_params.unwrap_or(false),
+                case_insensitive: raw.case_insensitive.unwrap_or(false),
                 policy,
             });
         }
         out
     }
+}
+
+/// A path prefix is matched against canonical paths, so it must be canonical itself: starting
+/// with `/`, without empty or dot segments, `;`, `?`, `#`, `\`, spaces or control characters;
+/// an encoded `/` (`%2F`, upper-case) is the only percent-encoding it may hold.
+fn check_prefix(prefix: &str) -> Result<(), String> {
+    if !prefix.starts_with('/') {
+        return Err(format!("`{prefix}` must start with `/`"));
+    }
+    let body = prefix[1..].strip_suffix('/').unwrap_or(&prefix[1..]);
+    if !body.is_empty()
+        && body
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Err(format!(
+            "`{prefix}` has an empty, `.` or `..` segment; write the path as clients reach it after normalization"
+        ));
+    }
+    if let Some(c) = prefix
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-._~!$&'()*+,=:@/%".contains(*c)))
+    {
+        return Err(format!(
+            "`{prefix}` contains `{}`, which a path prefix cannot hold",
+            c.escape_default()
+        ));
+    }
+    let rest = prefix.replace("%2F", "");
+    if rest.contains('%') {
+        return Err(format!(
+            "`{prefix}` has a percent-encoding; write the characters themselves (only an encoded slash, `%2F`, stays encoded)"
+        ));
+    }
+    Ok(())
 }
 
 /// Parse a route host: `example.com` or `*.example.com`, case-insensitive, no port.

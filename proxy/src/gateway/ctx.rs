@@ -46,6 +46,9 @@ pub struct RequestCtx {
     pub(super) upstream_status: Option<u16>,
     /// What the upstream's cache headers said.
     pub(super) cache: Option<crate::signals::CacheResult>,
+    /// The validated host (see `crate::canonical`); `None` before canonicalization and for
+    /// HTTP/1.0 requests that name none.
+    pub(super) host: Option<crate::canonical::Host>,
     pub(super) _in_flight: InFlight,
 }
 
@@ -70,6 +73,7 @@ impl RequestCtx {
             span_id: None,
             upstream_status: None,
             cache: None,
+            host: None,
             _in_flight: InFlight(in_flight.clone()),
         }
     }
@@ -80,6 +84,16 @@ impl RequestCtx {
 
     pub(crate) fn request_id(&self) -> &str {
         &self.request_id
+    }
+
+    /// Count a refusal in `gatehouse_requests_rejected_total{reason}`.
+    pub(crate) fn count_rejection(&self, reason: &str) {
+        self.state.rejected.with_label_values(&[reason]).inc();
+    }
+
+    /// The validated host name (lower-case, no port), or "" when the request named none.
+    pub(super) fn host_name(&self) -> &str {
+        self.host.as_ref().map_or("", |h| h.name.as_str())
     }
 
     /// Add the route's security headers (the defaults when no route matched), and its CORS
@@ -127,7 +141,9 @@ pub(super) fn header_list(req: &RequestHeader, name: &str) -> Option<String> {
     out
 }
 
-pub(super) fn request_host(req: &RequestHeader) -> &str {
+/// The Host as the client wrote it, for traces and logs only: anything that decides uses the
+/// validated `RequestCtx::host`.
+pub(super) fn raw_host(req: &RequestHeader) -> &str {
     req.uri
         .host()
         .or_else(|| {

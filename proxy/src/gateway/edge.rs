@@ -1,7 +1,7 @@
 //! The edge policies on the request path: who the client is, then the route's checks (see
 //! `crate::policy`), answering preflights, refusals and CSP reports.
 
-use super::ctx::{header_list, is_tls, request_host, RequestCtx};
+use super::ctx::{header_list, is_tls, RequestCtx};
 use crate::policy::{self, Answer};
 use crate::respond::{self, respond, Refusal};
 use crate::state::CompiledRoute;
@@ -41,10 +41,9 @@ pub(super) async fn enforce(
     }
     let own = if route.policy.needs_own_origin() {
         let scheme = if ctx.https { "https" } else { "http" };
-        Origin::parse(&format!(
-            "{scheme}://{}",
-            request_host(session.req_header())
-        ))
+        ctx.host
+            .as_ref()
+            .and_then(|h| Origin::parse(&format!("{scheme}://{}", h.with_port())))
     } else {
         None
     };

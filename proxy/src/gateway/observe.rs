@@ -2,7 +2,7 @@
 //! on to the upstream, ended in `logging`), the live signals, Sentry events and the access
 //! log line, all fed from what the request turned out to be.
 
-use super::ctx::{request_host, RequestCtx};
+use super::ctx::{raw_host, RequestCtx};
 use crate::telemetry::{self, Failure, Telemetry};
 use opentelemetry::KeyValue;
 use pingora::http::RequestHeader;
@@ -20,7 +20,7 @@ pub(super) fn start_trace(telemetry: &Telemetry, session: &Session, ctx: &mut Re
                 semconv_method(&req.method),
             ));
             attrs.push(KeyValue::new("url.path", req.uri.path().to_string()));
-            let host = request_host(req);
+            let host = raw_host(req);
             let (name, port) = split_host_port(host);
             attrs.push(KeyValue::new("server.address", name.to_string()));
             if let Some(port) = port {
@@ -134,7 +134,7 @@ pub(super) fn finished(
                 span_id: ctx.span_id.clone(),
                 method: req.method.as_str(),
                 scheme: if ctx.https { "https" } else { "http" },
-                host: request_host(req),
+                host: raw_host(req),
                 path: req.uri.path(),
                 query: req.uri.query(),
                 user_agent: req
@@ -152,7 +152,7 @@ pub(super) fn finished(
             trace_id = ctx.trace_id.as_deref().unwrap_or(""),
             client = %client,
             method = %req.method,
-            host = %request_host(req),
+            host = %raw_host(req),
             path = %req.uri.path(),
             status,
             bytes = session.body_bytes_sent(),
