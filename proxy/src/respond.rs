@@ -97,6 +97,14 @@ impl Refusal {
         status: 431,
         code: "header_too_large",
     };
+    pub(crate) const AMBIGUOUS_CREDENTIALS: Refusal = Refusal {
+        status: 400,
+        code: "ambiguous_credentials",
+    };
+    pub(crate) const AUTH_BUSY: Refusal = Refusal {
+        status: 503,
+        code: "auth_busy",
+    };
 
     /// Whether this answer refuses the client's request (as opposed to reporting an upstream
     /// or internal failure): counted in `gatehouse_requests_rejected_total{reason}`.
