@@ -6,6 +6,7 @@ use gatehouse_config::{ApiKeyGate, BasicAuth, IpGate};
 use pingora::http::RequestHeader;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
@@ -71,8 +72,30 @@ impl ApiKeys {
 /// not pay for a bcrypt/argon2 verification.
 const CACHE_FOR: Duration = Duration::from_secs(300);
 const CACHE_MAX: usize = 1024;
-/// Longest wait for a verification slot; past it the attempt fails (401) rather than queue.
+/// Verifications running at once (hashing is deliberately slow).
+const SLOTS: usize = 2;
+/// Longest wait for a verification slot; past it the check is answered busy (503).
 const SLOT_WAIT: Duration = Duration::from_secs(2);
+/// Checks waiting for a slot at most; past it a check is answered busy at once.
+const MAX_WAITING: usize = 64;
+
+/// What a basic-auth check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Check {
+    Admit,
+    Refuse,
+    /// No verification slot was free in time: nothing was checked (not a failed login).
+    Busy,
+}
+
+/// One check waiting for a slot, counted while it waits (however the wait ends).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// Basic authentication with a small cache of verified credentials.
 pub(crate) struct Basic {
@@ -82,12 +105,18 @@ pub(crate) struct Basic {
     /// response times do not tell which user names exist.
     decoy: String,
     verified: Mutex<HashMap<[u8; 32], Instant>>,
-    /// Verifications running at once; the rest wait (hashing is deliberately slow).
+    /// Verifications running at once; the rest wait.
     slots: tokio::sync::Semaphore,
+    waiting: AtomicUsize,
+    slot_wait: Duration,
 }
 
 impl Basic {
     pub(crate) fn new(b: &BasicAuth) -> Arc<Basic> {
+        Basic::with_slot_wait(b, SLOT_WAIT)
+    }
+
+    pub(crate) fn with_slot_wait(b: &BasicAuth, slot_wait: Duration) -> Arc<Basic> {
         Arc::new(Basic {
             challenge: format!("Basic realm=\"{}\", charset=\"UTF-8\"", b.realm),
             users: b
@@ -101,13 +130,21 @@ impl Basic {
                 .map(|(_, h)| h.0.clone())
                 .unwrap_or_default(),
             verified: Mutex::new(HashMap::new()),
-            slots: tokio::sync::Semaphore::new(2),
+            slots: tokio::sync::Semaphore::new(SLOTS),
+            waiting: AtomicUsize::new(0),
+            slot_wait,
         })
     }
 
-    pub(crate) async fn admits(self: &Arc<Self>, req: &RequestHeader) -> bool {
+    /// Take every verification slot (tests of a busy gate).
+    #[cfg(test)]
+    pub(crate) fn hold_slots(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.slots.try_acquire_many(SLOTS as u32).ok()
+    }
+
+    pub(crate) async fn check(self: &Arc<Self>, req: &RequestHeader) -> Check {
         let Some((user, password)) = credentials(req) else {
-            return false;
+            return Check::Refuse;
         };
         let hash = self.users.get(&user).cloned();
         let mut id = Vec::with_capacity(user.len() + password.len() + 70);
@@ -123,12 +160,31 @@ impl Basic {
                 .get(&id)
                 .is_some_and(|t| now.duration_since(*t) < CACHE_FOR)
             {
-                return hash.is_some();
+                return if hash.is_some() {
+                    Check::Admit
+                } else {
+                    Check::Refuse
+                };
             }
         }
-        let Ok(Ok(_slot)) = tokio::time::timeout(SLOT_WAIT, self.slots.acquire()).await else {
-            tracing::warn!("basic auth: too many password checks at once; refusing this one");
-            return false;
+        let slot = match self.slots.try_acquire() {
+            Ok(slot) => Ok(slot),
+            Err(_) => {
+                let crowded = self.waiting.fetch_add(1, Ordering::Relaxed) >= MAX_WAITING;
+                let _waiting = Waiting(&self.waiting);
+                if crowded {
+                    Err(())
+                } else {
+                    match tokio::time::timeout(self.slot_wait, self.slots.acquire()).await {
+                        Ok(Ok(slot)) => Ok(slot),
+                        _ => Err(()),
+                    }
+                }
+            }
+        };
+        let Ok(_slot) = slot else {
+            tracing::warn!("basic auth: too many password checks at once; answering 503 (not counted as a failed login)");
+            return Check::Busy;
         };
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.decoy.clone());
@@ -147,7 +203,11 @@ impl Basic {
                 cache.insert(id, now);
             }
         }
-        ok
+        if ok {
+            Check::Admit
+        } else {
+            Check::Refuse
+        }
     }
 }
 
@@ -228,6 +288,7 @@ mod tests {
             header: "x-api-key".into(),
             bearer: false,
             keys: vec![Secret("k1".into()), Secret("k2".into())],
+            forward_credentials: false,
         });
         assert!(keys.admits(&req("x-api-key", "k2")));
         assert!(!keys.admits(&req("x-api-key", "k3")));
@@ -236,6 +297,7 @@ mod tests {
             header: "authorization".into(),
             bearer: true,
             keys: vec![Secret("k1".into())],
+            forward_credentials: false,
         });
         assert!(bearer.admits(&req("authorization", "Bearer k1")));
         assert!(!bearer.admits(&req("authorization", "k1")));

@@ -1,16 +1,18 @@
 //! Lockouts: count responses with chosen statuses (e.g. 401) per client within a window; after
 //! `max_failures` the client is refused for `block_for`. Requests still in flight count
 //! against the budget too (failures + in flight < max_failures), so that parallel guesses
-//! cannot all pass before their failures are counted. Entries whose window and block are over
-//! are swept every few seconds.
+//! cannot all pass before their failures are counted. A client whose requests all succeed
+//! holds no entry; the others are held in a [`Bounded`] store of at most `max_keys` entries
+//! (least recently used evicted first, attempts in flight last) and swept every few seconds
+//! once their window and block are over.
 
+use super::bounded::{Bounded, Held};
 use super::key::Key;
 use gatehouse_config::LockoutRule;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use prometheus::{IntCounter, IntGauge};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-const SHARDS: usize = 16;
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy)]
@@ -21,109 +23,144 @@ struct Entry {
     blocked_until: Option<Instant>,
 }
 
+impl Held for Entry {
+    fn pinned(&self) -> bool {
+        self.in_flight > 0
+    }
+}
+
 /// The counters of one lockout rule; kept across reloads while the rule is unchanged.
 pub(crate) struct Lockout {
     pub(crate) rule: LockoutRule,
-    shards: Vec<Mutex<HashMap<Key, Entry>>>,
+    entries: Bounded<Entry>,
 }
 
 impl Lockout {
-    pub(crate) fn new(rule: &LockoutRule) -> Arc<Lockout> {
+    /// Counters of `rule`; keys evicted to stay within `max_keys` are counted in `evicted`.
+    pub(crate) fn new(rule: &LockoutRule, evicted: IntCounter) -> Arc<Lockout> {
         Arc::new(Lockout {
             rule: rule.clone(),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            entries: Bounded::new(rule.max_keys, evicted),
         })
-    }
-
-    fn shard(&self, key: Key) -> &Mutex<HashMap<Key, Entry>> {
-        &self.shards[(key as usize) % SHARDS]
     }
 
     /// Admit a request of `key`, or say how long to wait. An admitted request must be
     /// [`finish`](Lockout::finish)ed exactly once.
     pub(crate) fn begin(&self, key: Key, now: Instant) -> Result<(), Duration> {
-        let Ok(mut map) = self.shard(key).lock() else {
-            return Ok(());
-        };
-        let e = map.entry(key).or_insert(Entry {
+        let fresh = || Entry {
             failures: 0,
             in_flight: 0,
             window_start: now,
             blocked_until: None,
-        });
-        match e.blocked_until {
-            Some(until) if until > now => return Err(until - now),
-            Some(_) => {
-                e.failures = 0;
-                e.window_start = now;
-                e.blocked_until = None;
+        };
+        self.entries.with(key, fresh, |e| {
+            match e.blocked_until {
+                Some(until) if until > now => return Err(until - now),
+                Some(_) => {
+                    e.failures = 0;
+                    e.blocked_until = None;
+                }
+                None if now.duration_since(e.window_start) > self.rule.window => e.failures = 0,
+                None => {}
             }
-            None if now.duration_since(e.window_start) > self.rule.window => {
-                e.failures = 0;
-                e.window_start = now;
+            if e.failures + e.in_flight >= self.rule.max_failures {
+                return Err(Duration::from_secs(1));
             }
-            None => {}
-        }
-        if e.failures + e.in_flight >= self.rule.max_failures {
-            return Err(Duration::from_secs(1));
-        }
-        e.in_flight += 1;
-        Ok(())
+            e.in_flight += 1;
+            Ok(())
+        })
     }
 
-    /// The end of an admitted request: with its status when a response was sent. True when
-    /// this response started a block.
+    /// The end of an admitted request: with its final status when a response was sent. True
+    /// when this response started a block.
     pub(crate) fn finish(&self, key: Key, status: Option<u16>, now: Instant) -> bool {
-        let Ok(mut map) = self.shard(key).lock() else {
-            return false;
-        };
-        let Some(e) = map.get_mut(&key) else {
-            return false;
-        };
-        e.in_flight = e.in_flight.saturating_sub(1);
-        if !status.is_some_and(|s| self.rule.statuses.contains(&s)) {
-            return false;
-        }
-        if e.blocked_until.is_some_and(|u| u > now) {
-            return false;
-        }
-        if now.duration_since(e.window_start) > self.rule.window {
-            e.failures = 0;
-            e.window_start = now;
-        }
-        e.failures += 1;
-        if e.failures >= self.rule.max_failures {
-            e.blocked_until = Some(now + self.rule.block_for);
-            return true;
-        }
-        false
+        let failed = status.is_some_and(|s| self.rule.statuses.contains(&s));
+        self.entries
+            .update(key, |e| {
+                e.in_flight = e.in_flight.saturating_sub(1);
+                let blocked = e.blocked_until.is_some_and(|u| u > now);
+                let mut started = false;
+                if failed && !blocked {
+                    // The window starts at the first failure.
+                    if e.failures == 0 || now.duration_since(e.window_start) > self.rule.window {
+                        e.failures = 0;
+                        e.window_start = now;
+                    }
+                    e.failures += 1;
+                    if e.failures >= self.rule.max_failures {
+                        e.blocked_until = Some(now + self.rule.block_for);
+                        started = true;
+                    }
+                }
+                // An entry without failures, block or requests in flight says nothing.
+                let keep = e.in_flight > 0 || e.failures > 0 || e.blocked_until.is_some();
+                (started, keep)
+            })
+            .unwrap_or(false)
     }
 
-    fn sweep(&self, now: Instant) {
-        for shard in &self.shards {
-            if let Ok(mut map) = shard.lock() {
-                map.retain(|_, e| {
-                    e.in_flight > 0
-                        || match e.blocked_until {
-                            Some(u) => u > now,
-                            None => now.duration_since(e.window_start) <= self.rule.window,
-                        }
-                });
-                map.shrink_to_fit();
-            }
-        }
+    /// Drop entries whose window and block are over; returns how many are held.
+    fn sweep(&self, now: Instant) -> usize {
+        self.entries.retain(|e| {
+            e.in_flight > 0
+                || match e.blocked_until {
+                    Some(u) => u > now,
+                    None => {
+                        e.failures > 0 && now.duration_since(e.window_start) <= self.rule.window
+                    }
+                }
+        })
     }
 
-    pub(crate) fn spawn_sweeper(self: &Arc<Self>, rt: &tokio::runtime::Handle) {
+    /// Sweep every few seconds and publish how many keys are held, until the counters are
+    /// dropped (the rule was removed or changed by a reload).
+    pub(crate) fn spawn_sweeper(self: &Arc<Self>, rt: &tokio::runtime::Handle, held: IntGauge) {
         let weak: Weak<Lockout> = Arc::downgrade(self);
         rt.spawn(async move {
             let mut tick = tokio::time::interval(SWEEP_EVERY);
             loop {
                 tick.tick().await;
                 let Some(l) = weak.upgrade() else { break };
-                l.sweep(Instant::now());
+                held.set(l.sweep(Instant::now()) as i64);
             }
         });
+    }
+}
+
+/// A request admitted by a lockout; its slot is given back once, with the response's status
+/// or — when no response was sent — when the request ends.
+pub(crate) struct Attempt {
+    pub(crate) lockout: Arc<Lockout>,
+    key: Key,
+    finished: std::sync::atomic::AtomicBool,
+}
+
+impl Attempt {
+    /// A request admitted by [`Lockout::begin`] for `key`.
+    pub(crate) fn new(lockout: Arc<Lockout>, key: Key) -> Attempt {
+        Attempt {
+            lockout,
+            key,
+            finished: Default::default(),
+        }
+    }
+
+    /// Give the slot back with the response's `status`; an interim (1xx) response other than
+    /// 101 Switching Protocols is not the answer, so the attempt waits for the final one.
+    pub(crate) fn finish(&self, status: Option<u16>) -> bool {
+        if status.is_some_and(|s| (100..200).contains(&s) && s != 101) {
+            return false;
+        }
+        !self
+            .finished
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+            && self.lockout.finish(self.key, status, Instant::now())
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        self.finish(None);
     }
 }
 
@@ -132,15 +169,21 @@ mod tests {
     use super::*;
     use gatehouse_config::KeyPart;
 
-    fn lockout(max_failures: u32, window: u64) -> Arc<Lockout> {
-        Lockout::new(&LockoutRule {
+    fn rule(max_failures: u32, window: u64, max_keys: usize) -> LockoutRule {
+        LockoutRule {
             name: "login".into(),
             statuses: vec![401],
             max_failures,
             window: Duration::from_secs(window),
             block_for: Duration::from_secs(10),
             key: vec![KeyPart::ClientIp],
-        })
+            max_keys,
+        }
+    }
+
+    fn lockout(max_failures: u32, window: u64) -> Arc<Lockout> {
+        let evicted = IntCounter::new("evicted", "evicted").expect("counter");
+        Lockout::new(&rule(max_failures, window, 1000), evicted)
     }
 
     /// One request of `key` answered with `status`.
@@ -162,11 +205,7 @@ mod tests {
         let later = t0 + Duration::from_secs(11);
         // A fresh window after the block.
         assert_eq!(attempt(&l, 1, 401, later), Ok(false));
-        l.sweep(later + Duration::from_secs(61));
-        assert!(l
-            .shards
-            .iter()
-            .all(|s| s.lock().map(|m| m.is_empty()).unwrap_or(false)));
+        assert_eq!(l.sweep(later + Duration::from_secs(61)), 0);
     }
 
     #[test]
@@ -191,10 +230,39 @@ mod tests {
         // A request that ended without a response frees its slot too.
         assert!(!l.finish(1, None, t0));
         assert!(l.begin(1, t0).is_ok());
-        l.sweep(t0 + Duration::from_secs(120));
-        assert!(l
-            .shards
-            .iter()
-            .any(|s| s.lock().map(|m| !m.is_empty()).unwrap_or(false)));
+        assert_eq!(l.sweep(t0 + Duration::from_secs(120)), 1);
+    }
+
+    #[test]
+    fn successful_clients_hold_no_entry() {
+        let l = lockout(3, 60);
+        let t0 = Instant::now();
+        for key in 0..100 {
+            assert_eq!(attempt(&l, key, 200, t0), Ok(false));
+        }
+        assert_eq!(l.entries.len(), 0);
+        assert_eq!(attempt(&l, 7, 401, t0), Ok(false));
+        assert_eq!(l.entries.len(), 1);
+    }
+
+    #[test]
+    fn a_flood_of_keys_evicts_the_oldest_not_the_active() {
+        let evicted = IntCounter::new("evicted", "evicted").expect("counter");
+        let l = Lockout::new(&rule(3, 60, 64), evicted.clone());
+        let t0 = Instant::now();
+        // Key 0 is one failure from its block and keeps guessing between flooded keys.
+        assert_eq!(attempt(&l, 0, 401, t0), Ok(false));
+        assert_eq!(attempt(&l, 0, 401, t0), Ok(false));
+        for key in 1..5_000u128 {
+            assert_eq!(attempt(&l, key * 7919, 401, t0), Ok(false));
+            if key % 8 == 0 {
+                // Still counted: admitted, answered 200, the two failures stay.
+                assert_eq!(attempt(&l, 0, 200, t0), Ok(false));
+            }
+            assert!(l.entries.len() <= 64);
+        }
+        assert!(evicted.get() >= 5_000 - 64, "{}", evicted.get());
+        assert_eq!(attempt(&l, 0, 401, t0), Ok(true));
+        assert!(l.begin(0, t0).is_err());
     }
 }

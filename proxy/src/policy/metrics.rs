@@ -7,6 +7,8 @@ use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registr
 pub(crate) struct PolicyMetrics {
     decisions: IntCounterVec,
     rate_limit_keys: IntGaugeVec,
+    lockout_keys: IntGaugeVec,
+    keys_evicted: IntCounterVec,
     csp_reports: IntCounterVec,
     pub(crate) redis_errors: IntCounter,
 }
@@ -29,6 +31,20 @@ impl PolicyMetrics {
                 ),
                 &["route", "rule"],
             )?,
+            lockout_keys: IntGaugeVec::new(
+                Opts::new(
+                    "gatehouse_lockout_keys",
+                    "Keys with counters in a lockout (refreshed every 5 s; keys whose window and block are over are evicted).",
+                ),
+                &["route", "rule"],
+            )?,
+            keys_evicted: IntCounterVec::new(
+                Opts::new(
+                    "gatehouse_policy_keys_evicted_total",
+                    "Keys evicted, least recently used first, from a full local rate limit or lockout (its max_keys) by route and policy (rate_limit:<rule>, lockout:<rule>).",
+                ),
+                &["route", "policy"],
+            )?,
             csp_reports: IntCounterVec::new(
                 Opts::new(
                     "gatehouse_csp_reports_total",
@@ -43,6 +59,8 @@ impl PolicyMetrics {
         };
         registry.register(Box::new(m.decisions.clone()))?;
         registry.register(Box::new(m.rate_limit_keys.clone()))?;
+        registry.register(Box::new(m.lockout_keys.clone()))?;
+        registry.register(Box::new(m.keys_evicted.clone()))?;
         registry.register(Box::new(m.csp_reports.clone()))?;
         registry.register(Box::new(m.redis_errors.clone()))?;
         Ok(m)
@@ -54,6 +72,15 @@ impl PolicyMetrics {
 
     pub(crate) fn rate_limit_keys(&self, route: &str, rule: &str) -> IntGauge {
         self.rate_limit_keys.with_label_values(&[route, rule])
+    }
+
+    pub(crate) fn lockout_keys(&self, route: &str, rule: &str) -> IntGauge {
+        self.lockout_keys.with_label_values(&[route, rule])
+    }
+
+    /// Evictions of a store; `policy` is `rate_limit:<rule>` or `lockout:<rule>`.
+    pub(crate) fn keys_evicted(&self, route: &str, policy: &str) -> IntCounter {
+        self.keys_evicted.with_label_values(&[route, policy])
     }
 
     pub(crate) fn csp_reports(&self, route: &str) -> IntCounter {

@@ -1,13 +1,17 @@
 //! Edge policies on the request path: security headers, CORS, CSRF, rate limits, lockouts and
 //! gates, compiled per route from the config (`gatehouse_config::EdgePolicy`).
 //!
-//! Order on a request (see [`RoutePolicy::check`]): ip → CORS preflight → lockout → rate
-//! limits → api_key / basic_auth → CSRF. CORS preflights come before the auth gates because
-//! browsers send them without credentials; rate limits come before basic auth so that
-//! password guessing is throttled before any hash is computed.
+//! Order on a request (see [`RoutePolicy::check`]): ambiguous credentials → ip → CORS
+//! preflight → lockout → rate limits → api_key / basic_auth → CSRF. CORS preflights come
+//! before the auth gates because browsers send them without credentials; rate limits come
+//! before basic auth so that password guessing is throttled before any hash is computed.
+//! Lockouts count final responses only (1xx never; 101 is a success), and a basic-auth check
+//! that found no free verification slot (503) is not a failed login.
 
+mod bounded;
 mod client_ip;
 mod cors;
+mod credentials;
 pub(crate) mod csp_report;
 mod csrf;
 mod gates;
@@ -17,67 +21,30 @@ mod lockout;
 mod metrics;
 mod rate_limit;
 mod redis_store;
+mod response;
+mod stores;
 
 pub(crate) use client_ip::resolve as client_ip;
 pub use gates::hash_password;
 pub(crate) use headers::Headers;
 pub(crate) use metrics::PolicyMetrics;
 pub(crate) use redis_store::RedisStore;
+pub(crate) use stores::PolicyStores;
 
 use crate::respond::Refusal;
 use cors::{CorsRuntime, Preflight};
+use credentials::Credentials;
 use gatehouse_config::origin::Origin;
-use gatehouse_config::{Csrf, IpGate, LimitStore, RedisConfig, Route};
+use gatehouse_config::{Csrf, IpGate, LimitStore, Route};
 use http::HeaderValue;
-use key::{key_of, Key};
-use lockout::Lockout;
+use key::key_of;
+use lockout::{Attempt, Lockout};
 use pingora::http::RequestHeader;
 use prometheus::IntCounter;
 use rate_limit::{Limit, LocalBuckets, Verdict};
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// State that outlives one config generation: local buckets, lockout counters and the Redis
-/// client, reused by the next generation when their definition is unchanged.
-#[derive(Default)]
-pub(crate) struct PolicyStores {
-    local: HashMap<(String, String), Arc<LocalBuckets>>,
-    lockouts: HashMap<(String, String), Arc<Lockout>>,
-    redis: Option<(RedisConfig, Arc<RedisStore>)>,
-}
-
-impl PolicyStores {
-    /// The Redis store for `config`, reusing the previous generation's client when unchanged.
-    pub(crate) fn with_redis(
-        config: Option<&RedisConfig>,
-        previous: Option<&PolicyStores>,
-        metrics: &PolicyMetrics,
-    ) -> Result<PolicyStores, String> {
-        let mut stores = PolicyStores::default();
-        if let Some(cfg) = config {
-            let reused = previous
-                .and_then(|p| p.redis.as_ref())
-                .filter(|(c, _)| c == cfg)
-                .map(|(_, s)| s.clone());
-            let store = match reused {
-                Some(s) => s,
-                None => Arc::new(
-                    RedisStore::new(
-                        &cfg.url.0,
-                        cfg.timeout,
-                        &cfg.key_prefix,
-                        metrics.redis_errors.clone(),
-                    )
-                    .map_err(|e| format!("redis.url: {e}"))?,
-                ),
-            };
-            stores.redis = Some((cfg.clone(), store));
-        }
-        Ok(stores)
-    }
-}
 
 /// Allowed/blocked counters of one gate.
 struct Decisions {
@@ -116,6 +83,7 @@ pub(crate) struct RoutePolicy {
     ip: Option<(IpGate, Decisions)>,
     api_keys: Option<(gates::ApiKeys, Decisions)>,
     basic: Option<(Arc<gates::Basic>, Decisions)>,
+    credentials: Credentials,
     pub(crate) csp_reports: IntCounter,
 }
 
@@ -128,29 +96,6 @@ pub(crate) struct Notes {
     pub(crate) ratelimit: Option<HeaderValue>,
     /// The request's place in the route's lockouts, to count its response.
     attempts: Vec<Attempt>,
-}
-
-/// A request admitted by a lockout; its slot is given back once, with the response's status
-/// or — when no response was sent — when the request ends.
-struct Attempt {
-    lockout: Arc<Lockout>,
-    key: Key,
-    finished: std::sync::atomic::AtomicBool,
-}
-
-impl Attempt {
-    fn finish(&self, status: Option<u16>) -> bool {
-        !self
-            .finished
-            .swap(true, std::sync::atomic::Ordering::Relaxed)
-            && self.lockout.finish(self.key, status, Instant::now())
-    }
-}
-
-impl Drop for Attempt {
-    fn drop(&mut self) {
-        self.finish(None);
-    }
 }
 
 /// What the policy decided.
@@ -201,7 +146,8 @@ impl RoutePolicy {
                     .filter(|b| b.rule == *rule)
                     .cloned();
                 let buckets = reused.or_else(|| {
-                    let b = LocalBuckets::new(rule)?;
+                    let evicted = metrics.keys_evicted(name, &format!("rate_limit:{}", rule.name));
+                    let b = LocalBuckets::new(rule, evicted)?;
                     b.spawn_sweeper(rt, metrics.rate_limit_keys(name, &rule.name));
                     Some(b)
                 });
@@ -228,8 +174,9 @@ impl RoutePolicy {
                 .filter(|l| l.rule == *rule)
                 .cloned()
                 .unwrap_or_else(|| {
-                    let l = Lockout::new(rule);
-                    l.spawn_sweeper(rt);
+                    let evicted = metrics.keys_evicted(name, &format!("lockout:{}", rule.name));
+                    let l = Lockout::new(rule, evicted);
+                    l.spawn_sweeper(rt, metrics.lockout_keys(name, &rule.name));
                     l
                 });
             stores.lockouts.insert(id, counters.clone());
@@ -268,6 +215,7 @@ impl RoutePolicy {
                     Decisions::new(metrics, name, "basic_auth"),
                 )
             }),
+            credentials: Credentials::new(p),
             csp_reports: metrics.csp_reports(name),
         }
     }
@@ -285,6 +233,12 @@ impl RoutePolicy {
         own: Option<&Origin>,
         notes: &mut Notes,
     ) -> Answer {
+        if self.credentials.ambiguous(req) {
+            return refuse(
+                Refusal::AMBIGUOUS_CREDENTIALS,
+                "the request carries a credential header more than once",
+            );
+        }
         if let Some(refused) = self.ip_gate(client) {
             return refused;
         }
@@ -322,12 +276,27 @@ impl RoutePolicy {
             }
         }
         if let Some((basic, d)) = &self.basic {
-            if !d.count(basic.admits(req).await) {
-                return Answer::Refuse {
-                    refusal: Refusal::UNAUTHORIZED,
-                    message: "a valid user name and password are required",
-                    headers: vec![("www-authenticate", basic.challenge.clone())],
-                };
+            match basic.check(req).await {
+                gates::Check::Admit => {
+                    d.count(true);
+                }
+                gates::Check::Refuse => {
+                    d.count(false);
+                    return Answer::Refuse {
+                        refusal: Refusal::UNAUTHORIZED,
+                        message: "a valid user name and password are required",
+                        headers: vec![("www-authenticate", basic.challenge.clone())],
+                    };
+                }
+                gates::Check::Busy => {
+                    // Nothing was checked: the lockouts' slots go back uncounted.
+                    notes.attempts.clear();
+                    return Answer::Refuse {
+                        refusal: Refusal::AUTH_BUSY,
+                        message: "too many password checks at once; retry shortly",
+                        headers: vec![("retry-after", "1".into())],
+                    };
+                }
             }
         }
         if let Some((csrf, d)) = &self.csrf {
@@ -384,11 +353,7 @@ impl RoutePolicy {
                     headers: vec![("retry-after", retry_after(left))],
                 });
             }
-            notes.attempts.push(Attempt {
-                lockout: l.counters.clone(),
-                key,
-                finished: Default::default(),
-            });
+            notes.attempts.push(Attempt::new(l.counters.clone(), key));
         }
         None
     }
@@ -431,7 +396,14 @@ impl RoutePolicy {
         None
     }
 
-    /// Count the response toward the route's lockouts.
+    /// Remove the credentials the route's gates consumed from the request to the upstream
+    /// (unless a gate forwards them).
+    pub(crate) fn scrub_upstream(&self, upstream: &mut RequestHeader) {
+        self.credentials.scrub(upstream);
+    }
+
+    /// Count a response toward the route's lockouts: the final one (an interim 1xx response
+    /// is passed over, except 101 Switching Protocols).
     pub(crate) fn record_response(&self, notes: &Notes, status: u16) {
         for a in &notes.attempts {
             if a.finish(Some(status)) {
@@ -443,53 +415,7 @@ impl RoutePolicy {
             }
         }
     }
-
-    /// Headers that depend on the request: CORS and RateLimit.
-    pub(crate) fn decorate(&self, notes: &Notes, resp: &mut pingora::http::ResponseHeader) {
-        if let Some((cors, _)) = &self.cors {
-            for h in [
-                http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            ] {
-                resp.remove_header(&h);
-            }
-            if let Some(origin) = &notes.cors_origin {
-                let _ = resp.insert_header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-                if cors.credentials() {
-                    let _ = resp.insert_header(
-                        http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                        HeaderValue::from_static("true"),
-                    );
-                }
-                if let Some(expose) = &cors.expose {
-                    let _ = resp.insert_header(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, expose);
-                }
-            }
-            if cors.varies() {
-                headers::add_vary(resp, "Origin");
-            }
-        }
-        if let Some(p) = &self.ratelimit_policy {
-            let _ = resp.insert_header("ratelimit-policy", p);
-            if let Some(state) = &notes.ratelimit {
-                let _ = resp.insert_header("ratelimit", state);
-            }
-        }
-    }
-
-    /// The extra headers of an allowed preflight's 204.
-    pub(crate) fn preflight_headers(&self) -> Vec<(&'static str, HeaderValue)> {
-        let Some((cors, _)) = &self.cors else {
-            return Vec::new();
-        };
-        let mut out = vec![
-            ("access-control-allow-methods", cors.methods.clone()),
-            ("access-control-max-age", cors.max_age.clone()),
-        ];
-        if let Some(h) = &cors.headers {
-            out.push(("access-control-allow-headers", h.clone()));
-        }
-        out
-    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,65 +1,92 @@
-//! Rate limits: GCRA buckets per key, in this process (governor) or shared through Redis.
-//! Local buckets that are back to full are evicted every second, so memory follows the number
-//! of recently active keys, not every key ever seen.
+//! Rate limits: GCRA buckets per key, in this process or shared through Redis.
+//!
+//! Local buckets are our own GCRA (a theoretical arrival time per key, in a [`Bounded`] store)
+//! rather than governor's keyed limiter: governor's keyed state grows with every key ever seen
+//! until a sweep, with no bound and no way to evict the least recently used key, so a flood of
+//! distinct keys could grow memory without limit. Here a rule holds at most `max_keys` buckets;
+//! buckets that are back to full are also evicted every second, so memory follows the number
+//! of recently active keys.
 
+use super::bounded::{Bounded, Held};
 use super::key::Key;
 pub(crate) use super::redis_store::Outcome;
 use super::redis_store::RedisStore;
 use super::PolicyMetrics;
 use gatehouse_config::{FailMode, LimitStore, RateLimitRule};
-use governor::clock::{Clock, QuantaClock};
-use governor::middleware::StateInformationMiddleware;
-use governor::state::keyed::DashMapStateStore;
-use governor::{Quota, RateLimiter};
 use prometheus::{IntCounter, IntGauge};
-use std::num::NonZeroU32;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
-
-type Governor = RateLimiter<Key, DashMapStateStore<Key>, QuantaClock, StateInformationMiddleware>;
+use std::time::{Duration, Instant};
 
 /// How often idle local buckets are evicted.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
+/// A bucket: its theoretical arrival time, in nanoseconds since the buckets' epoch. A bucket
+/// whose time has passed is full, the same as no bucket.
+struct Tat(u64);
+
+impl Held for Tat {}
+
 /// The buckets of one local rule; kept across reloads while the rule is unchanged.
 pub(crate) struct LocalBuckets {
     pub(crate) rule: RateLimitRule,
-    governor: Governor,
+    /// Nanoseconds between two admitted requests at the sustained rate.
+    emission: u64,
+    /// How far ahead of now a bucket's time may run: emission × burst.
+    tolerance: u64,
+    epoch: Instant,
+    buckets: Bounded<Tat>,
 }
 
 impl LocalBuckets {
-    pub(crate) fn new(rule: &RateLimitRule) -> Option<Arc<LocalBuckets>> {
-        let quota =
-            Quota::with_period(rule.emission_interval())?.allow_burst(NonZeroU32::new(rule.burst)?);
+    /// The buckets of `rule`; keys evicted to stay within `max_keys` are counted in `evicted`.
+    pub(crate) fn new(rule: &RateLimitRule, evicted: IntCounter) -> Option<Arc<LocalBuckets>> {
+        let emission = u64::try_from(rule.emission_interval().as_nanos()).ok()?;
+        if emission == 0 || rule.burst == 0 {
+            return None;
+        }
         Some(Arc::new(LocalBuckets {
             rule: rule.clone(),
-            governor: RateLimiter::dashmap_with_clock(quota, QuantaClock::default())
-                .with_middleware::<StateInformationMiddleware>(),
+            emission,
+            tolerance: emission.checked_mul(u64::from(rule.burst))?,
+            epoch: Instant::now(),
+            buckets: Bounded::new(rule.max_keys, evicted),
         }))
     }
 
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
     fn take(&self, key: Key) -> Outcome {
-        let emission = self.rule.emission_interval();
-        match self.governor.check_key(&key) {
-            Ok(state) => {
-                let remaining = state.remaining_burst_capacity();
-                Outcome {
-                    admitted: true,
-                    remaining,
-                    reset: emission * (self.rule.burst - remaining),
-                    retry_after: Duration::ZERO,
+        self.take_at(key, self.now())
+    }
+
+    fn take_at(&self, key: Key, now: u64) -> Outcome {
+        let (t, tolerance) = (self.emission, self.tolerance);
+        self.buckets.with(
+            key,
+            || Tat(0),
+            |tat| {
+                let base = tat.0.max(now);
+                let ahead = (base - now).saturating_add(t);
+                if ahead <= tolerance {
+                    tat.0 = now.saturating_add(ahead);
+                    Outcome {
+                        admitted: true,
+                        remaining: u32::try_from((tolerance - ahead) / t).unwrap_or(u32::MAX),
+                        reset: Duration::from_nanos(ahead),
+                        retry_after: Duration::ZERO,
+                    }
+                } else {
+                    Outcome {
+                        admitted: false,
+                        remaining: 0,
+                        reset: Duration::from_nanos(base - now),
+                        retry_after: Duration::from_nanos(ahead - tolerance),
+                    }
                 }
-            }
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(self.governor.clock().now());
-                Outcome {
-                    admitted: false,
-                    remaining: 0,
-                    reset: wait + emission * self.rule.burst.saturating_sub(1),
-                    retry_after: wait,
-                }
-            }
-        }
+            },
+        )
     }
 
     /// Evict full buckets every second and publish how many are held, until the buckets are
@@ -71,9 +98,8 @@ impl LocalBuckets {
             loop {
                 tick.tick().await;
                 let Some(b) = weak.upgrade() else { break };
-                b.governor.retain_recent();
-                b.governor.shrink_to_fit();
-                held.set(b.governor.len() as i64);
+                let now = b.now();
+                held.set(b.buckets.retain(|tat| tat.0 > now) as i64);
             }
         });
     }
@@ -193,12 +219,18 @@ mod tests {
             burst,
             key: vec![KeyPart::ClientIp],
             store: LimitStore::Local,
+            max_keys: 1000,
         }
+    }
+
+    fn buckets(rule: &RateLimitRule) -> Arc<LocalBuckets> {
+        let evicted = IntCounter::new("evicted", "evicted").expect("counter");
+        LocalBuckets::new(rule, evicted).expect("quota")
     }
 
     #[test]
     fn burst_then_refuse_with_retry_after() {
-        let b = LocalBuckets::new(&rule(10, Duration::from_secs(1), 3)).expect("quota");
+        let b = buckets(&rule(10, Duration::from_secs(1), 3));
         let first = b.take(1);
         assert!(first.admitted);
         assert_eq!(first.remaining, 2);
@@ -216,9 +248,48 @@ mod tests {
         // GCRA bound: however requests arrive in an instant, at most `burst` are admitted.
         #[test]
         fn never_more_than_burst_at_once(burst in 1u32..50, count in 1u32..100, n in 1usize..200) {
-            let b = LocalBuckets::new(&rule(count, Duration::from_secs(3600), burst)).expect("quota");
-            let admitted = (0..n).filter(|_| b.take(7).admitted).count();
+            let b = buckets(&rule(count, Duration::from_secs(3600), burst));
+            let admitted = (0..n).filter(|_| b.take_at(7, 1_000).admitted).count();
             prop_assert_eq!(admitted, n.min(burst as usize));
         }
+    }
+
+    #[test]
+    fn the_sustained_rate_refills_one_request_at_a_time() {
+        // 10/s, burst 2: emission 100 ms.
+        let b = buckets(&rule(10, Duration::from_secs(1), 2));
+        let ms = 1_000_000u64;
+        assert!(b.take_at(1, 0).admitted);
+        let second = b.take_at(1, 0);
+        assert!(second.admitted);
+        assert_eq!(second.remaining, 0);
+        assert_eq!(second.reset, Duration::from_millis(200));
+        let refused = b.take_at(1, 30 * ms);
+        assert!(!refused.admitted);
+        assert_eq!(refused.retry_after, Duration::from_millis(70));
+        assert_eq!(refused.reset, Duration::from_millis(170));
+        assert!(b.take_at(1, 100 * ms).admitted);
+        assert!(!b.take_at(1, 150 * ms).admitted);
+        // Idle for long: a full burst again.
+        let later = b.take_at(1, 10_000 * ms);
+        assert!(later.admitted);
+        assert_eq!(later.remaining, 1);
+    }
+
+    #[test]
+    fn a_flood_of_keys_keeps_an_active_limited_key_limited() {
+        let evicted = IntCounter::new("evicted", "evicted").expect("counter");
+        let mut r = rule(1, Duration::from_secs(60), 1);
+        r.max_keys = 100;
+        let b = LocalBuckets::new(&r, evicted.clone()).expect("quota");
+        assert!(b.take_at(0, 0).admitted);
+        for key in 1..5_000u128 {
+            assert!(b.take_at(key, 0).admitted, "a new key has a full bucket");
+            if key % 10 == 0 {
+                assert!(!b.take_at(0, 0).admitted, "key 0 lost its bucket at {key}");
+            }
+        }
+        assert!(b.buckets.len() <= 100);
+        assert!(evicted.get() >= 4_900, "{}", evicted.get());
     }
 }

@@ -1,0 +1,55 @@
+//! Headers a route's policy adds to responses: CORS and RateLimit, and an allowed preflight's.
+
+use super::{headers, Notes, RoutePolicy};
+use http::HeaderValue;
+
+impl RoutePolicy {
+    /// Headers that depend on the request: CORS and RateLimit.
+    pub(crate) fn decorate(&self, notes: &Notes, resp: &mut pingora::http::ResponseHeader) {
+        if let Some((cors, _)) = &self.cors {
+            for h in [
+                http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            ] {
+                resp.remove_header(&h);
+            }
+            if let Some(origin) = &notes.cors_origin {
+                let _ = resp.insert_header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+                if cors.credentials() {
+                    let _ = resp.insert_header(
+                        http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                        HeaderValue::from_static("true"),
+                    );
+                }
+                if let Some(expose) = &cors.expose {
+                    let _ = resp.insert_header(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, expose);
+                }
+            }
+            if cors.varies() {
+                headers::add_vary(resp, "Origin");
+            }
+        }
+        if let Some(p) = &self.ratelimit_policy {
+            let _ = resp.insert_header("ratelimit-policy", p);
+            if let Some(state) = &notes.ratelimit {
+                let _ = resp.insert_header("ratelimit", state);
+            }
+        }
+    }
+
+    /// The extra headers of an allowed preflight's 204.
+    pub(crate) fn preflight_headers(&self) -> Vec<(&'static str, HeaderValue)> {
+        let Some((cors, _)) = &self.cors else {
+            return Vec::new();
+        };
+        let mut out = vec![
+            ("access-control-allow-methods", cors.methods.clone()),
+            ("access-control-max-age", cors.max_age.clone()),
+        ];
+        if let Some(h) = &cors.headers {
+            out.push(("access-control-allow-headers", h.clone()));
+        }
+        out
+    }
+}
