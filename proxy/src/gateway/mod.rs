@@ -306,6 +306,7 @@ impl ProxyHttp for Gateway {
             upstream.insert_header("x-forwarded-host", host)?;
         }
         upstream.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
+        if let Some(route) = ctx.route() { route.policy.scrub_upstream(upstream); }
         observe::inject(&self.telemetry, upstream, ctx)
     }
 
