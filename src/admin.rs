@@ -2,7 +2,8 @@
 //! and is not draining), `/metrics` (Prometheus text format), `/api/v1/routes` (the live
 //! per-route signals as JSON), `/api/v1/probes` and `/api/v1/probes/{name}/history` (probe
 //! state and uptime history), `POST /api/v1/heartbeat/{name}` (push monitors),
-//! `/api/v1/incidents` and `/api/v1/silences` (alerting). Loopback by default.
+//! `/api/v1/incidents` and `/api/v1/silences` (alerting). Loopback by default; who may use
+//! it (Host guard, bearer tokens and scopes) is decided in `admin_auth.rs` before any handler.
 
 use bytes::Bytes;
 use gatehouse_probes::Probes;
@@ -26,6 +27,9 @@ pub(crate) struct AdminState {
     pub signals: Arc<dyn TrafficSignals>,
     pub probes: Arc<Probes>,
     pub alerting: Arc<gatehouse_alerting::Alerting>,
+    /// The live config (`admin` is read per request, so token changes apply on reload).
+    pub shared: gatehouse_proxy::SharedState,
+    pub guard: Arc<crate::admin_auth::AdminGuard>,
 }
 
 /// Serve the admin endpoints on `listener` until the runtime ends.
@@ -72,6 +76,9 @@ pub(crate) fn text(
 pub(crate) const PLAIN: &str = "text/plain; charset=utf-8";
 
 async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if let Err(refused) = state.guard.check(&state.shared.load().config().admin, &req) {
+        return refused;
+    }
     let path = req.uri().path().to_string();
     if let Some(name) = path.strip_prefix("/api/v1/heartbeat/") {
         return crate::admin_probes::heartbeat(&state.probes, &req, name);

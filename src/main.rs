@@ -2,6 +2,8 @@
 
 mod admin;
 mod admin_alerts;
+mod admin_auth;
+mod admin_heartbeat;
 mod admin_probes;
 mod alerts;
 mod demo;

@@ -137,8 +137,9 @@ fn warn_about_restart_only_changes(old: &Config, new: &Config) {
     if old.listeners != new.listeners {
         changed.push("listeners");
     }
-    if old.admin != new.admin {
-        changed.push("admin");
+    // admin.tokens, admin.hosts and admin.metrics_open are read per request: they reload.
+    if old.admin.listen != new.admin.listen {
+        changed.push("admin.listen");
     }
     if old.server != new.server {
         changed.push("server");

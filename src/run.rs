@@ -135,7 +135,12 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
     let admin_listener = control
         .block_on(tokio::net::TcpListener::bind(config.admin.listen))
         .with_context(|| format!("admin.listen: cannot bind {}", config.admin.listen))?;
-    tracing::info!(address = %admin_listener.local_addr()?, "admin listener: /healthz /readyz /metrics");
+    tracing::info!(
+        address = %admin_listener.local_addr()?,
+        tokens = config.admin.tokens.len(),
+        metrics_open = config.admin.metrics_open,
+        "admin listener: /healthz /readyz /metrics /api/v1"
+    );
     control.spawn(admin::serve(
         admin_listener,
         AdminState {
@@ -145,6 +150,8 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
             signals: Arc::new(proxy_metrics.signals().clone()),
             probes: probes.clone(),
             alerting: alerting.clone(),
+            shared: shared.clone(),
+            guard: Arc::new(crate::admin_auth::AdminGuard::new(&registry)?),
         },
     ));
     control.spawn(proxy_metrics.signals().clone().run_ticker());
@@ -231,7 +238,8 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         &server.configuration,
         Gateway::new(shared.clone(), proxy_metrics.clone(), draining.clone())
             .with_tls(certs.clone(), acme_tokens, https_port)
-            .with_telemetry(telemetry.clone()),
+            .with_telemetry(telemetry.clone())
+            .with_heartbeats(Arc::new(crate::admin_heartbeat::ProbeBeats(probes.clone()))),
         "gatehouse proxy",
     );
     for l in &config.listeners {

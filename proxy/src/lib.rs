@@ -4,6 +4,7 @@
 
 pub mod acme;
 mod gateway;
+pub mod heartbeat;
 mod metrics;
 mod policy;
 mod pool;
@@ -16,6 +17,7 @@ mod telemetry;
 pub mod tls;
 
 pub use gateway::{Gateway, RequestCtx};
+pub use heartbeat::{BeatRefusal, HeartbeatSink};
 pub use metrics::ProxyMetrics;
 pub use policy::hash_password;
 pub use pool::{Pool, PoolError};

@@ -37,6 +37,8 @@ pub struct Gateway {
     /// The port of the TLS listener bound at start, if any.
     tls_port: Option<u16>,
     telemetry: Arc<Telemetry>,
+    /// Where heartbeat pushes on the public listeners go (`probing.public_heartbeat_path`).
+    heartbeats: Option<Arc<dyn crate::heartbeat::HeartbeatSink>>,
 }
 
 impl Gateway {
@@ -51,7 +53,14 @@ impl Gateway {
             acme_tokens: Http01Tokens::default(),
             tls_port: None,
             telemetry: Arc::new(Telemetry::disabled()),
+            heartbeats: None,
         }
+    }
+
+    /// Answer heartbeat pushes under `probing.public_heartbeat_path` with `sink`.
+    pub fn with_heartbeats(mut self, sink: Arc<dyn crate::heartbeat::HeartbeatSink>) -> Self {
+        self.heartbeats = Some(sink);
+        self
     }
 
     /// Trace requests and report their errors through `telemetry`.
@@ -137,6 +146,12 @@ impl ProxyHttp for Gateway {
                 ("cache-control", "no-store"),
             ];
             respond::send(session, 200, &headers, Bytes::from(answer), ctx).await?;
+            return Ok(true);
+        }
+        let beat_path = ctx.state.config.probes.public_heartbeat_path.as_deref();
+        let sink = self.heartbeats.as_deref();
+        if let Some(s) = crate::heartbeat::answer(sink, beat_path, session, ctx).await? {
+            ctx.status = Some(s);
             return Ok(true);
         }
         let req = session.req_header();
