@@ -141,7 +141,8 @@ fn warn_about_restart_only_changes(old: &Config, new: &Config) {
     if old.admin.listen != new.admin.listen {
         changed.push("admin.listen");
     }
-    if old.server != new.server {
+    // server.limits and server.underscores_in_headers are read per request: they reload.
+    if (old.server.threads, old.server.grace_period) != (new.server.threads, new.server.grace_period) {
         changed.push("server");
     }
     if old.demo != new.demo {

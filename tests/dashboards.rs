@@ -326,6 +326,8 @@ async fn drive(plain: String, tls: reqwest::Client, tls_url: String) {
                 .body("a=1"),
             c.get(format!("{plain}/status/401")),
             c.get(format!("{plain}/blocked")),
+            // No canonical form (an encoded slash): refused before routing.
+            c.get(format!("{plain}/a%2fb")),
             c.get(format!("{plain}/dead")),
             c.post(format!("{plain}{CSP_REPORT_PATH}"))
                 .header("content-type", "application/csp-report")
