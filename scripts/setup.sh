@@ -7,7 +7,8 @@
 #                             redis-server (shared rate limits), python3-aiosmtpd
 #                             (the SMTP server of the email notifier test),
 #                             prometheus and promtool (the dashboards and rules test),
-#                             chromium (the status page's browser test)
+#                             chromium (the status page's browser test),
+#                             nginx (the reference in the request-integrity tests)
 #   scripts/setup.sh --bench  also wrk, nginx and curl for scripts/bench.sh
 set -euo pipefail
 need=()
@@ -21,6 +22,7 @@ if [ "${1:-}" = "--test" ]; then
   command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
   command -v promtool >/dev/null 2>&1 || need+=(prometheus)
   [ -x /usr/bin/chromium ] || need+=(chromium)
+  [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx)
 fi
 if [ "${1:-}" = "--bench" ]; then
   command -v curl >/dev/null 2>&1 || need+=(curl)

@@ -4,9 +4,11 @@
 
 pub mod alerts;
 pub mod browser;
+pub mod nginx;
 pub mod pebble;
 pub mod policy;
 pub mod prometheus;
+pub mod raw;
 pub mod receiver;
 pub mod redis;
 pub mod targets;
