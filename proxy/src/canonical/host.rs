@@ -62,7 +62,7 @@ pub fn parse_host(raw: &[u8]) -> Result<Host, &'static str> {
         {
             return Err("the host has characters a host name cannot have");
         }
-        if name.starts_with(b".") || name.windows(2).any(|w| w == b"..") {
+        if name.starts_with(b".") || name.ends_with(b".") || name.windows(2).any(|w| w == b"..") {
             return Err("the host has an empty label");
         }
         // Only ASCII was let through above.
@@ -122,6 +122,8 @@ mod tests {
             "a@b",
             "..",
             "a..b",
+            "a..",
+            "sJ..:80",
             ".a",
             "[::1",
             "[::1]x",
