@@ -76,7 +76,10 @@ pub(crate) fn text(
 pub(crate) const PLAIN: &str = "text/plain; charset=utf-8";
 
 async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    if let Err(refused) = state.guard.check(&state.shared.load().config().admin, &req) {
+    if let Some(refused) = state
+        .guard
+        .refusal(&state.shared.load().config().admin, &req)
+    {
         return refused;
     }
     let path = req.uri().path().to_string();

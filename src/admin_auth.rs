@@ -44,22 +44,24 @@ impl AdminGuard {
         Ok(AdminGuard { key, rejected })
     }
 
-    /// `Ok` when `req` may go on to its handler; otherwise the answer to send.
-    pub(crate) fn check<B>(
+    /// `None` when `req` may go on to its handler; otherwise the answer to send.
+    pub(crate) fn refusal<B>(
         &self,
         admin: &AdminConfig,
         req: &Request<B>,
-    ) -> Result<(), Response<Full<Bytes>>> {
-        self.host(admin, req)?;
+    ) -> Option<Response<Full<Bytes>>> {
+        if let Some(refused) = self.host(admin, req) {
+            return Some(refused);
+        }
         let path = req.uri().path();
         let open = matches!(path, "/healthz" | "/readyz")
             || (path == "/metrics" && admin.metrics_open)
             || path.starts_with("/api/v1/heartbeat/");
         if open || admin.tokens.is_empty() {
-            return Ok(());
+            return None;
         }
         let Some(presented) = bearer(req) else {
-            return Err(self.unauthorized(REALM, "send `Authorization: Bearer TOKEN`\n"));
+            return Some(self.unauthorized(REALM, "send `Authorization: Bearer TOKEN`\n"));
         };
         let tag = hmac::sign(&self.key, presented.as_bytes());
         // Every token is compared, so the time taken does not tell which one is close.
@@ -70,7 +72,7 @@ impl AdminGuard {
             }
         }
         let Some(token) = matched else {
-            return Err(self.unauthorized(
+            return Some(self.unauthorized(
                 "Bearer realm=\"gatehouse-admin\", error=\"invalid_token\"",
                 "the token is not one of admin.tokens\n",
             ));
@@ -90,9 +92,9 @@ impl AdminGuard {
                     "Bearer realm=\"gatehouse-admin\", error=\"insufficient_scope\"",
                 ),
             );
-            return Err(resp);
+            return Some(resp);
         }
-        Ok(())
+        None
     }
 
     fn unauthorized(
@@ -110,18 +112,18 @@ impl AdminGuard {
     }
 
     /// The DNS-rebinding guard.
-    fn host<B>(&self, admin: &AdminConfig, req: &Request<B>) -> Result<(), Response<Full<Bytes>>> {
+    fn host<B>(&self, admin: &AdminConfig, req: &Request<B>) -> Option<Response<Full<Bytes>>> {
         let mut values = req.headers().get_all(http::header::HOST).iter();
         let header = values.next();
         if values.next().is_some() {
-            return Err(self.bad_host("send exactly one Host header\n"));
+            return Some(self.bad_host("send exactly one Host header\n"));
         }
         let mut names = Vec::with_capacity(2);
         match header.map(|h| h.to_str()) {
             Some(Ok(h)) => names.push(h),
-            Some(Err(_)) => return Err(self.bad_host("the Host header is not valid\n")),
+            Some(Err(_)) => return Some(self.bad_host("the Host header is not valid\n")),
             None if req.version() == Version::HTTP_11 => {
-                return Err(self.bad_host("HTTP/1.1 needs a Host header\n"))
+                return Some(self.bad_host("HTTP/1.1 needs a Host header\n"))
             }
             None => {}
         }
@@ -129,11 +131,11 @@ impl AdminGuard {
         names.extend(authority);
         for name in names {
             match host_of(name) {
-                None => return Err(self.bad_host("the Host header is not valid\n")),
+                None => return Some(self.bad_host("the Host header is not valid\n")),
                 Some(host) if !allowed(admin, &host) => {
                     self.rejected.with_label_values(&["misdirected"]).inc();
                     tracing::debug!(host = %host, "admin API: refused a request for another host (DNS-rebinding guard)");
-                    return Err(text(
+                    return Some(text(
                         StatusCode::MISDIRECTED_REQUEST,
                         "this is the gatehouse admin API; the Host must be its address, localhost or a name in admin.hosts\n",
                         PLAIN,
@@ -142,7 +144,7 @@ impl AdminGuard {
                 Some(_) => {}
             }
         }
-        Ok(())
+        None
     }
 
     fn bad_host(&self, message: &'static str) -> Response<Full<Bytes>> {
@@ -251,9 +253,7 @@ mod tests {
     }
 
     fn status(g: &AdminGuard, a: &AdminConfig, r: &Request<()>) -> u16 {
-        g.check(a, r)
-            .err()
-            .map_or(200, |resp| resp.status().as_u16())
+        g.refusal(a, r).map_or(200, |resp| resp.status().as_u16())
     }
 
     #[test]
