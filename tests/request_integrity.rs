@@ -11,7 +11,6 @@
 mod common;
 
 use common::nginx::*;
-use std::net::SocketAddr;
 
 /// `GET target HTTP/1.1` with `Host: a.test` and `Connection: close`.
 fn get(target: &str) -> Vec<u8> {
@@ -28,19 +27,6 @@ fn get_as_alice(target: &str) -> Vec<u8> {
 
 fn case(target: &str, want: Want) -> Case {
     Case::new(target, get(target), want)
-}
-
-/// Route `admin` (`/admin`, basic auth) and the open catch-all `site`, both to `backend`;
-/// `admin_options` are more keys of the admin route (`case_insensitive: true, `).
-fn routes(backend: SocketAddr, hash: &str, admin_options: &str, more: &str) -> String {
-    format!(
-        r#"upstreams:
-  app: {{ backends: [{{ address: "{backend}" }}] }}
-routes:
-  - {{ name: admin, upstream: app, path_prefix: /admin, {admin_options}policy: {{ basic_auth: {{ realm: admin, users: {{ alice: "{hash}" }} }} }} }}
-{more}  - {{ name: site, upstream: app }}
-"#
-    )
 }
 
 /// Every spelling of `/admin/...` from the issue and more: each must end in 401, in a 400, or
@@ -124,6 +110,31 @@ fn bypass_cases() -> Vec<Case> {
         case("/x#/../admin", Want::Either),
         // Case: the admin route is case-sensitive here, as nginx's `location` is.
         case("/ADMIN/x", forward("/ADMIN/x")),
+        // More spellings: segments that only look like dot segments, IIS-style `%u`, an
+        // overlong UTF-8 `/`, a parameter on the segment that `..` removes.
+        case("/admin/", auth()),
+        case("/admin/x/..", auth()),
+        case("/ad;x/../admin", auth()),
+        case("/x;/../admin", auth()),
+        case("/admin/..;/x", BAD_PATH),
+        case("/admin/%2e%2e/x", forward("/x")),
+        case("/..../admin", forward("/..../admin")),
+        case("/.../admin", forward("/.../admin")),
+        case("/admin%2e", forward("/admin.")),
+        case("/%u0061dmin", BAD_PATH),
+        case("/%u002e%u002e/admin", BAD_PATH),
+        case("/x/..%c0%afadmin", forward("/x/..%C0%AFadmin")),
+        // Other request-target forms (the spec leaves them to gatehouse; nginx decides).
+        Case::new(
+            "CONNECT a.test:443",
+            b"CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n".to_vec(),
+            Want::Either,
+        ),
+        Case::new(
+            "OPTIONS *",
+            b"OPTIONS * HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n".to_vec(),
+            Want::Either,
+        ),
         // Absolute form: canonicalized the same way; its authority agrees with Host.
         Case::new(
             "GET http://a.test/x/../admin/x",
@@ -194,6 +205,12 @@ fn legitimate_cases() -> Vec<Case> {
         .authorized(),
         Case::new("/admin as alice", get_as_alice("/admin"), forward("/admin")).authorized(),
         Case::new(
+            "/admin/ as alice",
+            get_as_alice("/admin/"),
+            forward("/admin/"),
+        )
+        .authorized(),
+        Case::new(
             "/%61dmin//./x/../y as alice",
             get_as_alice("/%61dmin//./x/../y"),
             forward("/admin/y"),
@@ -216,14 +233,14 @@ fn legitimate_cases() -> Vec<Case> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_spelling_of_a_path_walks_around_the_admin_route() {
-    let pair = Pair::start(|b, h| routes(b, h, "", ""), false).await;
+    let pair = Pair::start(|b, h| admin_and_site(b, h, "", ""), false).await;
     let rows = pair.run(&Guard::ADMIN, &bypass_cases()).await;
     assert_rows("bypass matrix: admin (basic auth) + site", &rows);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn legitimate_paths_reach_the_backend_canonical() {
-    let pair = Pair::start(|b, h| routes(b, h, "", ""), false).await;
+    let pair = Pair::start(|b, h| admin_and_site(b, h, "", ""), false).await;
     let rows = pair.run(&Guard::ADMIN, &legitimate_cases()).await;
     assert_rows("legitimate paths, forwarded canonical", &rows);
 }
@@ -232,7 +249,11 @@ async fn legitimate_paths_reach_the_backend_canonical() {
 #[tokio::test(flavor = "multi_thread")]
 async fn route_options_for_backends_that_read_paths_differently() {
     let more = "  - { name: files, upstream: app, path_prefix: /files, allow_encoded_slashes: true }\n  - { name: legacy, upstream: app, path_prefix: /legacy, refuse_matrix_params: true }\n";
-    let pair = Pair::start(|b, h| routes(b, h, "case_insensitive: true, ", more), true).await;
+    let pair = Pair::start(
+        |b, h| admin_and_site(b, h, "case_insensitive: true, ", more),
+        true,
+    )
+    .await;
     let guard = Guard {
         prefix: "/admin",
         case_insensitive: true,

@@ -49,14 +49,7 @@ const UNDERSCORED: &[(&str, &str)] = &[
 const MARKERS: [&str; 3] = ["203.0.113.", "evil", "4444"];
 
 fn routes(backend: SocketAddr, hash: &str) -> String {
-    format!(
-        r#"upstreams:
-  app: {{ backends: [{{ address: "{backend}" }}] }}
-routes:
-  - {{ name: admin, upstream: app, path_prefix: /admin, policy: {{ basic_auth: {{ realm: admin, users: {{ alice: "{hash}" }} }} }} }}
-  - {{ name: site, upstream: app }}
-"#
-    )
+    admin_and_site(backend, hash, "", "")
 }
 
 /// A request with `lines` (name, value) after its request line and Host (if any).

@@ -189,6 +189,20 @@ pub const PASSWORD: &str = "s3cret";
 /// `Authorization` value with alice's right credentials (base64 of `alice:s3cret`).
 pub const ALICE: &str = "Basic YWxpY2U6czNjcmV0";
 
+/// gatehouse's side of the equivalent configs: route `admin` (`/admin`, basic auth for alice;
+/// `admin_options` are more keys of it, e.g. `case_insensitive: true, `), then `more` routes
+/// (YAML list items), then the open catch-all `site`, all to `backend`.
+pub fn admin_and_site(backend: SocketAddr, hash: &str, admin_options: &str, more: &str) -> String {
+    format!(
+        r#"upstreams:
+  app: {{ backends: [{{ address: "{backend}" }}] }}
+routes:
+  - {{ name: admin, upstream: app, path_prefix: /admin, {admin_options}policy: {{ basic_auth: {{ realm: admin, users: {{ alice: "{hash}" }} }} }} }}
+{more}  - {{ name: site, upstream: app }}
+"#
+    )
+}
+
 /// gatehouse and nginx with equivalent configs, each in front of its own [`Recorder`].
 pub struct Pair {
     pub gatehouse: Gatehouse,
