@@ -5,6 +5,11 @@
 #   signals  live per-route signals (the default)
 #   traced   signals + a server span per request, every one sampled and exported over
 #            OTLP/HTTP to a local receiver
+# and, when asked for with MODES (e.g. MODES="base signals messy"):
+#   messy    signals, with a request path that must be made canonical (`/./x/../%61pp//x`,
+#            rewritten to `/app/x` before routing): the slow path of canonicalization
+#   base     signals, run by the binary named in BASE_BIN (a build of an earlier commit), to
+#            compare this build's request path with it
 # Usage: scripts/bench.sh [DURATION, default 10s] [CONNECTIONS, default 32] [ROUNDS, default 3]
 # The modes take turns ROUNDS times (in reverse order every other round) and the median
 # round of each is reported: a small VM's
@@ -85,9 +90,13 @@ if ((round % 2 == 0)); then
 fi
 for mode in "${order[@]}"; do
   p=$(port); a=$(port)
+  bin=$BIN
+  path=/
   case $mode in
     off) telemetry="telemetry: { signals: false }" ;;
     signals) telemetry="telemetry: { signals: true }" ;;
+    messy) telemetry="telemetry: { signals: true }"; path="/./x/../%61pp//x" ;;
+    base) telemetry="telemetry: { signals: true }"; bin=${BASE_BIN:?set BASE_BIN to a gatehouse binary for the base mode} ;;
     traced) telemetry="telemetry: { signals: true, tracing: { endpoint: \"http://127.0.0.1:$otlp\", sample_ratio: 1.0 } }" ;;
     unsampled) telemetry="telemetry: { signals: true, tracing: { endpoint: \"http://127.0.0.1:$otlp\", sample_ratio: 0.0 } }" ;;
   esac
@@ -103,11 +112,11 @@ routes:
   - { name: app, upstream: app }
 $telemetry
 YAML
-  taskset -c 0 "$BIN" run --config "$work/$mode.yaml" >"$work/$mode.log" 2>&1 &
+  taskset -c 0 "$bin" run --config "$work/$mode.yaml" >"$work/$mode.log" 2>&1 &
   gh=$!
   wait_http "http://127.0.0.1:$a/readyz"
-  taskset -c "$last_cpu" wrk -t1 -c"$CONNECTIONS" -d2s "http://127.0.0.1:$p/" >/dev/null
-  out=$(taskset -c "$last_cpu" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$p/")
+  taskset -c "$last_cpu" wrk -t1 -c"$CONNECTIONS" -d2s "http://127.0.0.1:$p$path" >/dev/null
+  out=$(taskset -c "$last_cpu" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$p$path")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
