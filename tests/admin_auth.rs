@@ -6,110 +6,14 @@
 
 mod common;
 
-use common::{free_port, wait_for, Upstream};
+use common::admin::{yaml, AdminGatehouse as Admin, READ, TOKENS, WRITE};
+use common::{wait_for, Upstream};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const WRITE: &str = "write-token-0123456789abcdef";
-const READ: &str = "read-token-fedcba9876543210";
 const BEAT: &str = "backup-beat-token-0123456789";
-
-/// gatehouse with an `admin` section of the test's choosing (the shared helper writes its own).
-struct Admin {
-    child: Child,
-    port: u16,
-    admin_port: u16,
-    dir: tempfile::TempDir,
-    log_path: PathBuf,
-}
-
-impl Drop for Admin {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn yaml(port: u16, admin_port: u16, dir: &Path, admin: &str, body: &str) -> String {
-    format!(
-        "listeners:\n  - {{ name: http, address: \"127.0.0.1:{port}\" }}\nadmin:\n  listen: \"127.0.0.1:{admin_port}\"\n{admin}state_dir: \"{}\"\nserver:\n  threads: 2\n  grace_period: 5s\n{body}",
-        dir.join("state").display()
-    )
-}
-
-impl Admin {
-    /// `admin`: extra lines of the admin section (indented by two spaces). The write token
-    /// is in `$GATEHOUSE_TEST_ADMIN_TOKEN`, the read token in `{dir}/read.token`.
-    async fn start(admin: &str, body: &str) -> Admin {
-        for _ in 0..5 {
-            let dir = tempfile::tempdir().unwrap();
-            std::fs::write(dir.path().join("read.token"), format!("{READ}\n")).unwrap();
-            let admin = admin.replace("@DIR@", &dir.path().display().to_string());
-            let (port, admin_port) = (free_port(), free_port());
-            let config = dir.path().join("gatehouse.yaml");
-            std::fs::write(&config, yaml(port, admin_port, dir.path(), &admin, body)).unwrap();
-            let log_path = dir.path().join("gatehouse.log");
-            let log = std::fs::File::create(&log_path).unwrap();
-            let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-                .args(["run", "--config"])
-                .arg(&config)
-                .env("RUST_LOG", "info")
-                .env("GATEHOUSE_TEST_ADMIN_TOKEN", WRITE)
-                .stdout(Stdio::from(log.try_clone().unwrap()))
-                .stderr(Stdio::from(log))
-                .spawn()
-                .unwrap();
-            let mut g = Admin {
-                child,
-                port,
-                admin_port,
-                dir,
-                log_path,
-            };
-            match g.ready().await {
-                Ok(()) => return g,
-                Err(log) if log.contains("Address already in use") => continue,
-                Err(log) => panic!("gatehouse did not start:\n{log}"),
-            }
-        }
-        panic!("no free ports after 5 attempts");
-    }
-
-    async fn ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = reqwest::get(self.admin("/readyz")).await {
-                if r.status() == 200 {
-                    return Ok(());
-                }
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("exited with {status}:\n{}", self.log()));
-            }
-            if Instant::now() > deadline {
-                return Err(format!("not ready after 30 s:\n{}", self.log()));
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
-    fn admin(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.admin_port)
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-}
-
-const TOKENS: &str = "  tokens:\n    - { name: ops, token: \"${GATEHOUSE_TEST_ADMIN_TOKEN}\", scope: write }\n    - { name: prometheus, token_file: \"@DIR@/read.token\", scope: read }\n";
 
 fn silence() -> Value {
     json!({ "matchers": { "rule": "down" }, "duration": "1h", "comment": "t", "created_by": "t" })
@@ -204,6 +108,30 @@ async fn tokens_and_scopes() {
     for secret in [WRITE, READ, wrong.as_str()] {
         assert!(!log.contains(secret), "a token in the log:\n{log}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_change_on_reload() {
+    let body = "upstreams:\n  app: { backends: [{ address: \"127.0.0.1:9\" }] }\nroutes: [{ name: app, upstream: app }]\n";
+    let g = Admin::start(TOKENS, body).await;
+    let c = reqwest::Client::new();
+    let probes = |token: &'static str| c.get(g.admin("/api/v1/probes")).bearer_auth(token);
+    assert_eq!(status(probes(READ)).await, 200);
+    // A new read token in its file, and the config saved: the file is read again.
+    let rotated = "rotated-read-token-0123456789";
+    std::fs::write(g.dir.path().join("read.token"), rotated).unwrap();
+    g.rewrite(TOKENS, body);
+    wait_for("the rotated token", Duration::from_secs(10), || async {
+        status(probes(rotated)).await == 200
+    })
+    .await;
+    assert_eq!(status(probes(READ)).await, 401);
+    // Without any token again (loopback): open.
+    g.rewrite("", body);
+    wait_for("the tokens removed", Duration::from_secs(10), || async {
+        status(c.get(g.admin("/api/v1/probes"))).await == 200
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -390,17 +318,7 @@ async fn heartbeats_on_the_public_listener() {
     assert_eq!(app.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
 
     // The path is read from the live config: a reload moves it.
-    let config = g.dir.path().join("gatehouse.yaml");
-    let moved = yaml(
-        g.port,
-        g.admin_port,
-        g.dir.path(),
-        &TOKENS.replace("@DIR@", &g.dir.path().display().to_string()),
-        &body("/hb"),
-    );
-    let tmp = g.dir.path().join(".gatehouse.yaml.tmp");
-    std::fs::write(&tmp, moved).unwrap();
-    std::fs::rename(&tmp, &config).unwrap();
+    g.rewrite(TOKENS, &body("/hb"));
     wait_for(
         "the reloaded heartbeat path",
         Duration::from_secs(10),

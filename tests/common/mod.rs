@@ -2,6 +2,7 @@
 //! real upstream HTTP servers bound to 127.0.0.1:0. Everything started is ended by pid on drop.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod admin;
 pub mod alerts;
 pub mod browser;
 pub mod nginx;
