@@ -11,6 +11,7 @@
 mod common;
 
 use common::nginx::*;
+use common::raw::{send, Recorder};
 
 /// `GET target HTTP/1.1` with `Host: a.test` and `Connection: close`.
 fn get(target: &str) -> Vec<u8> {
@@ -281,4 +282,44 @@ async fn route_options_for_backends_that_read_paths_differently() {
     ];
     let rows = pair.run(&guard, &cases).await;
     assert_rows("route options", &rows);
+}
+
+/// The reference itself, without gatehouse: if nginx's config stopped guarding `/admin`, every
+/// comparison above would be vacuous.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_nginx_reference_guards_admin_and_normalizes() {
+    let backend = Recorder::start().await;
+    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
+    let nginx = Nginx::start(&NginxSite {
+        backend: backend.addr,
+        htpasswd: &format!("alice:{hash}"),
+        admin_case_insensitive: false,
+        extra: "",
+    })
+    .await;
+    let status = |bytes: Vec<u8>| {
+        let addr = nginx.addr;
+        async move { send(addr, &bytes).await.status }
+    };
+    assert_eq!(status(get("/admin/x")).await, Some(401), "{}", nginx.log());
+    assert_eq!(status(get("/%61dmin/x")).await, Some(401));
+    assert_eq!(status(get("//admin/x")).await, Some(401));
+    assert_eq!(status(get("/admin;x")).await, Some(401));
+    assert_eq!(status(get("/x/../../admin")).await, Some(400));
+    assert_eq!(backend.count(), 0, "{:?}", backend.requests());
+    assert_eq!(status(get("/adminx")).await, Some(200));
+    assert_eq!(status(get_as_alice("/admin/x")).await, Some(200));
+    let targets: Vec<String> = backend.take().iter().map(|r| r.target()).collect();
+    assert_eq!(targets, ["/adminx", "/admin/x"]);
+    // `underscores_in_headers off`: the name with `_` is dropped, the other header passes.
+    let bytes =
+        b"GET / HTTP/1.1\r\nHost: a.test\r\nX_Under: 1\r\nX-Dash: 2\r\nConnection: close\r\n\r\n";
+    assert_eq!(send(nginx.addr, bytes).await.status, Some(200));
+    let got = backend.take();
+    assert!(
+        got[0].header("x_under").is_empty(),
+        "{}",
+        got[0].head_text()
+    );
+    assert_eq!(got[0].header("x-dash"), ["2"]);
 }

@@ -335,11 +335,6 @@ fn framing_cases() -> Vec<Case> {
             forward("/"),
         ),
         c(
-            "chunked, bad chunk size",
-            post("Transfer-Encoding: chunked\r\n", "zz\r\na\r\n0\r\n\r\n"),
-            Want::BodyRefused,
-        ),
-        c(
             "chunked with bare LF",
             post("Transfer-Encoding: chunked\r\n", "1\na\n0\n\n"),
             Want::Either,
@@ -353,6 +348,12 @@ fn framing_cases() -> Vec<Case> {
             "Content-Length",
             post("Content-Length: 2\r\n", "ab"),
             forward("/"),
+        ),
+        // Last: the backend may get this head just after gatehouse has answered.
+        c(
+            "chunked, bad chunk size",
+            post("Transfer-Encoding: chunked\r\n", "zz\r\na\r\n0\r\n\r\n"),
+            Want::BodyRefused,
         ),
     ]
 }
