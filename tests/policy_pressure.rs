@@ -334,3 +334,57 @@ async fn a_flood_of_distinct_keys_stays_within_max_keys() {
     );
     assert!(most_lo > 0.0 && most_lo <= 100.0, "lockout keys {most_lo}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn busy_password_checks_are_503_and_not_failed_logins() {
+    let app = Upstream::start("app").await;
+    let hash = bcrypt::hash("s3cret", 10).unwrap();
+    // A lockout that would count 503s: 100 failures (or requests in flight) of the route lock
+    // everyone out.
+    let body = upstreams(&app)
+        + &r#"routes:
+  - name: admin
+    upstream: app
+    policy:
+      basic_auth: { users: { alice: "@HASH@" } }
+      lockouts: [{ name: busy, statuses: [503], max_failures: 100, window: 10m, block_for: 10m, key: [route] }]
+"#
+        .replace("@HASH@", &hash);
+    let g = Gatehouse::start(&body).await;
+    let c = http();
+    let wrong = basic("alice", "guess");
+    // Two floods of 100 wrong passwords at once: two checks run, 64 wait, the rest are busy
+    // at once. Were the busy answers counted, the second flood would find the lockout's
+    // budget spent and get 429s.
+    let mut busy = 0;
+    for flood in 0..2 {
+        let requests = (0..100).map(|_| {
+            c.get(g.url("/"))
+                .header("authorization", wrong.as_str())
+                .send()
+        });
+        for r in futures_util::future::join_all(requests).await {
+            let r = r.unwrap();
+            match r.status().as_u16() {
+                401 => {}
+                503 => {
+                    let h = refusal(r, 503, "auth_busy").await;
+                    retry_after(&h);
+                    busy += 1;
+                }
+                other => panic!(
+                    "flood {flood}: unexpected {other}: {}",
+                    r.text().await.unwrap()
+                ),
+            }
+        }
+    }
+    assert!(busy >= 2 * 30, "only {busy} busy answers");
+    // The right password still gets through once the crowd is gone.
+    let ok = c
+        .get(g.url("/"))
+        .header("authorization", basic("alice", "s3cret"))
+        .send();
+    assert_eq!(ok.await.unwrap().status(), 200);
+    assert_eq!(decisions(&g, "admin", "lockout:busy", "locked").await, 0.0);
+}

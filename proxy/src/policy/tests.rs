@@ -140,9 +140,9 @@ async fn a_busy_password_check_is_503_and_not_a_failed_login() {
 
 #[tokio::test]
 async fn a_credential_header_twice_is_refused_before_any_check() {
-    let p = policy(&format!(
-        "{{ api_key: {{ keys: [k1] }}, lockouts: [{{ name: l, statuses: [400], max_failures: 1, window: 1m, block_for: 1m }}] }}"
-    ));
+    let p = policy(
+        "{ api_key: { keys: [k1] }, lockouts: [{ name: l, statuses: [400], max_failures: 1, window: 1m, block_for: 1m }] }",
+    );
     let two = req(&[("x-api-key", "k1"), ("x-api-key", "k2")]);
     for _ in 0..3 {
         // Not even the lockout sees it.
