@@ -1,7 +1,14 @@
 //! Debian's nginx as a reference: started on a free loopback port with a config equivalent to
 //! the gatehouse one under test, so that a test can send the same bytes to both and assert that
 //! gatehouse refuses at least what nginx refuses. Ended by pid on drop.
+//!
+//! Below it, the side-by-side harness: [`Pair`] (gatehouse and nginx, each in front of its own
+//! recording backend), [`Case`] (raw bytes and what gatehouse's spec says: [`Want`]), the
+//! [`Guard`] that catches any request reaching the backend under the protected prefix, and a
+//! table of every case on both sides for the failure message.
 
+use super::raw::{send, RawResponse, Recorded, Recorder};
+use super::Gatehouse;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -180,9 +187,6 @@ impl Nginx {
 
 // ---------------------------------------------------------------------------------------------
 // Side by side: the same bytes to gatehouse and to nginx, each with its own recording backend.
-
-use super::raw::{send, RawResponse, Recorded, Recorder};
-use super::Gatehouse;
 
 /// The password of user `alice` on both proxies' protected route.
 pub const PASSWORD: &str = "s3cret";
