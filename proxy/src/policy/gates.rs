@@ -6,7 +6,7 @@ use gatehouse_config::{ApiKeyGate, BasicAuth, IpGate};
 use pingora::http::RequestHeader;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
@@ -105,10 +105,15 @@ pub(crate) struct Basic {
     /// response times do not tell which user names exist.
     decoy: String,
     verified: Mutex<HashMap<[u8; 32], Instant>>,
-    /// Verifications running at once; the rest wait.
-    slots: tokio::sync::Semaphore,
+    /// Verifications running at once; the rest wait. A slot is held by the verification
+    /// itself, so a client that goes away mid-check does not free it early.
+    slots: Arc<tokio::sync::Semaphore>,
     waiting: AtomicUsize,
     slot_wait: Duration,
+    /// When a busy answer was last logged (seconds since `created`), so that a crowd is
+    /// logged once a minute, not once a request.
+    busy_logged: AtomicU64,
+    created: Instant,
 }
 
 impl Basic {
@@ -130,16 +135,18 @@ impl Basic {
                 .map(|(_, h)| h.0.clone())
                 .unwrap_or_default(),
             verified: Mutex::new(HashMap::new()),
-            slots: tokio::sync::Semaphore::new(SLOTS),
+            slots: Arc::new(tokio::sync::Semaphore::new(SLOTS)),
             waiting: AtomicUsize::new(0),
             slot_wait,
+            busy_logged: AtomicU64::new(u64::MAX),
+            created: Instant::now(),
         })
     }
 
     /// Take every verification slot (tests of a busy gate).
     #[cfg(test)]
-    pub(crate) fn hold_slots(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        self.slots.try_acquire_many(SLOTS as u32).ok()
+    pub(crate) fn hold_slots(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.slots.clone().try_acquire_many_owned(SLOTS as u32).ok()
     }
 
     pub(crate) async fn check(self: &Arc<Self>, req: &RequestHeader) -> Check {
@@ -167,7 +174,7 @@ impl Basic {
                 };
             }
         }
-        let slot = match self.slots.try_acquire() {
+        let slot = match self.slots.clone().try_acquire_owned() {
             Ok(slot) => Ok(slot),
             Err(_) => {
                 let crowded = self.waiting.fetch_add(1, Ordering::Relaxed) >= MAX_WAITING;
@@ -175,22 +182,26 @@ impl Basic {
                 if crowded {
                     Err(())
                 } else {
-                    match tokio::time::timeout(self.slot_wait, self.slots.acquire()).await {
+                    let wait = self.slots.clone().acquire_owned();
+                    match tokio::time::timeout(self.slot_wait, wait).await {
                         Ok(Ok(slot)) => Ok(slot),
                         _ => Err(()),
                     }
                 }
             }
         };
-        let Ok(_slot) = slot else {
-            tracing::warn!("basic auth: too many password checks at once; answering 503 (not counted as a failed login)");
+        let Ok(slot) = slot else {
+            self.log_busy();
             return Check::Busy;
         };
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.decoy.clone());
-        let ok = tokio::task::spawn_blocking(move || verify(&password, &hash))
-            .await
-            .unwrap_or(false)
+        let ok = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            verify(&password, &hash)
+        })
+        .await
+        .unwrap_or(false)
             && known;
         if ok {
             if let Ok(mut cache) = self.verified.lock() {
@@ -207,6 +218,24 @@ impl Basic {
             Check::Admit
         } else {
             Check::Refuse
+        }
+    }
+}
+
+impl Basic {
+    fn log_busy(&self) {
+        let now = self.created.elapsed().as_secs();
+        let last = self.busy_logged.load(Ordering::Relaxed);
+        let due = last == u64::MAX || now >= last + 60;
+        if due
+            && self
+                .busy_logged
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                "basic auth: more password checks at once than verification slots; answering 503 auth_busy (not counted as failed logins) — a password-guessing crowd? add a rate limit before basic_auth"
+            );
         }
     }
 }
@@ -313,5 +342,29 @@ mod tests {
         assert!(verify("pw", &b));
         assert!(!verify("px", &b));
         assert!(!verify("pw", "not a hash"));
+    }
+
+    #[tokio::test]
+    async fn a_client_gone_mid_check_keeps_its_slot_until_the_hash_is_done() {
+        let b = Basic::with_slot_wait(
+            &BasicAuth {
+                realm: "r".into(),
+                users: vec![(
+                    "alice".into(),
+                    Secret(bcrypt::hash("pw", 10).expect("bcrypt")),
+                )],
+                forward_credentials: false,
+            },
+            Duration::from_millis(20),
+        );
+        let wrong = base64::engine::general_purpose::STANDARD.encode("alice:guess");
+        let r = req("authorization", &format!("Basic {wrong}"));
+        // Two checks start hashing and their clients go away at once.
+        for _ in 0..SLOTS {
+            let gone = tokio::time::timeout(Duration::from_millis(1), b.check(&r)).await;
+            assert!(gone.is_err(), "the check should still be hashing");
+        }
+        // Their verifications still hold both slots.
+        assert_eq!(b.check(&r).await, Check::Busy);
     }
 }
