@@ -3,6 +3,7 @@
 //! passes through.
 
 pub mod acme;
+pub mod canonical;
 mod gateway;
 pub mod heartbeat;
 mod metrics;

@@ -79,18 +79,22 @@ impl Router {
     }
 }
 
-/// The path as routing sees it: each segment without its `;parameters` (borrowed when there
-/// are none).
+/// The path as routing sees it: each segment without its `;parameters`, and segments left
+/// empty by that dropped (`/;/admin` is `/admin` to Tomcat, which merges the slashes it
+/// leaves); borrowed when there are none.
 pub(crate) fn route_path(path: &str) -> std::borrow::Cow<'_, str> {
     if !path.contains(';') {
         return std::borrow::Cow::Borrowed(path);
     }
     let mut out = String::with_capacity(path.len());
-    for (i, seg) in path.split('/').enumerate() {
-        if i > 0 {
-            out.push('/');
+    let mut segs = path.strip_prefix('/').unwrap_or(path).split('/').peekable();
+    while let Some(seg) = segs.next() {
+        let seg = seg.split(';').next().unwrap_or(seg);
+        if seg.is_empty() && segs.peek().is_some() {
+            continue;
         }
-        out.push_str(seg.split(';').next().unwrap_or(seg));
+        out.push('/');
+        out.push_str(seg);
     }
     std::borrow::Cow::Owned(out)
 }
@@ -184,6 +188,9 @@ routes:
         }
         assert_eq!(r.find("h", "/adminx"), Some(0));
         assert_eq!(r.find("h", "/api;v=1/x"), Some(2));
+        assert_eq!(r.find("h", "/;/admin/x"), Some(1));
+        assert_eq!(route_path("/a;x/;/b;y/"), "/a/b/");
+        assert_eq!(route_path("/;"), "/");
         assert_eq!(r.find("h", "/API/x"), Some(0));
         assert!(prefix_matches("/a", "/a", false) && !prefix_matches("/ab", "/a", true));
     }

@@ -24,6 +24,21 @@ impl Host {
     }
 }
 
+impl Host {
+    /// Whether `raw` (the Host header it was parsed from) already spells it canonically, so
+    /// that it need not be rewritten: lower-case, no trailing dot, no leading zeros in the port.
+    pub fn spelled_as(&self, raw: &[u8]) -> bool {
+        let Some(rest) = raw.strip_prefix(self.name.as_bytes()) else {
+            return false;
+        };
+        match (rest, self.port) {
+            ([], None) => true,
+            ([b':', digits @ ..], Some(_)) => digits.first().is_some_and(|&d| d != b'0'),
+            _ => false,
+        }
+    }
+}
+
 /// Longest host name accepted (DNS allows 253 characters; a little room for a trailing dot).
 const MAX_NAME: usize = 255;
 
@@ -103,6 +118,22 @@ mod tests {
         assert_eq!(ok("[2001:DB8::1]"), ("[2001:db8::1]".into(), None));
         assert_eq!(ok("my_host.internal"), ("my_host.internal".into(), None));
         assert_eq!(ok("a:65535").1, Some(65535));
+    }
+
+    #[test]
+    fn canonical_spellings() {
+        for (raw, same) in [
+            ("a.test", true),
+            ("a.test:80", true),
+            ("A.test", false),
+            ("a.test.", false),
+            ("a.test:080", false),
+            ("[::1]:8", true),
+            ("[0::1]", false),
+        ] {
+            let h = parse_host(raw.as_bytes()).unwrap_or_else(|e| panic!("{raw}: {e}"));
+            assert_eq!(h.spelled_as(raw.as_bytes()), same, "{raw}");
+        }
     }
 
     #[test]

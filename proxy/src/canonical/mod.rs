@@ -87,11 +87,14 @@ pub(crate) fn canonicalize(
     } else {
         None
     };
-    let set_host = host.as_ref().map(Host::with_port).filter(|h| {
-        req.headers
-            .get(HOST)
-            .is_none_or(|v| v.as_bytes() != h.as_bytes())
-    });
+    let set_host = host
+        .as_ref()
+        .filter(|h| {
+            req.headers
+                .get(HOST)
+                .is_none_or(|v| !h.spelled_as(v.as_bytes()))
+        })
+        .map(Host::with_port);
     let drop_names = if server.underscores_in_headers {
         Vec::new()
     } else {

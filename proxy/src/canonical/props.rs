@@ -51,12 +51,14 @@ fn backend_normalize(path: &str, strip_params: bool) -> String {
     }
     let s = String::from_utf8_lossy(&decoded).into_owned();
     let mut out: Vec<&str> = Vec::new();
-    for seg in s.split('/') {
+    let mut trailing = false;
+    for seg in s.split('/').skip(1) {
         let seg = if strip_params {
             seg.split(';').next().unwrap_or(seg)
         } else {
             seg
         };
+        trailing = matches!(seg, "" | "." | "..");
         match seg {
             "" | "." => {}
             ".." => {
@@ -65,7 +67,11 @@ fn backend_normalize(path: &str, strip_params: bool) -> String {
             s => out.push(s),
         }
     }
-    format!("/{}", out.join("/"))
+    let mut path = format!("/{}", out.join("/"));
+    if trailing && !out.is_empty() {
+        path.push('/');
+    }
+    path
 }
 
 const PREFIXES: &[&str] = &["/admin", "/admin/", "/api/v1", "/x"];

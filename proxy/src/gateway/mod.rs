@@ -6,13 +6,13 @@ mod edge;
 mod observe;
 
 pub use ctx::RequestCtx;
-use ctx::{header_list, is_tls, request_host};
+use ctx::{header_list, is_tls};
 
 use crate::acme::{Http01Tokens, CHALLENGE_PREFIX};
+use crate::canonical::{self, UNTRUSTED_FORWARDING};
 use crate::metrics::ProxyMetrics;
 use crate::request_id;
 use crate::respond::{self, respond, Refusal};
-use crate::router::normalize_host;
 use crate::state::SharedState;
 use crate::telemetry::Telemetry;
 use crate::tls::CertResolver;
@@ -139,6 +139,18 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         edge::identify_client(session, ctx);
+        // Step 0: one canonical request for routing, every policy and the upstream.
+        let encoded_slash = match canonical::canonicalize(session, &ctx.state.config.server) {
+            Ok(c) => {
+                ctx.host = c.host;
+                c.encoded_slash
+            }
+            Err(r) => {
+                ctx.status = Some(r.refusal.status);
+                respond(session, r.refusal, &r.message, ctx, true, &[]).await?;
+                return Ok(true);
+            }
+        };
         if let Some(answer) = self.acme_tokens.answer(session.req_header().uri.path()) {
             ctx.status = Some(200);
             let headers = [
@@ -155,9 +167,8 @@ impl ProxyHttp for Gateway {
             return Ok(true);
         }
         let req = session.req_header();
-        let host = normalize_host(request_host(req));
-        ctx.route = ctx.state.router.find(&host, req.uri.path());
-        if let Some(location) = self.https_redirect(session, ctx, &host) {
+        ctx.route = ctx.state.router.find(ctx.host_name(), req.uri.path());
+        if let Some(location) = self.https_redirect(session, ctx, ctx.host_name()) {
             ctx.status = Some(308);
             let headers = [
                 ("location", location.as_str()),
@@ -167,7 +178,13 @@ impl ProxyHttp for Gateway {
             return Ok(true);
         }
         let state = ctx.state.clone();
-        let Some(route) = ctx.route.and_then(|i| state.routes.get(i)) else {
+        let route = ctx.route.and_then(|i| state.routes.get(i));
+        if let Some(msg) = path_refusal(route, session.req_header().uri.path(), encoded_slash) {
+            ctx.status = Some(400);
+            respond(session, Refusal::BAD_PATH, msg, ctx, true, &[]).await?;
+            return Ok(true);
+        }
+        let Some(route) = route else {
             ctx.status = Some(404);
             respond(
                 session,
@@ -290,23 +307,25 @@ impl ProxyHttp for Gateway {
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        // Only a trusted proxy's X-Forwarded-For is kept (and extended); from anyone else,
+        // every header that states facts about the connection is removed before ours are
+        // set, so that upstreams cannot be fooled about who the client is or how it came.
+        let prev = header_list(upstream, "x-forwarded-for").filter(|_| ctx.trusted_peer);
+        if !ctx.trusted_peer {
+            for name in UNTRUSTED_FORWARDING {
+                upstream.remove_header(*name);
+            }
+        }
         let peer = session
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip().to_string());
         if let Some(ip) = peer {
-            // Only a trusted proxy's X-Forwarded-For is kept; anyone else's is replaced, so
-            // that upstreams cannot be fooled about who the client is.
-            let prev = header_list(upstream, "x-forwarded-for").filter(|_| ctx.trusted_peer);
             let xff = match prev {
                 Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
                 _ => ip,
             };
             upstream.insert_header("x-forwarded-for", xff)?;
-        }
-        if !ctx.trusted_peer {
-            // Other ways of naming the client, from someone we do not trust.
-            upstream.remove_header("forwarded");
         }
         match ctx.client_ip {
             Some(ip) => upstream.insert_header("x-real-ip", ip.to_string())?,
@@ -316,12 +335,21 @@ impl ProxyHttp for Gateway {
         }
         let proto = if ctx.https { "https" } else { "http" };
         upstream.insert_header("x-forwarded-proto", proto)?;
-        let host = request_host(session.req_header());
-        if !host.is_empty() {
-            upstream.insert_header("x-forwarded-host", host)?;
+        match &ctx.host {
+            Some(host) => {
+                upstream.insert_header("x-forwarded-host", host.with_port())?;
+                let port = host.port.unwrap_or(if ctx.https { 443 } else { 80 });
+                upstream.insert_header("x-forwarded-port", port.to_string())?;
+            }
+            None => {
+                upstream.remove_header("x-forwarded-host");
+                upstream.remove_header("x-forwarded-port");
+            }
         }
         upstream.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
-        if let Some(route) = ctx.route() { route.policy.scrub_upstream(upstream); }
+        if let Some(route) = ctx.route() {
+            route.policy.scrub_upstream(upstream);
+        }
         observe::inject(&self.telemetry, upstream, ctx)
     }
 
@@ -416,4 +444,21 @@ impl ProxyHttp for Gateway {
         metrics.observe(&req.method, status, ctx.start.elapsed().as_secs_f64());
         observe::finished(&self.telemetry, session, e, ctx, status);
     }
+}
+
+/// Why a canonical path may not go to `route`: an encoded `/` the route does not allow (or
+/// no route to allow it), or matrix parameters the route refuses.
+fn path_refusal(
+    route: Option<&crate::state::CompiledRoute>,
+    path: &str,
+    encoded_slash: bool,
+) -> Option<&'static str> {
+    let route = route.map(|r| &r.config);
+    if encoded_slash && !route.is_some_and(|r| r.allow_encoded_slashes) {
+        return Some(canonical::PathError::EncodedSlash.message());
+    }
+    if route.is_some_and(|r| r.refuse_matrix_params) && path.contains(';') {
+        return Some("this route does not accept `;` (matrix parameters) in the path");
+    }
+    None
 }
