@@ -41,7 +41,7 @@ impl PolicyMetrics {
             keys_evicted: IntCounterVec::new(
                 Opts::new(
                     "gatehouse_policy_keys_evicted_total",
-                    "Keys evicted, least recently used first, from a full local rate limit or lockout (its max_keys) by route and policy (rate_limit:<rule>, lockout:<rule>).",
+                    "Keys evicted, least recently used first, from a full local rate limit or lockout (its max_keys) or from basic auth's cache of verified logins (1024), by route and policy (rate_limit:<rule>, lockout:<rule>, basic_auth).",
                 ),
                 &["route", "policy"],
             )?,
@@ -78,12 +78,32 @@ impl PolicyMetrics {
         self.lockout_keys.with_label_values(&[route, rule])
     }
 
-    /// Evictions of a store; `policy` is `rate_limit:<rule>` or `lockout:<rule>`.
+    /// Evictions of a store; `policy` is `rate_limit:<rule>`, `lockout:<rule>` or `basic_auth`.
     pub(crate) fn keys_evicted(&self, route: &str, policy: &str) -> IntCounter {
         self.keys_evicted.with_label_values(&[route, policy])
     }
 
     pub(crate) fn csp_reports(&self, route: &str) -> IntCounter {
         self.csp_reports.with_label_values(&[route])
+    }
+}
+
+/// Allowed/blocked counters of one gate.
+pub(super) struct Decisions {
+    allowed: IntCounter,
+    blocked: IntCounter,
+}
+
+impl Decisions {
+    pub(super) fn new(metrics: &PolicyMetrics, route: &str, policy: &str) -> Decisions {
+        Decisions {
+            allowed: metrics.decision(route, policy, "allowed"),
+            blocked: metrics.decision(route, policy, "blocked"),
+        }
+    }
+
+    pub(super) fn count(&self, ok: bool) -> bool {
+        if ok { &self.allowed } else { &self.blocked }.inc();
+        ok
     }
 }

@@ -8,6 +8,7 @@
 //! Lockouts count final responses only (1xx never; 101 is a success), and a basic-auth check
 //! that found no free verification slot (503) is not a failed login.
 
+mod basic;
 mod bounded;
 mod client_ip;
 mod cors;
@@ -24,9 +25,10 @@ mod redis_store;
 mod response;
 mod stores;
 
+pub use basic::hash_password;
 pub(crate) use client_ip::resolve as client_ip;
-pub use gates::hash_password;
 pub(crate) use headers::Headers;
+use metrics::Decisions;
 pub(crate) use metrics::PolicyMetrics;
 pub(crate) use redis_store::RedisStore;
 pub(crate) use stores::PolicyStores;
@@ -46,26 +48,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Allowed/blocked counters of one gate.
-struct Decisions {
-    allowed: IntCounter,
-    blocked: IntCounter,
-}
-
-impl Decisions {
-    fn new(metrics: &PolicyMetrics, route: &str, policy: &str) -> Decisions {
-        Decisions {
-            allowed: metrics.decision(route, policy, "allowed"),
-            blocked: metrics.decision(route, policy, "blocked"),
-        }
-    }
-
-    fn count(&self, ok: bool) -> bool {
-        if ok { &self.allowed } else { &self.blocked }.inc();
-        ok
-    }
-}
-
 struct LockoutRun {
     counters: Arc<Lockout>,
     locked: IntCounter,
@@ -82,7 +64,7 @@ pub(crate) struct RoutePolicy {
     lockouts: Vec<LockoutRun>,
     ip: Option<(IpGate, Decisions)>,
     api_keys: Option<(gates::ApiKeys, Decisions)>,
-    basic: Option<(Arc<gates::Basic>, Decisions)>,
+    basic: Option<(Arc<basic::Basic>, Decisions)>,
     credentials: Credentials,
     pub(crate) csp_reports: IntCounter,
 }
@@ -211,7 +193,7 @@ impl RoutePolicy {
             }),
             basic: p.basic_auth.as_ref().map(|b| {
                 (
-                    gates::Basic::new(b),
+                    basic::Basic::new(b, metrics.keys_evicted(name, "basic_auth")),
                     Decisions::new(metrics, name, "basic_auth"),
                 )
             }),
@@ -277,10 +259,10 @@ impl RoutePolicy {
         }
         if let Some((basic, d)) = &self.basic {
             match basic.check(req).await {
-                gates::Check::Admit => {
+                basic::Check::Admit => {
                     d.count(true);
                 }
-                gates::Check::Refuse => {
+                basic::Check::Refuse => {
                     d.count(false);
                     return Answer::Refuse {
                         refusal: Refusal::UNAUTHORIZED,
@@ -288,7 +270,7 @@ impl RoutePolicy {
                         headers: vec![("www-authenticate", basic.challenge.clone())],
                     };
                 }
-                gates::Check::Busy => {
+                basic::Check::Busy => {
                     // Nothing was checked: the lockouts' slots go back uncounted.
                     notes.attempts.clear();
                     return Answer::Refuse {

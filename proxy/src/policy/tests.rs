@@ -112,7 +112,8 @@ async fn a_busy_password_check_is_503_and_not_a_failed_login() {
         users: vec![("alice".into(), gatehouse_config::Secret(hash))],
         forward_credentials: false,
     };
-    let basic = gates::Basic::with_slot_wait(&cfg, Duration::from_millis(20));
+    let evicted = IntCounter::new("evicted", "evicted").expect("counter");
+    let basic = basic::Basic::with_slot_wait(&cfg, Duration::from_millis(20), evicted);
     if let Some((b, _)) = p.basic.as_mut() {
         *b = basic.clone();
     }
