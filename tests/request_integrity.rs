@@ -89,7 +89,9 @@ fn bypass_cases() -> Vec<Case> {
         case("/%", BAD_PATH),
         case("/x%g0/../admin", BAD_PATH),
         // Raw space, tab and control bytes in the target (Pingora may refuse these first).
-        case("/admin x", BAD_PATH),
+        case("/admin x", forward("/admin%20x")).differs(
+            "Pingora's HTTP/1 parser percent-encodes a raw space before gatehouse sees the target; the backend gets an unambiguous `/admin%20x`",
+        ),
         case("/admin\t", BAD_PATH),
         case("/admin\x01x", BAD_PATH),
         case("/admin\x7fx", BAD_PATH),
@@ -99,9 +101,8 @@ fn bypass_cases() -> Vec<Case> {
         // Other encodings stay encoded (upper-cased): never decoded into a separator.
         case("/%252e%252e/admin", forward("/%252e%252e/admin")),
         case("/admin%20x", forward("/admin%20x")),
-        case("/admin%3bx", forward("/admin%3Bx")).differs(
-            "an encoded `;` stays encoded and ends no segment; nginx decodes before matching",
-        ),
+        // An encoded `;` stays encoded but ends the segment for routing, as a raw one does.
+        case("/admin%3bx", auth()),
         case("/%23/../admin", auth()),
         // The query is not the path.
         case("/x?/../admin", forward("/x?/../admin")),

@@ -287,7 +287,11 @@ async fn underscores_in_headers_can_be_allowed() {
     let bytes = request(
         "GET / HTTP/1.1",
         Some("a.test"),
-        &[("X_Custom", "underscore-kept")],
+        &[
+            ("X_Custom", "underscore-kept"),
+            ("X_Forwarded_For", "6.6.6.6"),
+            ("X_Original_URL", "/admin"),
+        ],
     );
     let (r, got) = exchange(addr, &backend, &bytes).await;
     assert_eq!(r.status, Some(200), "{r:?}");
@@ -298,6 +302,15 @@ async fn underscores_in_headers_can_be_allowed() {
         "{}",
         got[0].head_text()
     );
+    // Underscore spellings of forwarding headers are still removed from untrusted clients:
+    // CGI-style frameworks read `X_Forwarded_For` as `X-Forwarded-For`.
+    for name in ["x_forwarded_for", "x_original_url"] {
+        assert!(
+            got[0].header(name).is_empty(),
+            "{name} forwarded: {}",
+            got[0].head_text()
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

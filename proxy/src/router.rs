@@ -79,17 +79,24 @@ impl Router {
     }
 }
 
-/// The path as routing sees it: each segment without its `;parameters`, and segments left
+/// The path as routing sees it: each segment without its `;parameters` (also when the `;` is
+/// encoded), and segments left
 /// empty by that dropped (`/;/admin` is `/admin` to Tomcat, which merges the slashes it
 /// leaves); borrowed when there are none.
 pub(crate) fn route_path(path: &str) -> std::borrow::Cow<'_, str> {
-    if !path.contains(';') {
+    if !path.contains(';') && !path.contains("%3B") {
         return std::borrow::Cow::Borrowed(path);
     }
     let mut out = String::with_capacity(path.len());
     let mut segs = path.strip_prefix('/').unwrap_or(path).split('/').peekable();
     while let Some(seg) = segs.next() {
-        let seg = seg.split(';').next().unwrap_or(seg);
+        // `%3B` too: a backend that decodes before it strips parameters sees a `;` there.
+        let end = [seg.find(';'), seg.find("%3B")]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(seg.len());
+        let seg = &seg[..end];
         if seg.is_empty() && segs.peek().is_some() {
             continue;
         }
@@ -191,6 +198,7 @@ routes:
         assert_eq!(r.find("h", "/;/admin/x"), Some(1));
         assert_eq!(route_path("/a;x/;/b;y/"), "/a/b/");
         assert_eq!(route_path("/;"), "/");
+        assert_eq!(r.find("h", "/admin%3Bx/y"), Some(1));
         assert_eq!(r.find("h", "/API/x"), Some(0));
         assert!(prefix_matches("/a", "/a", false) && !prefix_matches("/ab", "/a", true));
     }

@@ -60,11 +60,26 @@ pub(crate) fn check_raw_head(raw: &[u8], limits: &RequestLimits) -> Result<Frami
                 limits.header_line
             )));
         }
-        let name = line.split(|&b| b == b':').next().unwrap_or_default();
+        let mut parts = line.splitn(2, |&b| b == b':');
+        let name = parts.next().unwrap_or_default();
+        let value = parts.next().unwrap_or_default();
         if name.eq_ignore_ascii_case(b"content-length") {
+            // One Content-Length with one value: repeated or listed lengths are refused as
+            // nginx refuses them, even when they agree.
+            if framing.content_length || value.contains(&b',') {
+                return Err(Rejection::new(
+                    Refusal::BAD_FRAMING,
+                    "the request has more than one Content-Length",
+                ));
+            }
             framing.content_length = true;
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             framing.transfer_encoding = true;
+        } else if name.eq_ignore_ascii_case(b"host") && value.contains(&b'\t') {
+            return Err(Rejection::new(
+                Refusal::BAD_HOST,
+                "the Host header has a tab in it",
+            ));
         }
     }
     Ok(framing)
@@ -218,6 +233,13 @@ mod tests {
         );
         let many = b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n";
         assert_eq!(code(check_raw_head(many, &l)), Some("header_too_large"));
+        let two_lengths =
+            b"POST / HTTP/1.1\r\nB: 1\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\n";
+        assert_eq!(code(check_raw_head(two_lengths, &l)), Some("bad_framing"));
+        let listed = b"POST / HTTP/1.1\r\nContent-Length: 2,2\r\n\r\n";
+        assert_eq!(code(check_raw_head(listed, &l)), Some("bad_framing"));
+        let tab = b"GET / HTTP/1.1\r\nHost:\ta.test\r\n\r\n";
+        assert_eq!(code(check_raw_head(tab, &l)), Some("bad_host"));
         let fold = b"GET / HTTP/1.1\r\nA: 1\r\n 2\r\n\r\n";
         assert_eq!(code(check_raw_head(fold, &l)), Some("bad_framing"));
         let big = format!("GET / HTTP/1.1\r\n{}\r\n", "A: 1\r\n".repeat(60));

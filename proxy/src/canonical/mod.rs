@@ -196,6 +196,11 @@ fn request_host(req: &RequestHeader, authority: Option<&Host>) -> Result<Option<
             Ok(Some(h))
         }
         (Some(h), None) => Ok(Some(h)),
+        // HTTP/1.1 needs Host even with an absolute-form target (RFC 9112 §3.2); HTTP/2 names
+        // its host in `:authority`, HTTP/1.0 may name none.
+        (None, Some(_)) if req.version == Version::HTTP_11 => {
+            Err(bad("an HTTP/1.1 request must have a Host header"))
+        }
         (None, Some(a)) => Ok(Some(a.clone())),
         (None, None) if req.version == Version::HTTP_11 => {
             Err(bad("an HTTP/1.1 request must have a Host header"))
@@ -239,11 +244,34 @@ fn underscore_names(req: &RequestHeader) -> Vec<HeaderName> {
         .collect()
 }
 
+/// Remove the forwarding headers of [`UNTRUSTED_FORWARDING`], and — when header names with `_`
+/// are let through at all — their underscore spellings (`X_Forwarded_For`), which CGI-style
+/// frameworks read as the same header.
+pub(crate) fn remove_forwarding(req: &mut RequestHeader, underscores_kept: bool) {
+    for name in UNTRUSTED_FORWARDING {
+        req.remove_header(*name);
+    }
+    if underscores_kept {
+        let spelled: Vec<HeaderName> = req
+            .headers
+            .keys()
+            .filter(|k| {
+                k.as_str().contains('_')
+                    && UNTRUSTED_FORWARDING.contains(&k.as_str().replace('_', "-").as_str())
+            })
+            .cloned()
+            .collect();
+        for name in spelled {
+            req.remove_header(&name);
+        }
+    }
+}
+
 /// Forwarding headers a client outside `trusted_proxies` may not set: upstreams and their
 /// frameworks read them as facts about the connection (Rack: `X-Forwarded-Ssl: on` is HTTPS;
 /// Symfony honours `X-Original-URL`). The proxy sets its own X-Forwarded-For/-Proto/-Host/
 /// -Port and X-Real-IP after removing these.
-pub(crate) const UNTRUSTED_FORWARDING: &[&str] = &[
+const UNTRUSTED_FORWARDING: &[&str] = &[
     "forwarded",
     "x-forwarded-for",
     "x-forwarded-host",

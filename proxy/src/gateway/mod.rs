@@ -9,7 +9,7 @@ pub use ctx::RequestCtx;
 use ctx::{header_list, is_tls};
 
 use crate::acme::{Http01Tokens, CHALLENGE_PREFIX};
-use crate::canonical::{self, UNTRUSTED_FORWARDING};
+use crate::canonical;
 use crate::metrics::ProxyMetrics;
 use crate::request_id;
 use crate::respond::{self, respond, Refusal};
@@ -312,9 +312,7 @@ impl ProxyHttp for Gateway {
         // set, so that upstreams cannot be fooled about who the client is or how it came.
         let prev = header_list(upstream, "x-forwarded-for").filter(|_| ctx.trusted_peer);
         if !ctx.trusted_peer {
-            for name in UNTRUSTED_FORWARDING {
-                upstream.remove_header(*name);
-            }
+            canonical::remove_forwarding(upstream, ctx.state.config.server.underscores_in_headers);
         }
         let peer = session
             .client_addr()
