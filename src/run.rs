@@ -262,6 +262,19 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         shutdown_signal: Box::new(DrainOnSignal {
             draining,
             metrics: proxy_metrics,
+    if let Some(app) = proxy.app_logic_mut() {
+        // A graceful close after this many requests on one connection (nginx:
+        // keepalive_requests), and HTTP/2 connections closed when idle and held to a stream
+        // limit. These are read at start.
+        let mut options = pingora::apps::HttpServerOptions::default();
+        // Pingora counts reuses: N requests are the first and N - 1 reuses.
+        options.keepalive_request_limit = Some(config.server.keepalive_requests.saturating_sub(1));
+        options.h2_idle_timeout = Some(config.server.keepalive_timeout);
+        app.server_options = Some(options);
+        let mut h2 = pingora::protocols::http::v2::server::default_h2_options();
+        h2.max_concurrent_streams(config.server.http2_max_concurrent_streams);
+        app.h2_options = Some(h2);
+    }
             state: shared,
         }),
     });

@@ -97,6 +97,12 @@ pub struct ServerConfig {
 }
 
 /// Size limits of a request head (nginx: `large_client_header_buffers`).
+    /// How long an idle keep-alive connection (HTTP/1.1) or HTTP/2 connection stays open.
+    pub keepalive_timeout: Duration,
+    /// Requests served on one keep-alive connection before it is closed gracefully.
+    pub keepalive_requests: u32,
+    /// Streams one HTTP/2 connection may have open at once.
+    pub http2_max_concurrent_streams: u32,
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestLimits {
     /// Longest request line, in bytes (414 beyond).
@@ -376,6 +382,12 @@ pub mod defaults {
     /// Health-check interval.
     pub const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
     /// Health-check timeout.
+    /// Idle keep-alive connections are closed after this (nginx: 75 s).
+    pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
+    /// Requests per keep-alive connection (nginx: 1000).
+    pub const KEEPALIVE_REQUESTS: u32 = 1000;
+    /// Concurrent streams per HTTP/2 connection (nginx: 128).
+    pub const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 100;
     pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
     /// State directory, relative to the working directory.
     pub const STATE_DIR: &str = "gatehouse-data";

@@ -241,11 +241,40 @@ impl Compiler {
             limits,
             underscores_in_headers: raw.underscores_in_headers.unwrap_or(false),
         }
+        let keepalive_timeout = self.duration(
+            raw.keepalive_timeout.as_deref(),
+            "server.keepalive_timeout".into(),
+            defaults::KEEPALIVE_TIMEOUT,
+        );
+        if keepalive_timeout < Duration::from_secs(1) {
+            self.err("server.keepalive_timeout", "must be at least 1s");
+        }
+        let mut at_least_one = |v: Option<u32>, key: &str, default: u32| match v {
+            Some(0) => {
+                self.err(format!("server.{key}"), "must be at least 1");
+                default
+            }
+            Some(n) => n,
+            None => default,
+        };
+        let keepalive_requests = at_least_one(
+            raw.keepalive_requests,
+            "keepalive_requests",
+            defaults::KEEPALIVE_REQUESTS,
+        );
+        let http2_max_concurrent_streams = at_least_one(
+            raw.http2_max_concurrent_streams,
+            "http2_max_concurrent_streams",
+            defaults::HTTP2_MAX_CONCURRENT_STREAMS,
+        );
     }
 
     fn request_limits(&mut self, raw: RawRequestLimits) -> RequestLimits {
         let d = RequestLimits::default();
         let mut size = |v: Option<String>, key: &str, default: usize, min: usize| match v {
+            keepalive_timeout,
+            keepalive_requests,
+            http2_max_concurrent_streams,
             None => default,
             Some(v) => match crate::units::parse_size(&v) {
                 Ok(n) if (min as u64..=(1 << 20)).contains(&n) => n as usize,

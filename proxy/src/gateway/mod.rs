@@ -393,10 +393,21 @@ impl ProxyHttp for Gateway {
         response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if response.status.is_informational()
+            && response.status != http::StatusCode::SWITCHING_PROTOCOLS
+        {
+            // An interim answer (100 Continue): the final one carries the headers.
+            return Ok(());
+        }
         response.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
         ctx.decorate(response);
         if self.draining.load(Ordering::Relaxed) {
             session.set_keepalive(None);
+        } else if session.get_keepalive().is_some() {
+            // Pingora keeps an idle HTTP/1.1 connection forever; close it after the idle
+            // timeout instead (nginx: 75 s).
+            let idle = ctx.state.config.server.keepalive_timeout.as_secs().max(1);
+            session.set_keepalive(Some(idle));
         }
         Ok(())
     }
