@@ -26,6 +26,10 @@ pub struct RequestCtx {
     pub(super) request_id: String,
     pub(super) route: Option<usize>,
     pub(super) tried: Vec<SocketAddr>,
+    /// Retries on the backend just tried, after a pooled connection turned out closed.
+    pub(super) stale_retries: u8,
+    /// The next `upstream_peer` may pick a backend already tried (a stale pooled connection).
+    pub(super) retry_same: bool,
     pub(super) body_bytes: u64,
     /// Status of a response the proxy made itself.
     pub(super) status: Option<u16>,
@@ -61,6 +65,8 @@ impl RequestCtx {
             request_id: String::new(),
             route: None,
             tried: Vec::new(),
+            stale_retries: 0,
+            retry_same: false,
             body_bytes: 0,
             status: None,
             upgraded: false,

@@ -241,10 +241,17 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
+        // After a stale pooled connection, the same backend may be asked again (a single-
+        // backend pool has no other).
+        let retry_same = std::mem::take(&mut ctx.retry_same);
         let Some(route) = ctx.route() else {
             return Error::e_explain(ErrorType::InternalError, "upstream_peer without a route");
         };
-        let Some(backend) = route.pool.select(&ctx.tried) else {
+        let backend = route
+            .pool
+            .select(&ctx.tried)
+            .or_else(|| retry_same.then(|| route.pool.select(&[]))?);
+        let Some(backend) = backend else {
             return Error::e_explain(
                 respond::NO_HEALTHY_BACKEND,
                 format!("upstream `{}` has no backend in service", route.pool.name()),
@@ -278,6 +285,37 @@ impl ProxyHttp for Gateway {
         }
         ctx.tried.push(addr);
         Ok(Box::new(peer))
+    }
+
+    /// A failure after the connection to the backend was made. Pingora's own rule stays
+    /// (idempotent requests whose body can be replayed are retried when the connection was a
+    /// reused one, i.e. the backend closed it while it sat in the pool); such a retry may go to
+    /// the same backend, twice at most, instead of failing a single-backend pool with 502.
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated()
+        {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        if e.retry() {
+            if ctx.stale_retries >= 2 {
+                e.set_retry(false);
+            } else {
+                ctx.stale_retries += 1;
+                ctx.retry_same = true;
+                tracing::debug!(request_id = %ctx.request_id, backend = %peer.address(), error = %e, "a pooled connection was closed by the backend; retrying");
+            }
+        }
+        e
     }
 
     fn fail_to_connect(

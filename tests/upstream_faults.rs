@@ -1,0 +1,94 @@
+//! Upstream faults with a scripted backend: a pooled connection the backend has closed is not
+//! a 502 for a single-backend pool; the request goes again on a new connection.
+#![allow(clippy::unwrap_used)] // test helpers panic on purpose
+
+mod common;
+
+use common::Gatehouse;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// A backend that answers the first request of each connection (keep-alive) and closes the
+/// connection, without an answer, when a second request arrives on it: what a backend whose
+/// keep-alive timeout just expired does to a proxy reusing the connection.
+struct OneShotBackend {
+    addr: std::net::SocketAddr,
+    connections: Arc<AtomicUsize>,
+    answered: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for OneShotBackend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl OneShotBackend {
+    async fn start() -> OneShotBackend {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let answered = Arc::new(AtomicUsize::new(0));
+        let (c, a) = (connections.clone(), answered.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                c.fetch_add(1, Ordering::SeqCst);
+                let a = a.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut served = 0;
+                    let mut chunk = [0u8; 4096];
+                    while let Ok(n) = s.read(&mut chunk).await {
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            buf.drain(..end + 4);
+                            if served == 1 {
+                                return; // closed, no answer
+                            }
+                            served += 1;
+                            a.fetch_add(1, Ordering::SeqCst);
+                            let _ = s
+                                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                                .await;
+                        }
+                    }
+                });
+            }
+        });
+        OneShotBackend {
+            addr,
+            connections,
+            answered,
+            task,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_pooled_connection_is_retried_on_the_only_backend() {
+    let backend = OneShotBackend::start().await;
+    let body = format!(
+        "upstreams:\n  app: {{ backends: [{{ address: \"{}\" }}] }}\nroutes:\n  - {{ name: app, upstream: app }}\n",
+        backend.addr
+    );
+    let g = Gatehouse::start(&body).await;
+    let c = reqwest::Client::new();
+    for i in 0..4 {
+        let r = c.get(g.url("/")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "request {i}");
+        assert_eq!(r.text().await.unwrap(), "ok");
+    }
+    // Every request after the first found the pooled connection closed and went again on a
+    // new one.
+    assert_eq!(backend.answered.load(Ordering::SeqCst), 4);
+    assert!(backend.connections.load(Ordering::SeqCst) >= 4);
+    // A POST is not replayed: its body may have been consumed.
+    let r = c.post(g.url("/")).body("x").send().await.unwrap();
+    assert_eq!(r.status(), 502);
+}
