@@ -25,7 +25,7 @@ ROUNDS=${3:-3}
 last_cpu=$(($(nproc) - 1))
 bash scripts/setup.sh --bench
 cargo build --release --quiet
-BIN=target/release/gatehouse
+BIN=${CARGO_TARGET_DIR:-target}/release/gatehouse
 work=$(mktemp -d)
 pids=()
 cleanup() {
