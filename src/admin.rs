@@ -5,14 +5,14 @@
 //! `/api/v1/incidents` and `/api/v1/silences` (alerting). Loopback by default; who may use
 //! it (Host guard, bearer tokens and scopes) is decided in `admin_auth.rs` before any handler.
 
+use crate::listener::ListenerMetrics;
 use bytes::Bytes;
+use gatehouse_config::ConnectionLimits;
 use gatehouse_probes::Probes;
 use gatehouse_signals::TrafficSignals;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use prometheus::{Encoder, Registry, TextEncoder};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -32,27 +32,19 @@ pub(crate) struct AdminState {
     pub guard: Arc<crate::admin_auth::AdminGuard>,
 }
 
-/// Serve the admin endpoints on `listener` until the runtime ends.
-pub(crate) async fn serve(listener: TcpListener, state: AdminState) {
-    loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "admin listener: accept failed");
-                continue;
-            }
-        };
+/// Serve the admin endpoints on `listener` until the runtime ends (head deadline, idle
+/// timeout, connection cap and accept backoff: `src/listener/`).
+pub(crate) async fn serve(
+    listener: TcpListener,
+    limits: ConnectionLimits,
+    metrics: ListenerMetrics,
+    state: AdminState,
+) {
+    crate::listener::serve("admin", listener, limits, &metrics, move |req, _peer| {
         let state = state.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(&state, req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
-        });
-    }
+        async move { handle(&state, req).await }
+    })
+    .await
 }
 
 pub(crate) fn text(

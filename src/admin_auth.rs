@@ -238,6 +238,7 @@ mod tests {
                 .collect(),
             hosts: vec!["admin.internal".into()],
             metrics_open: false,
+            connections: gatehouse_config::ConnectionLimits::ADMIN,
         }
     }
 

@@ -6,30 +6,24 @@
 //! - `GET /slow?ms=N`: answers after N milliseconds (at most 60 s)
 //! - `GET /healthz`: `ok`
 
+use crate::listener::ListenerMetrics;
 use bytes::Bytes;
+use gatehouse_config::ConnectionLimits;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-pub(crate) async fn serve(listener: TcpListener) {
-    loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
-        };
-        tokio::spawn(async move {
-            let svc = service_fn(move |req| async move {
-                Ok::<_, std::convert::Infallible>(handle(req, peer).await)
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
-        });
-    }
+/// Serve the demo app on `listener` until the runtime ends (head deadline, idle timeout,
+/// connection cap and accept backoff: `src/listener/`).
+pub(crate) async fn serve(
+    listener: TcpListener,
+    limits: ConnectionLimits,
+    metrics: ListenerMetrics,
+) {
+    crate::listener::serve("demo", listener, limits, &metrics, handle).await
 }
 
 async fn handle(req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {

@@ -7,6 +7,7 @@ mod admin_heartbeat;
 mod admin_probes;
 mod alerts;
 mod demo;
+mod listener;
 mod load;
 mod logging;
 mod reload;

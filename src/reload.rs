@@ -141,6 +141,9 @@ fn warn_about_restart_only_changes(old: &Config, new: &Config) {
     if old.admin.listen != new.admin.listen {
         changed.push("admin.listen");
     }
+    if old.admin.connections != new.admin.connections {
+        changed.push("admin.connections");
+    }
     // server.limits and server.underscores_in_headers are read per request: they reload.
     if (old.server.threads, old.server.grace_period) != (new.server.threads, new.server.grace_period) {
         changed.push("server");
@@ -156,6 +159,11 @@ fn warn_about_restart_only_changes(old: &Config, new: &Config) {
     }
     if old.status_page.as_ref().map(|s| s.listen) != new.status_page.as_ref().map(|s| s.listen) {
         changed.push("status_page.listen");
+    }
+    if old.status_page.as_ref().map(|s| s.connections)
+        != new.status_page.as_ref().map(|s| s.connections)
+    {
+        changed.push("status_page.connections");
     }
     if old.probes.store != new.probes.store {
         changed.push("store");

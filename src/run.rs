@@ -42,6 +42,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
     let reload_metrics = ReloadMetrics::register(&registry)?;
     let tls_metrics = TlsMetrics::register(&registry)?;
     let acme_metrics = AcmeMetrics::register(&registry)?;
+    let listener_metrics = crate::listener::ListenerMetrics::register(&registry)?;
     let telemetry = Arc::new(
         Telemetry::start(&config.telemetry, &registry).map_err(|e| anyhow::anyhow!("{e}"))?,
     );
@@ -143,6 +144,8 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
     );
     control.spawn(admin::serve(
         admin_listener,
+        config.admin.connections,
+        listener_metrics.clone(),
         AdminState {
             registry: registry.clone(),
             ready: ready.clone(),
@@ -162,6 +165,8 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         tracing::info!(address = %page.listen, path = %page.path, "status page listening");
         control.spawn(crate::status::serve(
             listener,
+            page.connections,
+            listener_metrics.clone(),
             crate::status::StatusPage::new(shared.clone(), probes.clone(), alerting.clone()),
         ));
     }
@@ -171,7 +176,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
             .block_on(tokio::net::TcpListener::bind(d.listen))
             .with_context(|| format!("demo.listen: cannot bind {}", d.listen))?;
         tracing::info!(address = %d.listen, "demo backend listening");
-        control.spawn(demo::serve(listener));
+        control.spawn(demo::serve(listener, d.connections, listener_metrics));
     }
 
     let reloader = Arc::new(Reloader {
@@ -257,11 +262,6 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         let scheme = if l.tls { "https" } else { "http" };
         tracing::info!(listener = %l.name, address = %l.address, scheme, "proxy listening");
     }
-    server.add_service(proxy);
-    server.run(RunArgs {
-        shutdown_signal: Box::new(DrainOnSignal {
-            draining,
-            metrics: proxy_metrics,
     if let Some(app) = proxy.app_logic_mut() {
         // A graceful close after this many requests on one connection (nginx:
         // keepalive_requests), and HTTP/2 connections closed when idle and held to a stream
@@ -275,6 +275,11 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         h2.max_concurrent_streams(config.server.http2_max_concurrent_streams);
         app.h2_options = Some(h2);
     }
+    server.add_service(proxy);
+    server.run(RunArgs {
+        shutdown_signal: Box::new(DrainOnSignal {
+            draining,
+            metrics: proxy_metrics,
             state: shared,
         }),
     });

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::compile::listener::ConnectionLimits;
 pub use crate::raw::{LogFormat, UpstreamProtocol};
 
 /// A complete, valid gatehouse configuration.
@@ -59,6 +60,8 @@ pub struct AdminConfig {
     pub hosts: Vec<String>,
     /// `/metrics` needs no token.
     pub metrics_open: bool,
+    /// Head deadline, idle timeout and connection cap of the listener.
+    pub connections: ConnectionLimits,
 }
 
 /// An admin API token.
@@ -94,15 +97,15 @@ pub struct ServerConfig {
     pub limits: RequestLimits,
     /// Keep header names containing `_` (dropped by default, as nginx does).
     pub underscores_in_headers: bool,
-}
-
-/// Size limits of a request head (nginx: `large_client_header_buffers`).
     /// How long an idle keep-alive connection (HTTP/1.1) or HTTP/2 connection stays open.
     pub keepalive_timeout: Duration,
     /// Requests served on one keep-alive connection before it is closed gracefully.
     pub keepalive_requests: u32,
     /// Streams one HTTP/2 connection may have open at once.
     pub http2_max_concurrent_streams: u32,
+}
+
+/// Size limits of a request head (nginx: `large_client_header_buffers`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestLimits {
     /// Longest request line, in bytes (414 beyond).
@@ -142,6 +145,8 @@ pub struct LogConfig {
 pub struct DemoConfig {
     /// Address the demo backend binds.
     pub listen: SocketAddr,
+    /// Head deadline, idle timeout and connection cap of the listener.
+    pub connections: ConnectionLimits,
 }
 
 /// A listener: plain HTTP, or HTTPS when `tls` is set.
@@ -377,17 +382,17 @@ pub mod defaults {
     pub const HEAD_SIZE: usize = 64 << 10;
     /// Most header lines.
     pub const HEADERS: usize = 100;
-    /// Retries on connect failure.
-    pub const RETRIES: u32 = 1;
-    /// Health-check interval.
-    pub const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
-    /// Health-check timeout.
     /// Idle keep-alive connections are closed after this (nginx: 75 s).
     pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
     /// Requests per keep-alive connection (nginx: 1000).
     pub const KEEPALIVE_REQUESTS: u32 = 1000;
     /// Concurrent streams per HTTP/2 connection (nginx: 128).
     pub const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 100;
+    /// Retries on connect failure.
+    pub const RETRIES: u32 = 1;
+    /// Health-check interval.
+    pub const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+    /// Health-check timeout.
     pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
     /// State directory, relative to the working directory.
     pub const STATE_DIR: &str = "gatehouse-data";

@@ -14,6 +14,7 @@ pub(crate) struct RawAdmin {
     #[serde(default)]
     pub hosts: Vec<String>,
     pub metrics_open: Option<bool>,
+    pub connections: Option<serde_yaml::Value>,
 }
 
 /// One admin API token: the value inline (usually `${ENV}`) or in a file.
@@ -33,10 +34,10 @@ pub(crate) struct RawServer {
     pub grace_period: Option<String>,
     pub limits: Option<RawRequestLimits>,
     pub underscores_in_headers: Option<bool>,
-}
     pub keepalive_timeout: Option<String>,
     pub keepalive_requests: Option<u32>,
     pub http2_max_concurrent_streams: Option<u32>,
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,6 +70,7 @@ pub(crate) struct RawLog {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDemo {
     pub listen: String,
+    pub connections: Option<serde_yaml::Value>,
 }
 
 #[derive(Debug, Deserialize)]

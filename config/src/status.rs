@@ -19,6 +19,8 @@ pub struct StatusPageConfig {
     pub show_errors: bool,
     /// What the page shows, in order.
     pub components: Vec<Component>,
+    /// Head deadline, idle timeout and connection cap of its listener.
+    pub connections: crate::ConnectionLimits,
 }
 
 /// One thing visitors see, backed by probes and routes.

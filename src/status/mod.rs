@@ -17,8 +17,6 @@ use gatehouse_proxy::SharedState;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use jiff::{SignedDuration, Timestamp};
 use model::{ProbeData, StatusView};
 use std::collections::BTreeMap;
@@ -392,25 +390,17 @@ fn reply(
     r
 }
 
-/// Serve the status page on `listener` until the runtime ends.
-pub(crate) async fn serve(listener: TcpListener, page: Arc<StatusPage>) {
-    loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "status listener: accept failed");
-                continue;
-            }
-        };
+/// Serve the status page on `listener` until the runtime ends (head deadline, idle timeout,
+/// connection cap and accept backoff: `src/listener/`).
+pub(crate) async fn serve(
+    listener: TcpListener,
+    limits: gatehouse_config::ConnectionLimits,
+    metrics: crate::listener::ListenerMetrics,
+    page: Arc<StatusPage>,
+) {
+    crate::listener::serve("status", listener, limits, &metrics, move |req, _peer| {
         let page = page.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let page = page.clone();
-                async move { Ok::<_, std::convert::Infallible>(page.handle(req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
-        });
-    }
+        async move { page.handle(req).await }
+    })
+    .await
 }

@@ -36,6 +36,7 @@ fn page() -> StatusPageConfig {
             c("API", &["api-a", "api-b"], &["api"]),
             c("Web", &["web"], &[]),
         ],
+        connections: gatehouse_config::ConnectionLimits::STATUS_PAGE,
     }
 }
 

@@ -56,6 +56,8 @@ impl Compiler {
                 );
             }
         }
+        let connections =
+            self.connection_limits(raw.connections, "admin", crate::ConnectionLimits::ADMIN);
         let listen = listen?;
         if !listen.ip().is_loopback() && tokens.is_empty() {
             self.err(
@@ -70,6 +72,7 @@ impl Compiler {
             tokens,
             hosts,
             metrics_open: raw.metrics_open.unwrap_or(false),
+            connections,
         })
     }
 

@@ -4,6 +4,7 @@
 mod admin;
 mod alerting;
 mod headers;
+pub(crate) mod listener;
 mod policy;
 mod probes;
 mod routes;
@@ -150,8 +151,13 @@ impl Compiler {
         let log = self.log(log);
         let telemetry = self.telemetry(telemetry);
         let demo = demo.and_then(|d| {
+            let connections =
+                self.connection_limits(d.connections, "demo", ConnectionLimits::DEMO);
             self.socket_addr(&d.listen, "demo.listen".into())
-                .map(|listen| DemoConfig { listen })
+                .map(|listen| DemoConfig {
+                    listen,
+                    connections,
+                })
         });
         let listeners = self.listeners(listeners);
         let upstreams = self.upstreams(upstreams);
@@ -235,12 +241,6 @@ impl Compiler {
             defaults::GRACE_PERIOD,
         );
         let limits = self.request_limits(raw.limits.unwrap_or_default());
-        ServerConfig {
-            threads,
-            grace_period,
-            limits,
-            underscores_in_headers: raw.underscores_in_headers.unwrap_or(false),
-        }
         let keepalive_timeout = self.duration(
             raw.keepalive_timeout.as_deref(),
             "server.keepalive_timeout".into(),
@@ -267,14 +267,20 @@ impl Compiler {
             "http2_max_concurrent_streams",
             defaults::HTTP2_MAX_CONCURRENT_STREAMS,
         );
+        ServerConfig {
+            threads,
+            grace_period,
+            limits,
+            underscores_in_headers: raw.underscores_in_headers.unwrap_or(false),
+            keepalive_timeout,
+            keepalive_requests,
+            http2_max_concurrent_streams,
+        }
     }
 
     fn request_limits(&mut self, raw: RawRequestLimits) -> RequestLimits {
         let d = RequestLimits::default();
         let mut size = |v: Option<String>, key: &str, default: usize, min: usize| match v {
-            keepalive_timeout,
-            keepalive_requests,
-            http2_max_concurrent_streams,
             None => default,
             Some(v) => match crate::units::parse_size(&v) {
                 Ok(n) if (min as u64..=(1 << 20)).contains(&n) => n as usize,

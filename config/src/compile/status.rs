@@ -20,6 +20,7 @@ struct RawStatusPage {
     show_errors: bool,
     #[serde(default)]
     components: Vec<RawComponent>,
+    connections: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +58,11 @@ impl Compiler {
     ) -> Option<StatusPageConfig> {
         let raw: RawStatusPage = self.section(value?, "status_page")?;
         let listen = self.socket_addr(&raw.listen, "status_page.listen".into());
+        let connections = self.connection_limits(
+            raw.connections,
+            "status_page",
+            crate::ConnectionLimits::STATUS_PAGE,
+        );
         let path = match raw.path.as_deref().map(str::trim) {
             None | Some("") | Some("/") => "/".to_string(),
             Some(p) if p.starts_with('/') && !p.contains(['?', '#', ' ']) => {
@@ -131,6 +137,7 @@ impl Compiler {
             description: raw.description,
             show_errors: raw.show_errors,
             components,
+            connections,
         })
     }
 }
