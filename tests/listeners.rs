@@ -313,6 +313,26 @@ async fn idle_keep_alive_connections_are_closed_at_the_idle_timeout() {
     }
 }
 
+/// A body announced and not sent: closed `idle_timeout` after its last byte.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_request_body_is_closed_at_the_idle_timeout() {
+    let g = Control::start(None, &limits(CAP)).await;
+    let mut s = TcpStream::connect(g.admin).await.unwrap();
+    let head = format!(
+        "POST /api/v1/silences HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"matchers\"",
+        g.admin
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let (took, got) = closed_after(&mut s, Instant::now(), IDLE * 3).await;
+    assert!(
+        near_deadline(took, IDLE),
+        "closed {took:?} after the last byte"
+    );
+    assert_eq!(got, 0);
+    let series = "gatehouse_listener_timeouts_total{listener=\"admin\",reason=\"body_timeout\"}";
+    assert_eq!(g.metric(series).await, 1.0, "{series}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_connection_over_the_cap_is_closed_at_once_and_counted() {
     let g = Control::start(None, &limits(CAP)).await;

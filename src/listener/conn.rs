@@ -14,8 +14,13 @@
 //!   after that start, however the bytes trickle in (a whole-head deadline, not per read);
 //! - no request in progress and no byte of a next one: closed `idle_timeout` after the
 //!   previous response;
-//! - while a request is being handled (from its complete head until the handler has its
-//!   response) no deadline applies.
+//! - while a request with a body is being handled: closed when no byte has arrived for
+//!   `idle_timeout` (a client that stops sending the body it announced; between reads, like
+//!   nginx's `client_body_timeout`). Without this, stalled bodies would fill the connection cap
+//!   for good. It also bounds a handler that computes for longer than `idle_timeout` after
+//!   reading its body, which the control-plane endpoints never need;
+//! - while a request without a body is being handled (from its complete head until the
+//!   handler has its response) no deadline applies.
 //!
 //! Closing is dropping hyper's connection future, which closes the socket; at that moment no
 //! request is in progress, so nothing is cut short. The watchdog sleeps until the current
@@ -45,6 +50,7 @@ use tokio::time::Instant;
 pub(super) enum Deadline {
     Head,
     Idle,
+    Body,
 }
 
 #[derive(Debug)]
@@ -55,6 +61,10 @@ struct State {
     idle_since: Instant,
     /// When the head being read started (accept for the first; its first byte after that).
     head_since: Option<Instant>,
+    /// The request being handled has a body.
+    body: bool,
+    /// When bytes last arrived (or the request started).
+    last_read: Instant,
 }
 
 /// What the watchdog needs to know about a connection.
@@ -71,6 +81,8 @@ impl Activity {
                 busy: 0,
                 idle_since: now,
                 head_since: Some(now),
+                body: false,
+                last_read: now,
             }),
             changed: Notify::new(),
         }
@@ -84,6 +96,7 @@ impl Activity {
     /// Bytes arrived at `now`.
     pub(super) fn on_read(&self, now: Instant) {
         let started = self.with(|s| {
+            s.last_read = now;
             let start = s.busy == 0 && s.head_since.is_none();
             if start {
                 s.head_since = Some(now);
@@ -95,11 +108,13 @@ impl Activity {
         }
     }
 
-    /// A complete head was handed to the handler.
-    pub(super) fn request_started(&self) {
+    /// A complete head was handed to the handler at `now`; `body`: a request body follows.
+    pub(super) fn request_started(&self, now: Instant, body: bool) {
         self.with(|s| {
             s.busy += 1;
             s.head_since = None;
+            s.body = body;
+            s.last_read = now;
         });
         self.changed.notify_one();
     }
@@ -111,6 +126,7 @@ impl Activity {
             if s.busy == 0 {
                 s.idle_since = now;
                 s.head_since = None;
+                s.body = false;
             }
         });
         self.changed.notify_one();
@@ -121,6 +137,7 @@ impl Activity {
         self.with(|s| match (s.busy, s.head_since) {
             (0, Some(start)) => Some((start + limits.header_timeout, Deadline::Head)),
             (0, None) => Some((s.idle_since + limits.idle_timeout, Deadline::Idle)),
+            _ if s.body => Some((s.last_read + limits.idle_timeout, Deadline::Body)),
             _ => None,
         })
     }
@@ -201,8 +218,9 @@ pub(super) async fn serve_connection<I, H, F>(
     let activity = Arc::new(Activity::new(Instant::now()));
     let svc = {
         let activity = activity.clone();
-        service_fn(move |req| {
-            activity.request_started();
+        service_fn(move |req: Request<Incoming>| {
+            let body = !hyper::body::Body::is_end_stream(req.body());
+            activity.request_started(Instant::now(), body);
             let busy = Busy(activity.clone());
             let answer = handler(req, peer);
             async move {
@@ -240,6 +258,7 @@ pub(super) async fn serve_connection<I, H, F>(
                         let counter = match why {
                             Deadline::Head => &m.header_timeouts,
                             Deadline::Idle => &m.idle_timeouts,
+                            Deadline::Body => &m.body_timeouts,
                         };
                         counter.inc();
                         tracing::debug!(%peer, reason = ?why, "connection closed at its deadline");

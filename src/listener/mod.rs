@@ -1,7 +1,8 @@
 //! One hardened HTTP/1 listener for the control plane: the admin API, the public status page
 //! and the demo backend. Each of them gets the same protections as the proxy:
 //!
-//! - a deadline for the whole request head and an idle keep-alive timeout (see `conn.rs`);
+//! - a deadline for the whole request head, an idle keep-alive timeout and a stalled request
+//!   body closed after the idle timeout without a byte (see `conn.rs`);
 //! - a cap on open connections: beyond `connections.max` a new connection is closed at once
 //!   and counted in `gatehouse_connections_refused_total{listener,reason="cap"}`;
 //! - accept errors (`Too many open files` above all) pause the accept loop, 10 ms doubling to
@@ -71,7 +72,7 @@ impl ListenerMetrics {
         let timeouts = IntCounterVec::new(
             Opts::new(
                 "gatehouse_listener_timeouts_total",
-                "Connections closed at a deadline, by reason (header_timeout, idle_timeout).",
+                "Connections closed at a deadline, by reason (header_timeout, idle_timeout, body_timeout).",
             ),
             &["listener", "reason"],
         )?;
@@ -97,6 +98,7 @@ impl ListenerMetrics {
                 .timeouts
                 .with_label_values(&[listener, "header_timeout"]),
             idle_timeouts: self.timeouts.with_label_values(&[listener, "idle_timeout"]),
+            body_timeouts: self.timeouts.with_label_values(&[listener, "body_timeout"]),
         }
     }
 }
@@ -107,6 +109,7 @@ struct Handles {
     open: IntGauge,
     header_timeouts: IntCounter,
     idle_timeouts: IntCounter,
+    body_timeouts: IntCounter,
 }
 
 /// Where connections come from: a [`TcpListener`], or a scripted source in tests.

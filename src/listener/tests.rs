@@ -50,9 +50,9 @@ fn head_deadline_runs_from_accept_then_idle_then_from_the_first_byte() {
         a.deadline(&l),
         Some((t0 + l.header_timeout, Deadline::Head))
     );
-    a.request_started();
+    a.request_started(t0 + Duration::from_secs(2), false);
     assert_eq!(a.deadline(&l), None, "no deadline while the handler runs");
-    a.on_read(t0 + Duration::from_secs(3)); // body bytes
+    a.on_read(t0 + Duration::from_secs(3)); // pipelined bytes
     assert_eq!(a.deadline(&l), None);
     let t1 = t0 + Duration::from_secs(4);
     a.request_finished(t1);
@@ -63,6 +63,22 @@ fn head_deadline_runs_from_accept_then_idle_then_from_the_first_byte() {
         a.deadline(&l),
         Some((t2 + l.header_timeout, Deadline::Head))
     );
+}
+
+#[test]
+fn a_stalled_body_is_closed_an_idle_timeout_after_its_last_byte() {
+    let l = limits();
+    let t0 = Instant::now();
+    let a = Activity::new(t0);
+    let t1 = t0 + Duration::from_secs(1);
+    a.request_started(t1, true);
+    assert_eq!(a.deadline(&l), Some((t1 + l.idle_timeout, Deadline::Body)));
+    let t2 = t1 + Duration::from_secs(7);
+    a.on_read(t2);
+    assert_eq!(a.deadline(&l), Some((t2 + l.idle_timeout, Deadline::Body)));
+    let t3 = t2 + Duration::from_secs(1);
+    a.request_finished(t3);
+    assert_eq!(a.deadline(&l), Some((t3 + l.idle_timeout, Deadline::Idle)));
 }
 
 /// Accepts fail (as with EMFILE) for the first `fail` calls, then never return.
