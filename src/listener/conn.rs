@@ -1,5 +1,5 @@
 //! One connection of a control-plane listener: hyper's HTTP/1 server under a watchdog that
-//! enforces the head deadline and the idle keep-alive timeout.
+//! enforces the head deadline, the idle keep-alive timeout and a bound on stalled bodies.
 //!
 //! Why a watchdog and not hyper's own `header_read_timeout`: hyper (1.x) starts that timer
 //! whenever it waits for a head, including while a keep-alive connection is idle after a
@@ -23,7 +23,7 @@
 //!   handler has its response) no deadline applies.
 //!
 //! Closing is dropping hyper's connection future, which closes the socket; at that moment no
-//! request is in progress, so nothing is cut short. The watchdog sleeps until the current
+//! request is in progress (but one whose body stalled), so nothing is cut short. The watchdog sleeps until the current
 //! deadline and is woken (a `Notify`) when the state changes, so it costs one timer and no
 //! polling.
 
