@@ -145,7 +145,9 @@ fn warn_about_restart_only_changes(old: &Config, new: &Config) {
         changed.push("admin.connections");
     }
     // server.limits and server.underscores_in_headers are read per request: they reload.
-    if (old.server.threads, old.server.grace_period) != (new.server.threads, new.server.grace_period) {
+    if (old.server.threads, old.server.grace_period)
+        != (new.server.threads, new.server.grace_period)
+    {
         changed.push("server");
     }
     if old.demo != new.demo {

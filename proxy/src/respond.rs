@@ -110,7 +110,10 @@ impl Refusal {
     /// or internal failure): counted in `gatehouse_requests_rejected_total{reason}`.
     pub(crate) fn is_rejection(self) -> bool {
         (400..500).contains(&self.status)
-            || matches!(self.code, "unsupported_transfer_coding" | "rate_limit_unavailable")
+            || matches!(
+                self.code,
+                "unsupported_transfer_coding" | "rate_limit_unavailable"
+            )
             || self.code.ends_with("_busy")
     }
 }

@@ -135,12 +135,10 @@ struct Pipes(tokio::sync::mpsc::Receiver<tokio::io::DuplexStream>);
 
 impl Accept for Pipes {
     type Io = tokio::io::DuplexStream;
-    fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Io, SocketAddr)>> + Send {
-        async {
-            match self.0.recv().await {
-                Some(io) => Ok((io, SocketAddr::from(([127, 0, 0, 1], 1)))),
-                None => std::future::pending().await,
-            }
+    async fn accept(&mut self) -> io::Result<(Self::Io, SocketAddr)> {
+        match self.0.recv().await {
+            Some(io) => Ok((io, SocketAddr::from(([127, 0, 0, 1], 1)))),
+            None => std::future::pending().await,
         }
     }
 }

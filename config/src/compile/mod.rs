@@ -151,8 +151,7 @@ impl Compiler {
         let log = self.log(log);
         let telemetry = self.telemetry(telemetry);
         let demo = demo.and_then(|d| {
-            let connections =
-                self.connection_limits(d.connections, "demo", ConnectionLimits::DEMO);
+            let connections = self.connection_limits(d.connections, "demo", ConnectionLimits::DEMO);
             self.socket_addr(&d.listen, "demo.listen".into())
                 .map(|listen| DemoConfig {
                     listen,
