@@ -12,6 +12,7 @@ use gatehouse_alerting::notify::{Notifiers, NotifyMetrics};
 use gatehouse_alerting::{AlertMetrics, Alerting, Sources};
 use gatehouse_probes::Probes;
 use gatehouse_proxy::acme::{AcmeManager, AcmeMetrics, Http01Tokens};
+use gatehouse_proxy::caps::{Capped, ConnectionCaps};
 use gatehouse_proxy::tls::{CertResolver, TlsMetrics};
 use gatehouse_proxy::{Gateway, ProxyMetrics, ProxyState, SharedState, Telemetry};
 use pingora::listeners::tls::TlsSettings;
@@ -176,7 +177,11 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
             .block_on(tokio::net::TcpListener::bind(d.listen))
             .with_context(|| format!("demo.listen: cannot bind {}", d.listen))?;
         tracing::info!(address = %d.listen, "demo backend listening");
-        control.spawn(demo::serve(listener, d.connections, listener_metrics));
+        control.spawn(demo::serve(
+            listener,
+            d.connections,
+            listener_metrics.clone(),
+        ));
     }
 
     let reloader = Arc::new(Reloader {
@@ -239,15 +244,36 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+    let mut proxy = pingora::proxy::http_proxy(
         &server.configuration,
         Gateway::new(shared.clone(), proxy_metrics.clone(), draining.clone())
             .with_tls(certs.clone(), acme_tokens, https_port)
             .with_telemetry(telemetry.clone())
             .with_heartbeats(Arc::new(crate::admin_heartbeat::ProbeBeats(probes.clone()))),
-        "gatehouse proxy",
     );
+    // A graceful close after this many requests on one connection (nginx:
+    // keepalive_requests), and HTTP/2 connections closed when idle and held to a stream
+    // limit. These are read at start.
+    let mut options = pingora::apps::HttpServerOptions::default();
+    // Pingora counts reuses: N requests are the first and N - 1 reuses.
+    options.keepalive_request_limit = Some(config.server.keepalive_requests.saturating_sub(1));
+    options.h2_idle_timeout = Some(config.server.keepalive_timeout);
+    proxy.server_options = Some(options);
+    let mut h2 = pingora::protocols::http::v2::server::default_h2_options();
+    h2.max_concurrent_streams(config.server.http2_max_concurrent_streams);
+    proxy.h2_options = Some(h2);
+    let proxy = Arc::new(proxy);
+    // One service per listener, each with its own connection caps around the one proxy.
     for l in &config.listeners {
+        let caps = ConnectionCaps::new(
+            l.max_connections,
+            l.max_connections_per_ip,
+            listener_metrics.proxy_caps(&l.name),
+        );
+        let mut service = pingora::services::listening::Service::new(
+            format!("gatehouse proxy {}", l.name),
+            Capped::new(proxy.clone(), caps, shared.clone()),
+        );
         if l.tls {
             let mut tls = TlsSettings::with_callbacks(certs.handshake_callbacks())
                 .map_err(|e| anyhow::anyhow!("listeners `{}`: {e}", l.name))?;
@@ -255,27 +281,14 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
             if l.http2 {
                 tls.enable_h2();
             }
-            proxy.add_tls_with_settings(&l.address.to_string(), None, tls);
+            service.add_tls_with_settings(&l.address.to_string(), None, tls);
         } else {
-            proxy.add_tcp(&l.address.to_string());
+            service.add_tcp(&l.address.to_string());
         }
         let scheme = if l.tls { "https" } else { "http" };
         tracing::info!(listener = %l.name, address = %l.address, scheme, "proxy listening");
+        server.add_service(service);
     }
-    if let Some(app) = proxy.app_logic_mut() {
-        // A graceful close after this many requests on one connection (nginx:
-        // keepalive_requests), and HTTP/2 connections closed when idle and held to a stream
-        // limit. These are read at start.
-        let mut options = pingora::apps::HttpServerOptions::default();
-        // Pingora counts reuses: N requests are the first and N - 1 reuses.
-        options.keepalive_request_limit = Some(config.server.keepalive_requests.saturating_sub(1));
-        options.h2_idle_timeout = Some(config.server.keepalive_timeout);
-        app.server_options = Some(options);
-        let mut h2 = pingora::protocols::http::v2::server::default_h2_options();
-        h2.max_concurrent_streams(config.server.http2_max_concurrent_streams);
-        app.h2_options = Some(h2);
-    }
-    server.add_service(proxy);
     server.run(RunArgs {
         shutdown_signal: Box::new(DrainOnSignal {
             draining,

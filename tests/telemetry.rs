@@ -210,16 +210,20 @@ async fn a_dead_collector_costs_dropped_spans_not_latency() {
     );
     // At most one batch in the exporter's hands and a full queue are kept. The last span is
     // recorded just after its response leaves, so wait for it to be counted.
-    wait_for("the dropped spans counted", Duration::from_secs(10), || async {
-        let dropped = g
-            .metric_with(
-                "gatehouse_telemetry_dropped_total",
-                &[("signal", "traces"), ("reason", "queue_full")],
-            )
-            .await
-            .unwrap_or(0.0);
-        dropped >= (200 - 4 - 8) as f64
-    })
+    wait_for(
+        "the dropped spans counted",
+        Duration::from_secs(10),
+        || async {
+            let dropped = g
+                .metric_with(
+                    "gatehouse_telemetry_dropped_total",
+                    &[("signal", "traces"), ("reason", "queue_full")],
+                )
+                .await
+                .unwrap_or(0.0);
+            dropped >= (200 - 4 - 8) as f64
+        },
+    )
     .await;
 }
 

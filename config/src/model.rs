@@ -160,6 +160,11 @@ pub struct Listener {
     pub tls: bool,
     /// Offer HTTP/2 by ALPN (TLS listeners only; HTTP/1.1 is always offered).
     pub http2: bool,
+    /// Most connections open at once on this listener.
+    pub max_connections: usize,
+    /// Most connections open at once from one client address (IPv6: one /64); peers in
+    /// `trusted_proxies` have no such cap.
+    pub max_connections_per_ip: usize,
 }
 
 /// A pool of backends.
@@ -388,6 +393,24 @@ pub mod defaults {
     pub const KEEPALIVE_REQUESTS: u32 = 1000;
     /// Concurrent streams per HTTP/2 connection (nginx: 128).
     pub const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 100;
+    /// Connections from one client address.
+    pub const MAX_CONNECTIONS_PER_IP: usize = 1000;
+    /// Connections on one listener when the open-file limit cannot be read.
+    pub const MAX_CONNECTIONS: usize = 10_000;
+
+    /// Connections on one listener: three quarters of the process's open-file limit (the
+    /// rest is for upstream connections, the store and logs), or [`MAX_CONNECTIONS`].
+    pub fn max_connections() -> usize {
+        std::fs::read_to_string("/proc/self/limits")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("Max open files"))
+                    .and_then(|l| l.split_whitespace().nth(3))
+                    .and_then(|v| v.parse::<usize>().ok())
+            })
+            .map_or(MAX_CONNECTIONS, |n| (n / 4 * 3).max(16))
+    }
     /// Retries on connect failure.
     pub const RETRIES: u32 = 1;
     /// Health-check interval.

@@ -80,6 +80,8 @@ pub(crate) struct RawListener {
     pub address: String,
     pub tls: Option<bool>,
     pub http2: Option<bool>,
+    pub max_connections: Option<usize>,
+    pub max_connections_per_ip: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -4,6 +4,7 @@
 
 pub mod acme;
 pub mod canonical;
+pub mod caps;
 mod gateway;
 pub mod heartbeat;
 mod metrics;

@@ -88,6 +88,15 @@ impl ListenerMetrics {
         })
     }
 
+    /// The handles of a proxy listener's connection caps (`gatehouse_proxy::caps`).
+    pub(crate) fn proxy_caps(&self, listener: &str) -> gatehouse_proxy::caps::CapMetrics {
+        gatehouse_proxy::caps::CapMetrics {
+            open: self.open.with_label_values(&[listener]),
+            refused_cap: self.refused.with_label_values(&[listener, "cap"]),
+            refused_per_ip: self.refused.with_label_values(&[listener, "per_ip_cap"]),
+        }
+    }
+
     /// The handles of one listener, label values resolved once.
     fn handles(&self, listener: &str) -> Handles {
         Handles {

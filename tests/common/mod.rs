@@ -103,6 +103,24 @@ impl Gatehouse {
         }
     }
 
+    /// Start with a whole config of the caller's: `yaml(port, admin_port, state_dir)`, the
+    /// proxy listener on `port` (free ports, tried again when taken meanwhile).
+    pub async fn start_custom(yaml: impl Fn(u16, u16, &std::path::Path) -> String) -> Gatehouse {
+        let mut attempt = 0;
+        loop {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (port, admin_port) = (free_port(), free_port());
+            let config_path = dir.path().join("gatehouse.yaml");
+            let text = yaml(port, admin_port, &dir.path().join("state"));
+            std::fs::write(&config_path, text).expect("write config");
+            match Self::try_launch(dir, port, 0, admin_port).await {
+                Ok(g) => return g,
+                Err(log) if attempt < 4 && log.contains("Address already in use") => attempt += 1,
+                Err(log) => panic!("gatehouse did not start; log:\n{log}"),
+            }
+        }
+    }
+
     /// [`Gatehouse::start_tls`] with chosen ports and directory.
     pub async fn start_tls_in(
         dir: tempfile::TempDir,

@@ -374,11 +374,31 @@ impl Compiler {
                     "only applies to TLS listeners (`tls: true`); plain listeners speak HTTP/1.1",
                 );
             }
+            let mut at_least_one = |v: Option<usize>, key: &str, default: usize| match v {
+                Some(0) => {
+                    self.err(format!("{path}.{key}"), "must be at least 1");
+                    default
+                }
+                Some(n) => n,
+                None => default,
+            };
+            let max_connections = at_least_one(
+                raw.max_connections,
+                "max_connections",
+                defaults::max_connections(),
+            );
+            let max_connections_per_ip = at_least_one(
+                raw.max_connections_per_ip,
+                "max_connections_per_ip",
+                defaults::MAX_CONNECTIONS_PER_IP,
+            );
             out.push(Listener {
                 name: raw.name,
                 address,
                 tls,
                 http2: raw.http2.unwrap_or(true),
+                max_connections,
+                max_connections_per_ip,
             });
         }
         out
