@@ -30,11 +30,21 @@ use std::time::{Duration, Instant};
 
 /// A port that was free a moment ago (gatehouse's own listeners are bound by Pingora, which
 /// cannot report an ephemeral port back, so tests choose one).
+/// Never the same port twice in one test process: the kernel may hand a port just released
+/// to the next bind, and two listeners of one config on one port is a config error.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("bind 127.0.0.1:0");
+        let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Wait for `cond` with a deadline.
