@@ -98,3 +98,57 @@ async fn a_connection_serves_at_most_keepalive_requests() {
         "still open after the last allowed request"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trickled_head_is_closed_at_the_head_deadline() {
+    let app = Upstream::start("app").await;
+    let body = format!(
+        "  header_timeout: 1s\n  keepalive_timeout: 30s\nupstreams:\n  app: {{ backends: [{{ address: \"{}\" }}] }}\nroutes:\n  - {{ name: app, upstream: app }}\n",
+        app.addr
+    );
+    let g = Gatehouse::start(&body).await;
+    // The first head, one byte every 200 ms: closed at the deadline, not per read.
+    let mut s = TcpStream::connect(("127.0.0.1", g.port)).await.unwrap();
+    let start = Instant::now();
+    let mut closed = false;
+    for b in b"GET / HTTP/1.1\r\nHost: a.test\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+        if s.write_all(&[*b]).await.is_err() {
+            closed = true;
+            break;
+        }
+        if let Ok(Ok(0) | Err(_)) =
+            tokio::time::timeout(Duration::from_millis(200), s.read(&mut [0u8; 64])).await
+        {
+            closed = true;
+            break;
+        }
+    }
+    let took = start.elapsed();
+    assert!(closed, "a trickled head was still open after {took:?}");
+    assert!(took < Duration::from_secs(5), "closed only after {took:?}");
+    assert!(
+        took >= Duration::from_millis(800),
+        "closed after {took:?}, before the deadline"
+    );
+    // A later head on a kept-alive connection is timed from its first byte.
+    let mut s = TcpStream::connect(("127.0.0.1", g.port)).await.unwrap();
+    let mut buf = Vec::new();
+    s.write_all(GET).await.unwrap();
+    assert!(read_response(&mut s, &mut buf)
+        .await
+        .starts_with("http/1.1 200"));
+    // Idle for longer than the head deadline: the keep-alive timeout governs that wait.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    s.write_all(b"GET / HT").await.unwrap();
+    let idle = closed_after(&mut s, Duration::from_secs(5))
+        .await
+        .expect("the second trickled head was not closed");
+    assert!(idle >= Duration::from_millis(800), "closed after {idle:?}");
+    let timeouts = g
+        .metric_with(
+            "gatehouse_listener_timeouts_total",
+            &[("listener", "http"), ("reason", "header_timeout")],
+        )
+        .await;
+    assert_eq!(timeouts, Some(2.0));
+}

@@ -99,6 +99,8 @@ pub struct ServerConfig {
     pub underscores_in_headers: bool,
     /// How long an idle keep-alive connection (HTTP/1.1) or HTTP/2 connection stays open.
     pub keepalive_timeout: Duration,
+    /// How long a whole HTTP/1 request head may take to arrive (nginx: client_header_timeout).
+    pub header_timeout: Duration,
     /// Requests served on one keep-alive connection before it is closed gracefully.
     pub keepalive_requests: u32,
     /// Streams one HTTP/2 connection may have open at once.
@@ -389,6 +391,8 @@ pub mod defaults {
     pub const HEADERS: usize = 100;
     /// Idle keep-alive connections are closed after this (nginx: 75 s).
     pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
+    /// A whole request head (nginx: 60 s).
+    pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
     /// Requests per keep-alive connection (nginx: 1000).
     pub const KEEPALIVE_REQUESTS: u32 = 1000;
     /// Concurrent streams per HTTP/2 connection (nginx: 128).

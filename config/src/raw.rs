@@ -35,6 +35,7 @@ pub(crate) struct RawServer {
     pub limits: Option<RawRequestLimits>,
     pub underscores_in_headers: Option<bool>,
     pub keepalive_timeout: Option<String>,
+    pub header_timeout: Option<String>,
     pub keepalive_requests: Option<u32>,
     pub http2_max_concurrent_streams: Option<u32>,
 }

@@ -5,12 +5,14 @@
 //! Peers in `trusted_proxies` (a load balancer carries many clients) have no per-IP cap.
 //!
 //! The cap wraps Pingora's HTTP application ([`Capped`]), so it sees each connection's start
-//! and end; on a TLS listener that is after the handshake, which Pingora bounds to 60 s.
+//! and end; on a TLS listener that is after the handshake, which Pingora bounds to 60 s. It
+//! also puts `server.header_timeout` on every HTTP/1 request head (see `head_deadline`).
 
+use crate::head_deadline::HeadDeadline;
 use crate::state::SharedState;
 use async_trait::async_trait;
 use pingora::apps::ServerApp;
-use pingora::protocols::Stream;
+use pingora::protocols::{Stream, ALPN};
 use pingora::server::ShutdownWatch;
 use prometheus::{IntCounter, IntGauge};
 use std::collections::HashMap;
@@ -29,6 +31,7 @@ pub struct ConnectionCaps {
     gauge: IntGauge,
     refused_cap: IntCounter,
     refused_per_ip: IntCounter,
+    header_timeouts: IntCounter,
 }
 
 /// The metric handles of one listener.
@@ -39,6 +42,8 @@ pub struct CapMetrics {
     pub refused_cap: IntCounter,
     /// `gatehouse_connections_refused_total{listener,reason="per_ip_cap"}`.
     pub refused_per_ip: IntCounter,
+    /// `gatehouse_listener_timeouts_total{listener,reason="header_timeout"}`.
+    pub header_timeouts: IntCounter,
 }
 
 /// A client address as the per-IP cap counts it: IPv4 (also when mapped into IPv6) by itself,
@@ -87,6 +92,7 @@ impl ConnectionCaps {
             gauge: metrics.open,
             refused_cap: metrics.refused_cap,
             refused_per_ip: metrics.refused_per_ip,
+            header_timeouts: metrics.header_timeouts,
         })
     }
 
@@ -160,6 +166,19 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Capped<A> {
         });
         // Dropping the stream closes the connection.
         let _admitted = self.caps.admit(ip, trusted)?;
+        // HTTP/1 heads are timed as a whole; HTTP/2 has no heads to time (its connections
+        // have the idle timeout).
+        let stream: Stream = if stream.selected_alpn_proto() == Some(ALPN::H2) {
+            stream
+        } else {
+            let limit = self.state.load().config.server.header_timeout;
+            let counter = self.caps.header_timeouts.clone();
+            Box::new(HeadDeadline::new(
+                stream,
+                limit,
+                Box::new(move || counter.inc()),
+            ))
+        };
         self.inner.process_new(stream, shutdown).await
     }
 
@@ -180,6 +199,7 @@ mod tests {
                 open: IntGauge::new("o", "o").expect("gauge"),
                 refused_cap: IntCounter::new("c", "c").expect("counter"),
                 refused_per_ip: IntCounter::new("p", "p").expect("counter"),
+                header_timeouts: IntCounter::new("h", "h").expect("counter"),
             },
         )
     }

@@ -6,6 +6,7 @@ pub mod acme;
 pub mod canonical;
 pub mod caps;
 mod gateway;
+mod head_deadline;
 pub mod heartbeat;
 mod metrics;
 mod policy;

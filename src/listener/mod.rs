@@ -94,6 +94,9 @@ impl ListenerMetrics {
             open: self.open.with_label_values(&[listener]),
             refused_cap: self.refused.with_label_values(&[listener, "cap"]),
             refused_per_ip: self.refused.with_label_values(&[listener, "per_ip_cap"]),
+            header_timeouts: self
+                .timeouts
+                .with_label_values(&[listener, "header_timeout"]),
         }
     }
 

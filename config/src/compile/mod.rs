@@ -248,6 +248,14 @@ impl Compiler {
         if keepalive_timeout < Duration::from_secs(1) {
             self.err("server.keepalive_timeout", "must be at least 1s");
         }
+        let header_timeout = self.duration(
+            raw.header_timeout.as_deref(),
+            "server.header_timeout".into(),
+            defaults::HEADER_TIMEOUT,
+        );
+        if header_timeout < Duration::from_millis(100) {
+            self.err("server.header_timeout", "must be at least 100ms");
+        }
         let mut at_least_one = |v: Option<u32>, key: &str, default: u32| match v {
             Some(0) => {
                 self.err(format!("server.{key}"), "must be at least 1");
@@ -272,6 +280,7 @@ impl Compiler {
             limits,
             underscores_in_headers: raw.underscores_in_headers.unwrap_or(false),
             keepalive_timeout,
+            header_timeout,
             keepalive_requests,
             http2_max_concurrent_streams,
         }
