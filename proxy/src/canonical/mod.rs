@@ -81,9 +81,16 @@ pub(crate) fn canonicalize(
         }
     }
     let encoded_slash = canonical.contains("%2F");
-    let rewrite = target.absolute_form || matches!(canonical, Cow::Owned(_));
+    // HTTP/2's `:authority` goes to an h2 upstream as it is: in its validated spelling too.
+    let authority = req
+        .uri
+        .authority()
+        .zip(host.as_ref())
+        .filter(|(a, h)| !h.spelled_as(a.as_str().as_bytes()))
+        .map(|(_, h)| h.with_port());
+    let rewrite = target.absolute_form || matches!(canonical, Cow::Owned(_)) || authority.is_some();
     let new_uri = if rewrite {
-        Some(rebuilt_uri(req, &canonical, target.query)?)
+        Some(rebuilt_uri(req, &canonical, target.query, authority)?)
     } else {
         None
     };
@@ -210,8 +217,14 @@ fn request_host(req: &RequestHeader, authority: Option<&Host>) -> Result<Option<
 }
 
 /// The URI to forward: origin-form with the canonical path (HTTP/2 keeps its scheme and
-/// authority, which Pingora turns into the upstream's pseudo-headers).
-fn rebuilt_uri(req: &RequestHeader, path: &str, query: Option<&[u8]>) -> Result<Uri, Rejection> {
+/// authority — `authority` when it must be respelled — which Pingora turns into the
+/// upstream's pseudo-headers).
+fn rebuilt_uri(
+    req: &RequestHeader,
+    path: &str,
+    query: Option<&[u8]>,
+    authority: Option<String>,
+) -> Result<Uri, Rejection> {
     let mut pq = String::with_capacity(path.len() + query.map_or(0, |q| q.len() + 1));
     pq.push_str(path);
     if let Some(q) = query {
@@ -221,7 +234,12 @@ fn rebuilt_uri(req: &RequestHeader, path: &str, query: Option<&[u8]>) -> Result<
     let mut parts = http::uri::Parts::default();
     if req.version == Version::HTTP_2 {
         parts.scheme = req.uri.scheme().cloned();
-        parts.authority = req.uri.authority().cloned();
+        parts.authority = match authority {
+            Some(a) => Some(a.parse().map_err(|_| {
+                Rejection::new(Refusal::BAD_HOST, "the request's authority is not valid")
+            })?),
+            None => req.uri.authority().cloned(),
+        };
     }
     parts.path_and_query = Some(
         pq.parse()
@@ -293,6 +311,18 @@ const UNTRUSTED_FORWARDING: &[&str] = &[
     "x-cluster-client-ip",
     "x-url-scheme",
     "front-end-https",
+    "x-forwarded-protocol",
+    "x-forwarded-by",
+    "x-original-forwarded-for",
+    "x-host",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-envoy-external-address",
+    "x-proxyuser-ip",
+    "x-arr-ssl",
 ];
 
 #[cfg(test)]

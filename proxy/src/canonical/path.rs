@@ -30,8 +30,10 @@ pub enum PathError {
     Control,
     /// A raw `#` (a fragment is never part of a request target).
     Fragment,
-    /// `.;x` or `..;x`: a dot segment with matrix parameters.
+    /// `.;x` or `..;x` (also `..%3B`): a dot segment with matrix parameters.
     DotSegmentParams,
+    /// Percent-encoded or raw bytes that are not UTF-8 (overlong forms such as `%C0%AE`).
+    NotUtf8,
 }
 
 impl PathError {
@@ -47,6 +49,7 @@ impl PathError {
             PathError::DotSegmentParams => {
                 "the request path has a dot segment with parameters (`..;`)"
             }
+            PathError::NotUtf8 => "the request path has bytes that are not UTF-8",
         }
     }
 }
@@ -148,9 +151,30 @@ fn push_encoded(out: &mut String, b: u8) {
 /// raw, and refuse what no backend should have to guess about. `/` stays the only separator.
 fn decode(raw: &[u8], keep_encoded_slashes: bool) -> Result<String, PathError> {
     let mut out = String::with_capacity(raw.len());
+    // The bytes above 0x7F of the current run, raw or encoded: they must be UTF-8, or a backend
+    // with a lenient decoder may read an overlong `%C0%AE` as `.`.
+    let mut run: Vec<u8> = Vec::new();
     let mut i = 0;
     while i < raw.len() {
         let b = raw[i];
+        let high = if b == b'%' {
+            raw.get(i + 1)
+                .copied()
+                .and_then(hex)
+                .zip(raw.get(i + 2).copied().and_then(hex))
+                .map(|(h, l)| (h << 4) | l)
+                .filter(|d| *d >= 0x80)
+        } else {
+            Some(b).filter(|b| *b >= 0x80)
+        };
+        match high {
+            Some(d) => run.push(d),
+            None if !run.is_empty() => {
+                std::str::from_utf8(&run).map_err(|_| PathError::NotUtf8)?;
+                run.clear();
+            }
+            None => {}
+        }
         if b == b'%' {
             let (Some(h), Some(l)) = (
                 raw.get(i + 1).copied().and_then(hex),
@@ -180,6 +204,9 @@ fn decode(raw: &[u8], keep_encoded_slashes: bool) -> Result<String, PathError> {
         }
         i += 1;
     }
+    if !run.is_empty() {
+        std::str::from_utf8(&run).map_err(|_| PathError::NotUtf8)?;
+    }
     Ok(out)
 }
 
@@ -190,8 +217,15 @@ fn remove_dot_segments(path: &str) -> Result<String, PathError> {
     let mut parts = path[1..].split('/').peekable();
     while let Some(seg) = parts.next() {
         let last = parts.peek().is_none();
-        let name = seg.split(';').next().unwrap_or(seg);
-        if (name == "." || name == "..") && name.len() != seg.len() {
+        // Parameters begin at `;` or at an encoded one, which a backend that decodes before it
+        // strips parameters sees as `;` (`..%3B` is `..` to it).
+        let cut = [seg.find(';'), seg.find("%3B")]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(seg.len());
+        let name = &seg[..cut];
+        if (name == "." || name == "..") && cut != seg.len() {
             return Err(PathError::DotSegmentParams);
         }
         match seg {
@@ -315,9 +349,24 @@ mod tests {
             ("/x/..;/admin", PathError::DotSegmentParams),
             ("/x/.;a=b/admin", PathError::DotSegmentParams),
             ("/x/%2e%2e;/admin", PathError::DotSegmentParams),
+            ("/site/..%3B/admin", PathError::DotSegmentParams),
+            ("/site/..%3b/admin", PathError::DotSegmentParams),
+            ("/site/.%3Bx/admin", PathError::DotSegmentParams),
+            ("/x/%C0%AE%C0%AE/admin", PathError::NotUtf8),
+            ("/x/%C3", PathError::NotUtf8),
+            ("/x/%E2%9C/a", PathError::NotUtf8),
         ] {
             assert_eq!(canon(p), Err(e), "{p}");
         }
+    }
+
+    #[test]
+    fn raw_bytes_must_be_utf8() {
+        assert_eq!(canonical_path(b"/x/\xff", false), Err(PathError::NotUtf8));
+        assert_eq!(
+            canonical_path("/x/é".as_bytes(), false).as_deref(),
+            Ok("/x/%C3%A9")
+        );
     }
 
     #[test]
