@@ -298,8 +298,9 @@ async fn heartbeats_on_the_public_listener() {
         401,
         "admin tokens are not beat tokens"
     );
-    assert_eq!(status(beat("/nope").bearer_auth(BEAT)).await, 404);
-    assert_eq!(status(beat("/").bearer_auth(BEAT)).await, 404);
+    // Unknown names are answered as wrong tokens are: names cannot be listed by trying.
+    assert_eq!(status(beat("/nope").bearer_auth(BEAT)).await, 401);
+    assert_eq!(status(beat("/").bearer_auth(BEAT)).await, 401);
     let r = c
         .get(g.url("/.well-known/gatehouse/heartbeat/backup"))
         .bearer_auth(BEAT);

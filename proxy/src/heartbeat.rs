@@ -25,11 +25,6 @@ pub trait HeartbeatSink: Send + Sync {
     fn beat(&self, name: &str, token: &str) -> Result<(), BeatRefusal>;
 }
 
-const UNKNOWN: Refusal = Refusal {
-    status: 404,
-    code: "unknown_monitor",
-};
-
 /// Answer the request when it is a heartbeat push under `prefix` (the live config's
 /// `probing.public_heartbeat_path`); `Some(status)` when answered, `None` when it is not one
 /// (it goes on to routing).
@@ -73,12 +68,9 @@ pub(crate) async fn answer(
             respond::send(session, 200, &headers, Bytes::from_static(b"ok\n"), ctx).await?;
             Ok(Some(200))
         }
-        Err(BeatRefusal::UnknownMonitor) => {
-            let msg = "no heartbeat monitor has this name";
-            respond(session, UNKNOWN, msg, ctx, false, &[]).await?;
-            Ok(Some(404))
-        }
-        Err(BeatRefusal::WrongToken) => {
+        // On a public listener an unknown name is answered as a wrong token is, so that the
+        // monitors' names cannot be listed by trying them.
+        Err(BeatRefusal::UnknownMonitor | BeatRefusal::WrongToken) => {
             let msg = "the token is missing or wrong; send `Authorization: Bearer TOKEN`";
             let challenge = [("www-authenticate", "Bearer realm=\"gatehouse-heartbeat\"")];
             respond(session, Refusal::UNAUTHORIZED, msg, ctx, false, &challenge).await?;
@@ -88,7 +80,8 @@ pub(crate) async fn answer(
 }
 
 /// `{prefix}/{name}` → `name`; `None` for paths outside the prefix (on a segment boundary).
-/// `{prefix}` and `{prefix}/` give an empty name (answered 404), as does a deeper path.
+/// `{prefix}` and `{prefix}/` give an empty name (answered 401, as an unknown name), as does a
+/// deeper path.
 fn monitor_name<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
     let rest = path.strip_prefix(prefix)?;
     if rest.is_empty() {
