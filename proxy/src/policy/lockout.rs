@@ -24,8 +24,11 @@ struct Entry {
 }
 
 impl Held for Entry {
+    /// Requests in flight, and a block still running: a client flooding other keys must not
+    /// push its own block out of a full store (only when every entry of a shard is pinned does
+    /// one go).
     fn pinned(&self) -> bool {
-        self.in_flight > 0
+        self.in_flight > 0 || self.blocked_until.is_some_and(|u| u > Instant::now())
     }
 }
 
@@ -264,5 +267,20 @@ mod tests {
         assert!(evicted.get() >= 5_000 - 64, "{}", evicted.get());
         assert_eq!(attempt(&l, 0, 401, t0), Ok(true));
         assert!(l.begin(0, t0).is_err());
+    }
+
+    #[test]
+    fn a_flood_of_keys_cannot_push_a_running_block_out() {
+        let evicted = IntCounter::new("evicted", "evicted").expect("counter");
+        let l = Lockout::new(&rule(2, 60, 64), evicted.clone());
+        let t0 = Instant::now();
+        assert_eq!(attempt(&l, 0, 401, t0), Ok(false));
+        assert_eq!(attempt(&l, 0, 401, t0), Ok(true));
+        // The blocked client rotates a key part to fill the store, never touching key 0.
+        for key in 1..5_000u128 {
+            let _ = attempt(&l, key * 7919, 401, t0);
+        }
+        assert!(evicted.get() > 0);
+        assert!(l.begin(0, t0).is_err(), "the block was evicted");
     }
 }
