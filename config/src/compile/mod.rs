@@ -256,22 +256,14 @@ impl Compiler {
         if header_timeout < Duration::from_millis(100) {
             self.err("server.header_timeout", "must be at least 100ms");
         }
-        let mut at_least_one = |v: Option<u32>, key: &str, default: u32| match v {
-            Some(0) => {
-                self.err(format!("server.{key}"), "must be at least 1");
-                default
-            }
-            Some(n) => n,
-            None => default,
-        };
-        let keepalive_requests = at_least_one(
+        let keepalive_requests = self.at_least_one(
             raw.keepalive_requests,
-            "keepalive_requests",
+            "server.keepalive_requests",
             defaults::KEEPALIVE_REQUESTS,
         );
-        let http2_max_concurrent_streams = at_least_one(
+        let http2_max_concurrent_streams = self.at_least_one(
             raw.http2_max_concurrent_streams,
-            "http2_max_concurrent_streams",
+            "server.http2_max_concurrent_streams",
             defaults::HTTP2_MAX_CONCURRENT_STREAMS,
         );
         ServerConfig {
@@ -283,6 +275,23 @@ impl Compiler {
             header_timeout,
             keepalive_requests,
             http2_max_concurrent_streams,
+        }
+    }
+
+    /// A count that must be at least 1 (`default` when absent, or after the error for 0).
+    fn at_least_one<T: Copy + PartialEq + From<u8>>(
+        &mut self,
+        value: Option<T>,
+        path: &str,
+        default: T,
+    ) -> T {
+        match value {
+            Some(n) if n == T::from(0) => {
+                self.err(path, "must be at least 1");
+                default
+            }
+            Some(n) => n,
+            None => default,
         }
     }
 
@@ -383,22 +392,14 @@ impl Compiler {
                     "only applies to TLS listeners (`tls: true`); plain listeners speak HTTP/1.1",
                 );
             }
-            let mut at_least_one = |v: Option<usize>, key: &str, default: usize| match v {
-                Some(0) => {
-                    self.err(format!("{path}.{key}"), "must be at least 1");
-                    default
-                }
-                Some(n) => n,
-                None => default,
-            };
-            let max_connections = at_least_one(
+            let max_connections = self.at_least_one(
                 raw.max_connections,
-                "max_connections",
+                &format!("{path}.max_connections"),
                 defaults::max_connections(),
             );
-            let max_connections_per_ip = at_least_one(
+            let max_connections_per_ip = self.at_least_one(
                 raw.max_connections_per_ip,
-                "max_connections_per_ip",
+                &format!("{path}.max_connections_per_ip"),
                 defaults::MAX_CONNECTIONS_PER_IP,
             );
             out.push(Listener {
