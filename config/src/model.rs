@@ -101,6 +101,10 @@ pub struct ServerConfig {
     pub keepalive_timeout: Duration,
     /// How long a whole HTTP/1 request head may take to arrive (nginx: client_header_timeout).
     pub header_timeout: Duration,
+    /// Longest wait between two reads of an HTTP/1 request body (nginx: client_body_timeout).
+    pub client_body_timeout: Duration,
+    /// Longest wait for a client to take the next part of a response (nginx: send_timeout).
+    pub send_timeout: Duration,
     /// Requests served on one keep-alive connection before it is closed gracefully.
     pub keepalive_requests: u32,
     /// Streams one HTTP/2 connection may have open at once.
@@ -393,6 +397,8 @@ pub mod defaults {
     pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
     /// A whole request head (nginx: 60 s).
     pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Between two reads of a request body, and between two writes of a response (nginx).
+    pub const BODY_AND_SEND_TIMEOUT: Duration = Duration::from_secs(60);
     /// Requests per keep-alive connection (nginx: 1000).
     pub const KEEPALIVE_REQUESTS: u32 = 1000;
     /// Concurrent streams per HTTP/2 connection (nginx: 128).

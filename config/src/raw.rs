@@ -36,6 +36,8 @@ pub(crate) struct RawServer {
     pub underscores_in_headers: Option<bool>,
     pub keepalive_timeout: Option<String>,
     pub header_timeout: Option<String>,
+    pub client_body_timeout: Option<String>,
+    pub send_timeout: Option<String>,
     pub keepalive_requests: Option<u32>,
     pub http2_max_concurrent_streams: Option<u32>,
 }

@@ -256,6 +256,24 @@ impl Compiler {
         if header_timeout < Duration::from_millis(100) {
             self.err("server.header_timeout", "must be at least 100ms");
         }
+        let client_body_timeout = self.duration(
+            raw.client_body_timeout.as_deref(),
+            "server.client_body_timeout".into(),
+            defaults::BODY_AND_SEND_TIMEOUT,
+        );
+        let send_timeout = self.duration(
+            raw.send_timeout.as_deref(),
+            "server.send_timeout".into(),
+            defaults::BODY_AND_SEND_TIMEOUT,
+        );
+        for (key, d) in [
+            ("server.client_body_timeout", client_body_timeout),
+            ("server.send_timeout", send_timeout),
+        ] {
+            if d < Duration::from_millis(100) {
+                self.err(key, "must be at least 100ms");
+            }
+        }
         let keepalive_requests = self.at_least_one(
             raw.keepalive_requests,
             "server.keepalive_requests",
@@ -273,6 +291,8 @@ impl Compiler {
             underscores_in_headers: raw.underscores_in_headers.unwrap_or(false),
             keepalive_timeout,
             header_timeout,
+            client_body_timeout,
+            send_timeout,
             keepalive_requests,
             http2_max_concurrent_streams,
         }

@@ -151,6 +151,11 @@ impl ProxyHttp for Gateway {
                 return Ok(true);
             }
         };
+        // Waits between reads of the body and between writes of the response (Pingora reads
+        // a body 60 s at a time and waits for a client that stops reading for ever).
+        let server = &ctx.state.config.server;
+        session.set_read_timeout(Some(server.client_body_timeout));
+        session.set_write_timeout(Some(server.send_timeout));
         if let Some(answer) = self.acme_tokens.answer(session.req_header().uri.path()) {
             ctx.status = Some(200);
             let headers = [

@@ -1,0 +1,114 @@
+//! Slow clients on the proxy listeners: a request body that stops arriving is closed after
+//! `server.client_body_timeout` and its upstream request aborted; a client that stops reading
+//! its response is closed after `server.send_timeout`, and so is the upstream exchange.
+#![allow(clippy::unwrap_used)] // test helpers panic on purpose
+
+mod common;
+
+use common::{wait_for, Gatehouse};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A backend that reads a request head, then either waits for the rest of the body (and
+/// notes when gatehouse closes the connection) or sends a response of `body_len` bytes (and
+/// notes when it can no longer write).
+async fn backend(body_len: usize) -> (std::net::SocketAddr, Arc<AtomicBool>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let gone = Arc::new(AtomicBool::new(false));
+    let g = gone.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let g = g.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let mut head = Vec::new();
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return g.store(true, Ordering::SeqCst),
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                if body_len == 0 {
+                    // Wait for a body that never completes: only the close ends this.
+                    loop {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return g.store(true, Ordering::SeqCst),
+                            Ok(_) => {}
+                        }
+                    }
+                }
+                let h = format!("HTTP/1.1 200 OK\r\nContent-Length: {body_len}\r\n\r\n");
+                if s.write_all(h.as_bytes()).await.is_err() {
+                    return g.store(true, Ordering::SeqCst);
+                }
+                let chunk = vec![b'x'; 65536];
+                let mut sent = 0;
+                while sent < body_len {
+                    if s.write_all(&chunk).await.is_err() {
+                        return g.store(true, Ordering::SeqCst);
+                    }
+                    sent += chunk.len();
+                }
+            });
+        }
+    });
+    (addr, gone)
+}
+
+fn config(upstream: std::net::SocketAddr) -> String {
+    format!(
+        "  client_body_timeout: 1s\n  send_timeout: 1s\nupstreams:\n  app: {{ backends: [{{ address: \"{upstream}\" }}] }}\nroutes:\n  - {{ name: app, upstream: app, timeouts: {{ read: 30s }} }}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_body_is_closed_and_its_upstream_request_aborted() {
+    let (addr, gone) = backend(0).await;
+    let g = Gatehouse::start(&config(addr)).await;
+    let mut s = TcpStream::connect(("127.0.0.1", g.port)).await.unwrap();
+    s.write_all(b"POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 100\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let mut b = [0u8; 1024];
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(10), s.read(&mut b)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(_)) => continue, // an error answer may come first
+            Err(_) => break false,
+        }
+    };
+    let took = start.elapsed();
+    assert!(closed, "a stalled body was still open after {took:?}");
+    assert!(took >= Duration::from_millis(800), "closed after {took:?}");
+    wait_for(
+        "the upstream request aborted",
+        Duration::from_secs(5),
+        || async { gone.load(Ordering::SeqCst) },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_stops_reading_is_closed_at_the_send_timeout() {
+    // More than every socket buffer between the backend and the client holds.
+    let (addr, gone) = backend(256 << 20).await;
+    let g = Gatehouse::start(&config(addr)).await;
+    let mut s = TcpStream::connect(("127.0.0.1", g.port)).await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        .await
+        .unwrap();
+    // Never read: gatehouse's writes stall, it gives up after the send timeout and ends the
+    // upstream exchange, which the backend sees as a failed write.
+    wait_for(
+        "the exchange ended at the send timeout",
+        Duration::from_secs(20),
+        || async { gone.load(Ordering::SeqCst) },
+    )
+    .await;
+    drop(s);
+}
