@@ -7,6 +7,7 @@ mod common;
 use common::Gatehouse;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -91,4 +92,68 @@ async fn a_stale_pooled_connection_is_retried_on_the_only_backend() {
     // A POST is not replayed: its body may have been consumed.
     let r = c.post(g.url("/")).body("x").send().await.unwrap();
     assert_eq!(r.status(), 502);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn passive_health_ejects_a_failing_backend_for_a_while() {
+    let app = common::Upstream::start("app").await;
+    // A port nobody listens on: every connect is refused.
+    let dead = format!("127.0.0.1:{}", common::free_port());
+    let body = format!(
+        "upstreams:\n  app:\n    backends: [{{ address: \"{}\" }}, {{ address: \"{dead}\" }}]\n    passive_health: {{ failures: 2, cool_off: 1s, max_cool_off: 4s }}\nroutes:\n  - {{ name: app, upstream: app, retries: 1 }}\n",
+        app.addr
+    );
+    let g = Gatehouse::start(&body).await;
+    let c = reqwest::Client::new();
+    // Every request is answered (a refused connect goes on to the live backend) until the
+    // dead one has failed twice and is taken out.
+    for _ in 0..6 {
+        assert_eq!(c.get(g.url("/")).send().await.unwrap().status(), 200);
+    }
+    assert_eq!(backend_up(&g, &dead).await, Some(0.0));
+    assert_eq!(ejections(&g, &dead).await, Some(1.0));
+    // While it is out, it is not tried: no more connect errors.
+    let errors = g
+        .metric_with(
+            "gatehouse_upstream_connect_errors_total",
+            &[("upstream", "app")],
+        )
+        .await;
+    for _ in 0..6 {
+        assert_eq!(c.get(g.url("/")).send().await.unwrap().status(), 200);
+    }
+    assert_eq!(
+        g.metric_with(
+            "gatehouse_upstream_connect_errors_total",
+            &[("upstream", "app")]
+        )
+        .await,
+        errors
+    );
+    // After the cool-off it is back in the gauge and in rotation; failing again takes it
+    // out again.
+    common::wait_for("the cool-off to end", Duration::from_secs(5), || async {
+        backend_up(&g, &dead).await == Some(1.0)
+    })
+    .await;
+    for _ in 0..6 {
+        assert_eq!(c.get(g.url("/")).send().await.unwrap().status(), 200);
+    }
+    assert_eq!(ejections(&g, &dead).await, Some(2.0));
+}
+
+async fn backend_up(g: &Gatehouse, backend: &str) -> Option<f64> {
+    g.metric_with(
+        "gatehouse_upstream_backend_up",
+        &[("upstream", "app"), ("backend", backend)],
+    )
+    .await
+}
+
+async fn ejections(g: &Gatehouse, backend: &str) -> Option<f64> {
+    g.metric_with(
+        "gatehouse_upstream_ejections_total",
+        &[("upstream", "app"), ("backend", backend)],
+    )
+    .await
 }

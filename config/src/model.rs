@@ -184,6 +184,35 @@ pub struct Upstream {
     pub protocol: UpstreamProtocol,
     /// Active health checking, when configured.
     pub health_check: Option<HealthCheck>,
+    /// Backends taken out after failing real requests.
+    pub passive_health: PassiveHealth,
+}
+
+/// Passive health: a backend that fails `failures` requests in a row (connect errors,
+/// timeouts, resets, and 5xx answers with `on_5xx`) is out of service for `cool_off`, doubled
+/// at each ejection in a row up to `max_cool_off`. `failures: 0` turns it off; a pool of one
+/// backend never ejects it (there is nothing to fail over to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassiveHealth {
+    /// Failures in a row that eject a backend; 0: off.
+    pub failures: u32,
+    /// The first ejection's length.
+    pub cool_off: Duration,
+    /// The longest ejection.
+    pub max_cool_off: Duration,
+    /// Count 5xx answers as failures.
+    pub on_5xx: bool,
+}
+
+impl Default for PassiveHealth {
+    fn default() -> Self {
+        PassiveHealth {
+            failures: 5,
+            cool_off: Duration::from_secs(10),
+            max_cool_off: Duration::from_secs(300),
+            on_5xx: false,
+        }
+    }
 }
 
 /// One backend of a pool.

@@ -103,6 +103,16 @@ pub(crate) struct RawUpstream {
     pub backends: Vec<RawBackend>,
     pub protocol: Option<UpstreamProtocol>,
     pub health_check: Option<RawHealthCheck>,
+    pub passive_health: Option<RawPassiveHealth>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPassiveHealth {
+    pub failures: Option<u32>,
+    pub cool_off: Option<String>,
+    pub max_cool_off: Option<String>,
+    pub on_5xx: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

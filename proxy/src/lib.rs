@@ -9,6 +9,7 @@ mod gateway;
 mod head_deadline;
 pub mod heartbeat;
 mod metrics;
+mod passive;
 mod policy;
 mod pool;
 mod request_id;

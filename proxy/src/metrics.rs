@@ -18,6 +18,7 @@ pub struct ProxyMetrics {
     pub(crate) in_flight: IntGauge,
     pub(crate) backend_up: IntGaugeVec,
     pub(crate) connect_errors: IntCounterVec,
+    pub(crate) ejections: IntCounterVec,
     pub(crate) rejected: IntCounterVec,
     pub(crate) policy: crate::policy::PolicyMetrics,
     pub(crate) signals: crate::signals::Signals,
@@ -62,6 +63,13 @@ impl ProxyMetrics {
                 ),
                 &["upstream"],
             )?,
+            ejections: IntCounterVec::new(
+                Opts::new(
+                    "gatehouse_upstream_ejections_total",
+                    "Backends taken out of service by passive health (failed requests in a row).",
+                ),
+                &["upstream", "backend"],
+            )?,
             rejected: IntCounterVec::new(
                 Opts::new(
                     "gatehouse_requests_rejected_total",
@@ -78,6 +86,7 @@ impl ProxyMetrics {
         registry.register(Box::new(m.backend_up.clone()))?;
         registry.register(Box::new(m.connect_errors.clone()))?;
         registry.register(Box::new(m.rejected.clone()))?;
+        registry.register(Box::new(m.ejections.clone()))?;
         Ok(m)
     }
 

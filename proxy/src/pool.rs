@@ -3,6 +3,7 @@
 //! across reloads, so its health state and rotation carry over.
 
 use crate::metrics::ProxyMetrics;
+use crate::passive::Passive;
 use gatehouse_config::{HealthCheckKind, Upstream};
 use pingora::http::RequestHeader;
 use pingora::lb::discovery::Static;
@@ -14,6 +15,7 @@ use prometheus::IntGauge;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
+use std::time::Instant;
 
 /// Why a pool could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,9 @@ pub struct Pool {
     pub(crate) lb: LoadBalancer<RoundRobin>,
     /// Per backend: its address and its `gatehouse_upstream_backend_up` gauge.
     gauges: Vec<(Backend, IntGauge)>,
+    /// Per backend (same order): passive health.
+    passive: Vec<Passive>,
+    epoch: Instant,
     pub(crate) connect_errors: prometheus::IntCounter,
 }
 
@@ -49,6 +54,7 @@ impl Pool {
         };
         let mut set = BTreeSet::new();
         let mut gauges = Vec::new();
+        let mut passive = Vec::new();
         for b in &definition.backends {
             let backend = Backend::new_with_weight(&b.address.to_string(), b.weight)
                 .map_err(|e| invalid(format!("backend {}: {e}", b.address_text)))?;
@@ -57,6 +63,10 @@ impl Pool {
                 .with_label_values(&[definition.name.as_str(), b.address_text.as_str()]);
             gauge.set(1);
             gauges.push((backend.clone(), gauge));
+            passive.push(Passive::new(metrics.ejections.with_label_values(&[
+                definition.name.as_str(),
+                b.address_text.as_str(),
+            ])));
             set.insert(backend);
         }
         let mut backends = Backends::new(Static::new(set));
@@ -77,6 +87,8 @@ impl Pool {
             definition: definition.clone(),
             lb,
             gauges,
+            passive,
+            epoch: Instant::now(),
         })
     }
 
@@ -85,12 +97,72 @@ impl Pool {
         &self.definition.name
     }
 
-    /// Pick a healthy backend not yet tried for this request.
+    /// Pick a healthy backend not yet tried for this request, passing over backends that
+    /// passive health took out — unless every other one is out too (better a backend that
+    /// failed than none).
     pub(crate) fn select(&self, tried: &[SocketAddr]) -> Option<Backend> {
         let max = self.gauges.len() * 4 + 8;
-        self.lb.select_with(b"", max, |b, healthy| {
-            healthy && b.addr.as_inet().is_none_or(|a| !tried.contains(a))
-        })
+        let now = Instant::now();
+        let untried = |b: &Backend| b.addr.as_inet().is_none_or(|a| !tried.contains(a));
+        self.lb
+            .select_with(b"", max, |b, healthy| {
+                healthy && untried(b) && !self.ejected(b, now)
+            })
+            .or_else(|| {
+                self.lb
+                    .select_with(b"", max, |b, healthy| healthy && untried(b))
+            })
+    }
+
+    fn index(&self, addr: SocketAddr) -> Option<usize> {
+        self.gauges
+            .iter()
+            .position(|(b, _)| b.addr.as_inet() == Some(&addr))
+    }
+
+    fn ejected(&self, b: &Backend, now: Instant) -> bool {
+        b.addr
+            .as_inet()
+            .and_then(|a| self.index(*a))
+            .is_some_and(|i| self.passive[i].ejected(self.epoch, now))
+    }
+
+    /// The outcome of a request to `addr`: a failure may take it out of service (passive
+    /// health); a pool of one backend never ejects it.
+    pub(crate) fn report(self: &Arc<Self>, addr: SocketAddr, ok: bool) {
+        let Some(i) = self.index(addr) else { return };
+        let now = Instant::now();
+        let p = &self.passive[i];
+        if ok {
+            p.success(self.epoch, now);
+            return;
+        }
+        let cfg = &self.definition.passive_health;
+        if self.gauges.len() < 2 {
+            return;
+        }
+        let Some(cool) = p.failure(
+            cfg.failures,
+            cfg.cool_off,
+            cfg.max_cool_off,
+            self.epoch,
+            now,
+        ) else {
+            return;
+        };
+        self.gauges[i].1.set(0);
+        tracing::warn!(
+            upstream = self.name(), backend = %addr, failures = cfg.failures, cool_off = ?cool,
+            "backend failed requests in a row and is out of service for a while"
+        );
+        // Back in the gauge once the cool-off is over (the next failure may eject it again).
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(cool).await;
+            if let Some(pool) = weak.upgrade() {
+                pool.publish_health();
+            }
+        });
     }
 
     /// Whether a backend is in service now.
@@ -102,8 +174,11 @@ impl Pool {
     }
 
     fn publish_health(&self) {
+        let now = Instant::now();
         for (b, gauge) in &self.gauges {
-            gauge.set(i64::from(self.lb.backends().ready(b)));
+            gauge.set(i64::from(
+                self.lb.backends().ready(b) && !self.ejected(b, now),
+            ));
         }
     }
 

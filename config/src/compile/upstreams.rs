@@ -68,12 +68,43 @@ impl Compiler {
         let health_check = raw
             .health_check
             .map(|h| self.health_check(h, &format!("{path}.health_check")));
+        let passive_health = self.passive_health(
+            raw.passive_health.unwrap_or_default(),
+            &format!("{path}.passive_health"),
+        );
         Some(Upstream {
             name,
             backends,
             protocol: raw.protocol.unwrap_or_default(),
             health_check,
+            passive_health,
         })
+    }
+
+    fn passive_health(&mut self, raw: RawPassiveHealth, path: &str) -> PassiveHealth {
+        let d = PassiveHealth::default();
+        let cool_off = self.duration(
+            raw.cool_off.as_deref(),
+            format!("{path}.cool_off"),
+            d.cool_off,
+        );
+        let max_cool_off = self.duration(
+            raw.max_cool_off.as_deref(),
+            format!("{path}.max_cool_off"),
+            d.max_cool_off,
+        );
+        if cool_off.is_zero() || max_cool_off < cool_off {
+            self.err(
+                format!("{path}.max_cool_off"),
+                "cool_off must be above zero and max_cool_off at least cool_off",
+            );
+        }
+        PassiveHealth {
+            failures: raw.failures.unwrap_or(d.failures),
+            cool_off,
+            max_cool_off,
+            on_5xx: raw.on_5xx.unwrap_or(d.on_5xx),
+        }
     }
 
     fn health_check(&mut self, raw: RawHealthCheck, path: &str) -> HealthCheck {

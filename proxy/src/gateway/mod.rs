@@ -312,6 +312,14 @@ impl ProxyHttp for Gateway {
         } else {
             e.retry.decide_reuse(client_reused);
         }
+        let stale = e.retry() && client_reused;
+        if !stale && e.esource() == &ErrorSource::Upstream {
+            // The backend failed this request (a reset, a timeout, a bad answer): passive
+            // health counts it. A pooled connection it had closed is not its failure.
+            if let (Some(route), Some(addr)) = (ctx.route(), ctx.tried.last()) {
+                route.pool.report(*addr, false);
+            }
+        }
         if e.retry() {
             if ctx.stale_retries >= 2 {
                 e.set_retry(false);
@@ -333,6 +341,9 @@ impl ProxyHttp for Gateway {
     ) -> Box<Error> {
         if let Some(route) = ctx.route() {
             route.pool.connect_errors.inc();
+            if let Some(addr) = ctx.tried.last() {
+                route.pool.report(*addr, false);
+            }
             let retries_used = ctx.tried.len().saturating_sub(1);
             let can_retry = retries_used < route.config.retries as usize
                 && route.pool.select(&ctx.tried).is_some();
@@ -405,6 +416,11 @@ impl ProxyHttp for Gateway {
             ctx.upgraded = true;
         }
         ctx.upstream_status = Some(upstream.status.as_u16());
+        if let (Some(route), Some(addr)) = (ctx.route(), ctx.tried.last()) {
+            let failed =
+                upstream.status.is_server_error() && route.pool.definition.passive_health.on_5xx;
+            route.pool.report(*addr, !failed);
+        }
         ctx.cache = crate::signals::classify(&upstream.headers);
         if ctx.total_deadline_passed() {
             return Error::e_explain(
