@@ -157,3 +157,65 @@ async fn ejections(g: &Gatehouse, backend: &str) -> Option<f64> {
     )
     .await
 }
+
+/// A backend that answers every request with `answer` and then closes (with a reset when
+/// `reset`).
+async fn scripted(answer: &'static [u8], reset: bool) -> std::net::SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut head = Vec::new();
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = s.write_all(answer).await;
+                if reset {
+                    let _ = s.set_linger(Some(Duration::ZERO));
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_upstream_answers_are_never_passed_on_as_complete() {
+    let garbage = scripted(b"HTTX/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false).await;
+    let short = scripted(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789",
+        false,
+    )
+    .await;
+    let reset = scripted(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789",
+        true,
+    )
+    .await;
+    let body = format!(
+        "upstreams:\n  garbage: {{ backends: [{{ address: \"{garbage}\" }}] }}\n  short: {{ backends: [{{ address: \"{short}\" }}] }}\n  reset: {{ backends: [{{ address: \"{reset}\" }}] }}\nroutes:\n  - {{ name: garbage, upstream: garbage, path_prefix: /garbage }}\n  - {{ name: short, upstream: short, path_prefix: /short }}\n  - {{ name: reset, upstream: reset, path_prefix: /reset }}\n"
+    );
+    let g = Gatehouse::start(&body).await;
+    let c = reqwest::Client::new();
+    // A status line that is not HTTP: 502, nothing of it passed on.
+    let r = c.get(g.url("/garbage")).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "bad_gateway");
+    // A body shorter than its Content-Length, ended by a close or a reset: the head was sent,
+    // so the client's connection is closed and it sees an incomplete body, never a whole one.
+    for path in ["/short", "/reset"] {
+        let r = c.get(g.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.content_length(), Some(100), "{path}");
+        assert!(
+            r.bytes().await.is_err(),
+            "{path}: an incomplete body read as complete"
+        );
+    }
+}
