@@ -176,7 +176,7 @@ async fn scripted(answer: &'static [u8], reset: bool) -> std::net::SocketAddr {
                 }
                 let _ = s.write_all(answer).await;
                 if reset {
-                    let _ = s.set_linger(Some(Duration::ZERO));
+                    let _ = s.set_zero_linger();
                 }
             });
         }

@@ -103,9 +103,15 @@ fn bearer(req: &pingora::http::RequestHeader) -> Option<&str> {
 
 /// `token=...` of a query string, percent-decoded.
 fn query_token(query: &str) -> Option<String> {
+    query_value(query, "token")
+}
+
+/// The value of `key` in a query string, percent-decoded (`+` is a space); `key` alone has
+/// the empty value. Shared with the admin API's query parameters.
+pub fn query_value(query: &str, key: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == "token").then(|| percent_decode(v))
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == key).then(|| percent_decode(v))
     })
 }
 
