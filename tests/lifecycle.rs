@@ -183,12 +183,17 @@ async fn sighup_reloads_the_file() {
         }
     })
     .await;
-    let log = g.log();
-    assert!(
-        log.lines()
-            .any(|l| l.contains("config reloaded") && l.contains("SIGHUP")),
-        "the reload was made by SIGHUP:\n{log}"
-    );
+    // The line is written just after the new config is live: wait for it too.
+    wait_for(
+        "the SIGHUP reload logged",
+        Duration::from_secs(5),
+        || async {
+            g.log()
+                .lines()
+                .any(|l| l.contains("config reloaded") && l.contains("SIGHUP"))
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
