@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Memory per idle keep-alive connection: gatehouse (release build) and Debian's nginx side by
+# side, in front of the same origin. For each: RSS at rest, with N idle keep-alive connections
+# (each has sent one request and read its answer), and again after they are closed; RSS per
+# connection = (with - at rest) / N.
+# Usage: scripts/bench-idle.sh [CONNECTIONS, default 10000] [ROUNDS, default 3]
+# Installs nginx and curl when missing. Everything runs on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-10000}
+ROUNDS=${2:-3}
+bash scripts/setup.sh --bench
+cargo build --release --quiet
+BIN=${CARGO_TARGET_DIR:-target}/release/gatehouse
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+# Each side holds N sockets (and the proxies their upstream ones): as many files as allowed.
+ulimit -n "$(ulimit -Hn)"
+FILES=$(ulimit -n)
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() {
+  for _ in $(seq 1 200); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done
+  echo "bench-idle: $1 did not answer" >&2; exit 1
+}
+rss_kb() { # the process and its children (nginx's worker)
+  local total=0
+  for p in "$1" $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status")))
+  done
+  echo "$total"
+}
+
+origin=$(port)
+mkdir -p "$work/origin" "$work/front"
+cat >"$work/origin/nginx.conf" <<NGINX
+worker_processes 1; daemon off; pid $work/origin/nginx.pid; error_log $work/origin/error.log;
+events { worker_connections 1024; }
+http { access_log off; server { listen 127.0.0.1:$origin; location / { return 200 "ok\n"; } } }
+NGINX
+nginx -p "$work/origin" -c "$work/origin/nginx.conf" & pids+=($!)
+wait_http "http://127.0.0.1:$origin/"
+
+# Holds N keep-alive connections after one request each, until told to close them.
+cat >"$work/hold.py" <<'PY'
+import socket, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+socks = []
+req = b"GET / HTTP/1.1\r\nHost: bench.test\r\n\r\n"
+for i in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(req)
+    socks.append(s)
+for s in socks:
+    s.settimeout(10)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(4096)
+print("held", flush=True)
+sys.stdin.readline()
+for s in socks:
+    s.close()
+print("closed", flush=True)
+PY
+
+measure() { # name pid port
+  local before with after
+  sleep 1
+  before=$(rss_kb "$2")
+  coproc HOLD { python3 "$work/hold.py" "$3" "$N"; }
+  read -r _ <&"${HOLD[0]}"
+  sleep 1
+  with=$(rss_kb "$2")
+  echo >&"${HOLD[1]}"
+  read -r _ <&"${HOLD[0]}"
+  wait "$HOLD_PID" 2>/dev/null || true
+  sleep 2
+  after=$(rss_kb "$2")
+  echo "$1 $before $with $after" >>"$work/results"
+  echo "round: $1 rest ${before} KB, with $N: ${with} KB, after: ${after} KB" >&2
+}
+
+: >"$work/results"
+for round in $(seq 1 "$ROUNDS"); do
+  p=$(port)
+  cat >"$work/front/nginx.conf" <<NGINX
+worker_processes 1; daemon off; pid $work/front/nginx.pid; error_log $work/front/error.log;
+worker_rlimit_nofile $FILES;
+events { worker_connections $((FILES - 100)); }
+http { access_log off; keepalive_timeout 75s; keepalive_requests 1000;
+  upstream o { server 127.0.0.1:$origin; keepalive 32; }
+  server { listen 127.0.0.1:$p; location / { proxy_pass http://o; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+NGINX
+  nginx -p "$work/front" -c "$work/front/nginx.conf" & ng=$!
+  wait_http "http://127.0.0.1:$p/"
+  measure nginx "$ng" "$p"
+  kill "$ng"; wait "$ng" 2>/dev/null || true
+
+  p=$(port); a=$(port)
+  cat >"$work/gh.yaml" <<YAML
+listeners: [{ name: http, address: "127.0.0.1:$p", max_connections_per_ip: $((N + 100)) }]
+admin: { listen: "127.0.0.1:$a" }
+server: { threads: 1 }
+log: { level: warn, access_log: false }
+state_dir: $work/state
+upstreams: { o: { backends: [{ address: "127.0.0.1:$origin" }] } }
+routes: [{ name: o, upstream: o }]
+YAML
+  "$BIN" run --config "$work/gh.yaml" >"$work/gh.log" 2>&1 & gh=$!
+  wait_http "http://127.0.0.1:$a/readyz"
+  measure gatehouse "$gh" "$p"
+  kill "$gh"; wait "$gh" 2>/dev/null || true
+done
+echo
+printf '%-10s %10s %12s %10s %14s\n' proxy "rest KB" "with N KB" "after KB" "KB per conn"
+for name in nginx gatehouse; do
+  grep "^$name " "$work/results" | sort -k3 -n | awk -v n="$N" -v r="$ROUNDS" 'NR == int((r + 1) / 2) {printf "%-10s %10d %12d %10d %14.2f\n", $1, $2, $3, $4, ($3 - $2) / n}'
+done
