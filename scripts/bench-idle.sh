@@ -9,25 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000}
 ROUNDS=${2:-3}
-bash scripts/setup.sh --bench
-cargo build --release --quiet
-BIN=${CARGO_TARGET_DIR:-target}/release/gatehouse
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source scripts/bench-common.sh
 # Each side holds N sockets (and the proxies their upstream ones): as many files as allowed.
 ulimit -n "$(ulimit -Hn)"
 FILES=$(ulimit -n)
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() {
-  for _ in $(seq 1 200); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done
-  echo "bench-idle: $1 did not answer" >&2; exit 1
-}
 rss_kb() { # the process and its children (nginx's worker)
   local total=0
   for p in "$1" $(pgrep -P "$1" || true); do

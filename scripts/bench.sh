@@ -23,26 +23,7 @@ DURATION=${1:-10s}
 CONNECTIONS=${2:-32}
 ROUNDS=${3:-3}
 last_cpu=$(($(nproc) - 1))
-bash scripts/setup.sh --bench
-cargo build --release --quiet
-BIN=${CARGO_TARGET_DIR:-target}/release/gatehouse
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() {
-  for _ in $(seq 1 200); do
-    curl -fs -o /dev/null "$1" && return 0
-    sleep 0.05
-  done
-  echo "bench: $1 did not answer" >&2
-  exit 1
-}
+source scripts/bench-common.sh
 
 up=$(port)
 mkdir -p "$work/nginx"

@@ -117,21 +117,8 @@ status_page:
     }
 
     async fn ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = reqwest::get(format!("http://{}/readyz", self.admin)).await {
-                if r.status() == 200 {
-                    return Ok(());
-                }
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("exited with {status}:\n{}", self.log()));
-            }
-            if Instant::now() > deadline {
-                return Err(format!("not ready after 30 s:\n{}", self.log()));
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        let url = format!("http://{}/readyz", self.admin);
+        common::until_ready(&mut self.child, &url, &self.log_path).await
     }
 
     fn log(&self) -> String {

@@ -10,7 +10,8 @@
 
 mod common;
 
-use common::nginx::*;
+use common::compare::*;
+use common::nginx::{Nginx, NginxSite};
 use common::raw::{send, Recorder};
 
 /// `GET target HTTP/1.1` with `Host: a.test` and `Connection: close`.

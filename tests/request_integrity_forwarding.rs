@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::nginx::*;
+use common::compare::*;
 use common::raw::{send, Recorded, Recorder};
 use common::Gatehouse;
 use std::net::SocketAddr;

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::nginx::*;
+use common::compare::*;
 use std::net::SocketAddr;
 
 fn routes(backend: SocketAddr, hash: &str) -> String {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::nginx::*;
+use common::compare::*;
 use std::net::SocketAddr;
 
 const TOO_LARGE: Want = Want::Refused(&[(431, "header_too_large")]);

@@ -5,7 +5,6 @@
 use super::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 pub const WRITE: &str = "write-token-0123456789abcdef";
 pub const READ: &str = "read-token-fedcba9876543210";
@@ -74,21 +73,8 @@ impl AdminGatehouse {
     }
 
     async fn ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = reqwest::get(self.admin("/readyz")).await {
-                if r.status() == 200 {
-                    return Ok(());
-                }
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("exited with {status}:\n{}", self.log()));
-            }
-            if Instant::now() > deadline {
-                return Err(format!("not ready after 30 s:\n{}", self.log()));
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        let url = self.admin("/readyz");
+        super::until_ready(&mut self.child, &url, &self.log_path).await
     }
 
     /// Replace the config file atomically (a reload follows), same ports and directory.
