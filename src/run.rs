@@ -13,6 +13,7 @@ use gatehouse_alerting::{AlertMetrics, Alerting, Sources};
 use gatehouse_probes::Probes;
 use gatehouse_proxy::acme::{AcmeManager, AcmeMetrics, Http01Tokens};
 use gatehouse_proxy::caps::{Capped, ConnectionCaps};
+use gatehouse_proxy::handshake::TlsGate;
 use gatehouse_proxy::tls::{CertResolver, TlsMetrics};
 use gatehouse_proxy::{Gateway, ProxyMetrics, ProxyState, SharedState, Telemetry};
 use pingora::listeners::tls::TlsSettings;
@@ -76,7 +77,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
     }
 
     let ready = Arc::new(AtomicBool::new(false));
-    let certs = CertResolver::new(tls_metrics);
+    let certs = CertResolver::new(tls_metrics.clone());
     certs.set_files(file_certs, config.tls.default_certificate.clone());
     let acme_tokens = Http01Tokens::default();
     let mut acme_manager = None;
@@ -159,6 +160,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         },
     ));
     control.spawn(proxy_metrics.signals().clone().run_ticker());
+    control.spawn(logging::report_suppressed());
     if let Some(page) = &config.status_page {
         let listener = control
             .block_on(tokio::net::TcpListener::bind(page.listen))
@@ -268,23 +270,29 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         let caps = ConnectionCaps::new(
             l.max_connections,
             l.max_connections_per_ip,
-            listener_metrics.proxy_caps(&l.name),
+            listener_metrics.proxy_caps(&l.name, &proxy_metrics),
         );
-        let mut service = pingora::services::listening::Service::new(
-            format!("gatehouse proxy {}", l.name),
-            Capped::new(proxy.clone(), caps, shared.clone()),
-        );
-        if l.tls {
+        // TLS runs inside the capped application (after the caps, under gatehouse's own
+        // handshake deadline); Pingora's listener only accepts.
+        let tls = if l.tls {
             let mut tls = TlsSettings::with_callbacks(certs.handshake_callbacks())
                 .map_err(|e| anyhow::anyhow!("listeners `{}`: {e}", l.name))?;
             tls.set_cert_resolver(certs.clone());
             if l.http2 {
                 tls.enable_h2();
             }
-            service.add_tls_with_settings(&l.address.to_string(), None, tls);
+            Some(TlsGate::new(
+                tls.build(),
+                listener_metrics.handshakes(&l.name, &tls_metrics),
+            ))
         } else {
-            service.add_tcp(&l.address.to_string());
-        }
+            None
+        };
+        let mut service = pingora::services::listening::Service::new(
+            format!("gatehouse proxy {}", l.name),
+            Capped::new(proxy.clone(), caps, shared.clone(), tls),
+        );
+        service.add_tcp(&l.address.to_string());
         let scheme = if l.tls { "https" } else { "http" };
         tracing::info!(listener = %l.name, address = %l.address, scheme, "proxy listening");
         server.add_service(service);

@@ -107,8 +107,18 @@ pub struct ServerConfig {
     pub send_timeout: Duration,
     /// Requests served on one keep-alive connection before it is closed gracefully.
     pub keepalive_requests: u32,
-    /// Streams one HTTP/2 connection may have open at once.
+    /// Streams one HTTP/2 connection may have open at once; also the most requests of one
+    /// connection in progress at once (a stream the client reset counts until its request ends).
     pub http2_max_concurrent_streams: u32,
+    /// Streams one HTTP/2 connection's client may reset per minute (a bucket of this size,
+    /// refilled over a minute); one more and the connection gets GOAWAY ENHANCE_YOUR_CALM.
+    pub http2_max_resets: u32,
+    /// How long a TLS handshake may take, from the connection's accept (nginx 1.25:
+    /// ssl_handshake_timeout).
+    pub tls_handshake_timeout: Duration,
+    /// TLS handshakes in progress at once on one listener; a connection arriving when this
+    /// many are under way is closed at once (HAProxy: maxsslconn).
+    pub max_tls_handshakes: usize,
 }
 
 /// Size limits of a request head (nginx: `large_client_header_buffers`).
@@ -432,6 +442,12 @@ pub mod defaults {
     pub const KEEPALIVE_REQUESTS: u32 = 1000;
     /// Concurrent streams per HTTP/2 connection (nginx: 128).
     pub const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 100;
+    /// Client-reset HTTP/2 streams per connection and minute.
+    pub const HTTP2_MAX_RESETS: u32 = 100;
+    /// A TLS handshake (nginx: 60 s; a handshake takes milliseconds).
+    pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// TLS handshakes in progress at once on one listener.
+    pub const MAX_TLS_HANDSHAKES: usize = 1024;
     /// Connections from one client address.
     pub const MAX_CONNECTIONS_PER_IP: usize = 1000;
     /// Connections on one listener when the open-file limit cannot be read.

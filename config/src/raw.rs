@@ -40,6 +40,9 @@ pub(crate) struct RawServer {
     pub send_timeout: Option<String>,
     pub keepalive_requests: Option<u32>,
     pub http2_max_concurrent_streams: Option<u32>,
+    pub http2_max_resets: Option<u32>,
+    pub tls_handshake_timeout: Option<String>,
+    pub max_tls_handshakes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -366,6 +366,9 @@ fn request_integrity_and_connection_settings() {
     let ok = Config::from_yaml_with_env(GOOD, &no_env).expect("valid");
     assert_eq!(ok.server.limits.header_line, 16 << 10);
     assert_eq!(ok.server.keepalive_requests, 1000);
+    assert_eq!(ok.server.http2_max_resets, 100);
+    assert_eq!(ok.server.tls_handshake_timeout, Duration::from_secs(10));
+    assert_eq!(ok.server.max_tls_handshakes, 1024);
     assert!(!ok.server.underscores_in_headers);
     assert_eq!(ok.listeners[0].max_connections_per_ip, 1000);
     let text = r#"
@@ -375,6 +378,9 @@ server:
   keepalive_requests: 0
   keepalive_timeout: 10ms
   header_timeout: 1ms
+  tls_handshake_timeout: 5ms
+  http2_max_resets: 0
+  max_tls_handshakes: 0
   limits: { headers: 300, header_line: "12", head: 1KiB, request_line: 4KiB }
 upstreams: { app: { backends: [{ address: "127.0.0.1:3000" }] } }
 routes:
@@ -389,6 +395,9 @@ routes:
         "server.keepalive_requests",
         "server.keepalive_timeout",
         "server.header_timeout",
+        "server.tls_handshake_timeout",
+        "server.http2_max_resets",
+        "server.max_tls_handshakes",
         "server.limits.headers",
         "server.limits.header_line",
         "server.limits.head",

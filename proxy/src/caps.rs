@@ -5,9 +5,13 @@
 //! Peers in `trusted_proxies` (a load balancer carries many clients) have no per-IP cap.
 //!
 //! The cap wraps Pingora's HTTP application ([`Capped`]), so it sees each connection's start
-//! and end; on a TLS listener that is after the handshake, which Pingora bounds to 60 s. It
-//! also puts `server.header_timeout` on every HTTP/1 request head (see `head_deadline`).
+//! and end. Pingora's listener only accepts: the TLS handshake runs here, after the caps and
+//! under its own deadline (see `handshake`). Then every HTTP/1 request head gets
+//! `server.header_timeout` (see `head_deadline`) and an HTTP/2 connection is watched for its
+//! preface and for reset floods (see `h2guard`).
 
+use crate::h2guard::{H2Guard, Watch};
+use crate::handshake::TlsGate;
 use crate::head_deadline::HeadDeadline;
 use crate::state::SharedState;
 use async_trait::async_trait;
@@ -32,6 +36,7 @@ pub struct ConnectionCaps {
     refused_cap: IntCounter,
     refused_per_ip: IntCounter,
     header_timeouts: IntCounter,
+    h2: Arc<Watch>,
 }
 
 /// The metric handles of one listener.
@@ -44,6 +49,10 @@ pub struct CapMetrics {
     pub refused_per_ip: IntCounter,
     /// `gatehouse_listener_timeouts_total{listener,reason="header_timeout"}`.
     pub header_timeouts: IntCounter,
+    /// `gatehouse_listener_timeouts_total{listener,reason="h2_preface_timeout"}`.
+    pub h2_preface_timeouts: IntCounter,
+    /// `gatehouse_requests_rejected_total{reason="h2_reset_flood"}`.
+    pub h2_reset_floods: IntCounter,
 }
 
 /// A client address as the per-IP cap counts it: IPv4 (also when mapped into IPv6) by itself,
@@ -93,6 +102,10 @@ impl ConnectionCaps {
             refused_cap: metrics.refused_cap,
             refused_per_ip: metrics.refused_per_ip,
             header_timeouts: metrics.header_timeouts,
+            h2: Arc::new(Watch {
+                on_preface_timeout: metrics.h2_preface_timeouts,
+                on_reset_flood: metrics.h2_reset_floods,
+            }),
         })
     }
 
@@ -137,12 +150,24 @@ pub struct Capped<A> {
     inner: Arc<A>,
     caps: Arc<ConnectionCaps>,
     state: SharedState,
+    tls: Option<TlsGate>,
 }
 
 impl<A> Capped<A> {
-    /// `inner` behind `caps`; `state` says who the trusted proxies are.
-    pub fn new(inner: Arc<A>, caps: Arc<ConnectionCaps>, state: SharedState) -> Capped<A> {
-        Capped { inner, caps, state }
+    /// `inner` behind `caps`, with TLS when `tls` is set; `state` gives the trusted proxies
+    /// and the deadlines.
+    pub fn new(
+        inner: Arc<A>,
+        caps: Arc<ConnectionCaps>,
+        state: SharedState,
+        tls: Option<TlsGate>,
+    ) -> Capped<A> {
+        Capped {
+            inner,
+            caps,
+            state,
+            tls,
+        }
     }
 }
 
@@ -166,12 +191,27 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Capped<A> {
         });
         // Dropping the stream closes the connection.
         let _admitted = self.caps.admit(ip, trusted)?;
-        // HTTP/1 heads are timed as a whole; HTTP/2 has no heads to time (its connections
-        // have the idle timeout).
+        let stream = match &self.tls {
+            Some(tls) => tls.accept(stream, &self.state).await?,
+            None => stream,
+        };
+        let (limit, max_resets) = {
+            let s = self.state.load();
+            (
+                s.config.server.header_timeout,
+                s.config.server.http2_max_resets,
+            )
+        };
+        // HTTP/1 heads are timed as a whole; an HTTP/2 connection's preface is, and its
+        // resets are counted.
         let stream: Stream = if stream.selected_alpn_proto() == Some(ALPN::H2) {
-            stream
+            Box::new(H2Guard::new(
+                stream,
+                limit,
+                max_resets,
+                self.caps.h2.clone(),
+            ))
         } else {
-            let limit = self.state.load().config.server.header_timeout;
             let counter = self.caps.header_timeouts.clone();
             Box::new(HeadDeadline::new(
                 stream,
@@ -200,6 +240,8 @@ mod tests {
                 refused_cap: IntCounter::new("c", "c").expect("counter"),
                 refused_per_ip: IntCounter::new("p", "p").expect("counter"),
                 header_timeouts: IntCounter::new("h", "h").expect("counter"),
+                h2_preface_timeouts: IntCounter::new("p2", "p2").expect("counter"),
+                h2_reset_floods: IntCounter::new("r2", "r2").expect("counter"),
             },
         )
     }

@@ -5,7 +5,10 @@
 pub mod acme;
 pub mod canonical;
 pub mod caps;
+mod conn_io;
 mod gateway;
+mod h2guard;
+pub mod handshake;
 mod head_deadline;
 pub mod heartbeat;
 mod metrics;

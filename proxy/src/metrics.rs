@@ -91,6 +91,11 @@ impl ProxyMetrics {
     }
 
     /// The live per-route signals (sliding windows) of the traffic.
+    /// `gatehouse_requests_rejected_total{reason}`, for refusals made outside a request.
+    pub fn rejected(&self, reason: &str) -> prometheus::IntCounter {
+        self.rejected.with_label_values(&[reason])
+    }
+
     pub fn signals(&self) -> &crate::signals::Signals {
         &self.signals
     }

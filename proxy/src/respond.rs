@@ -101,6 +101,10 @@ impl Refusal {
         status: 400,
         code: "ambiguous_credentials",
     };
+    pub(crate) const H2_STREAMS: Refusal = Refusal {
+        status: 503,
+        code: "h2_streams",
+    };
     pub(crate) const AUTH_BUSY: Refusal = Refusal {
         status: 503,
         code: "auth_busy",
@@ -112,7 +116,7 @@ impl Refusal {
         (400..500).contains(&self.status)
             || matches!(
                 self.code,
-                "unsupported_transfer_coding" | "rate_limit_unavailable"
+                "unsupported_transfer_coding" | "rate_limit_unavailable" | "h2_streams"
             )
             || self.code.ends_with("_busy")
     }

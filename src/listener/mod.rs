@@ -89,7 +89,11 @@ impl ListenerMetrics {
     }
 
     /// The handles of a proxy listener's connection caps (`gatehouse_proxy::caps`).
-    pub(crate) fn proxy_caps(&self, listener: &str) -> gatehouse_proxy::caps::CapMetrics {
+    pub(crate) fn proxy_caps(
+        &self,
+        listener: &str,
+        proxy: &gatehouse_proxy::ProxyMetrics,
+    ) -> gatehouse_proxy::caps::CapMetrics {
         gatehouse_proxy::caps::CapMetrics {
             open: self.open.with_label_values(&[listener]),
             refused_cap: self.refused.with_label_values(&[listener, "cap"]),
@@ -97,6 +101,25 @@ impl ListenerMetrics {
             header_timeouts: self
                 .timeouts
                 .with_label_values(&[listener, "header_timeout"]),
+            h2_preface_timeouts: self
+                .timeouts
+                .with_label_values(&[listener, "h2_preface_timeout"]),
+            h2_reset_floods: proxy.rejected("h2_reset_flood"),
+        }
+    }
+
+    /// The handles of a proxy listener's TLS handshakes (`gatehouse_proxy::handshake`).
+    pub(crate) fn handshakes(
+        &self,
+        listener: &str,
+        tls: &gatehouse_proxy::tls::TlsMetrics,
+    ) -> gatehouse_proxy::handshake::HandshakeMetrics {
+        gatehouse_proxy::handshake::HandshakeMetrics {
+            refused: self.refused.with_label_values(&[listener, "handshake_cap"]),
+            timeouts: self
+                .timeouts
+                .with_label_values(&[listener, "tls_handshake_timeout"]),
+            failed: tls.handshakes.with_label_values(&["failed"]),
         }
     }
 

@@ -284,6 +284,24 @@ impl Compiler {
             "server.http2_max_concurrent_streams",
             defaults::HTTP2_MAX_CONCURRENT_STREAMS,
         );
+        let http2_max_resets = self.at_least_one(
+            raw.http2_max_resets,
+            "server.http2_max_resets",
+            defaults::HTTP2_MAX_RESETS,
+        );
+        let tls_handshake_timeout = self.duration(
+            raw.tls_handshake_timeout.as_deref(),
+            "server.tls_handshake_timeout".into(),
+            defaults::TLS_HANDSHAKE_TIMEOUT,
+        );
+        if tls_handshake_timeout < Duration::from_millis(100) {
+            self.err("server.tls_handshake_timeout", "must be at least 100ms");
+        }
+        let max_tls_handshakes = self.at_least_one(
+            raw.max_tls_handshakes,
+            "server.max_tls_handshakes",
+            defaults::MAX_TLS_HANDSHAKES,
+        );
         ServerConfig {
             threads,
             grace_period,
@@ -295,6 +313,9 @@ impl Compiler {
             send_timeout,
             keepalive_requests,
             http2_max_concurrent_streams,
+            http2_max_resets,
+            tls_handshake_timeout,
+            max_tls_handshakes,
         }
     }
 

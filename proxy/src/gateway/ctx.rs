@@ -54,6 +54,8 @@ pub struct RequestCtx {
     /// HTTP/1.0 requests that name none.
     pub(super) host: Option<crate::canonical::Host>,
     pub(super) _in_flight: InFlight,
+    /// This request's place among its HTTP/2 connection's requests under way.
+    pub(super) h2_slot: Option<crate::h2guard::RequestSlot>,
 }
 
 impl RequestCtx {
@@ -81,6 +83,7 @@ impl RequestCtx {
             cache: None,
             host: None,
             _in_flight: InFlight(in_flight.clone()),
+            h2_slot: None,
         }
     }
 

@@ -139,6 +139,22 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         edge::identify_client(session, ctx);
+        // A stream its client reset still counts until its request ends: one connection never
+        // has more requests under way than its stream limit.
+        if session.as_ref().is_http2() {
+            let limit = ctx.state.config.server.http2_max_concurrent_streams as usize;
+            let digest = session.digest().and_then(|d| d.socket_digest.as_ref());
+            match digest.map(|d| crate::h2guard::start_request(d, limit)) {
+                Some(Err(())) => {
+                    ctx.status = Some(503);
+                    let msg = "this connection has too many requests under way";
+                    respond(session, Refusal::H2_STREAMS, msg, ctx, false, &[]).await?;
+                    return Ok(true);
+                }
+                Some(Ok(slot)) => ctx.h2_slot = slot,
+                None => {}
+            }
+        }
         // Step 0: one canonical request for routing, every policy and the upstream.
         let encoded_slash = match canonical::canonicalize(session, &ctx.state.config.server) {
             Ok(c) => {
@@ -500,6 +516,16 @@ impl ProxyHttp for Gateway {
             error_code: code,
             can_reuse_downstream: false,
         }
+    }
+
+    /// A client that went away or reset its stream is its own doing, and a flood of them
+    /// would be a flood of log lines: counted in the request metrics, logged at debug.
+    fn suppress_error_log(&self, _session: &Session, ctx: &RequestCtx, e: &Error) -> bool {
+        let downstream = e.esource() == &ErrorSource::Downstream;
+        if downstream {
+            tracing::debug!(request_id = %ctx.request_id, error = %e, "the client went away");
+        }
+        downstream
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {

@@ -1,0 +1,411 @@
+//! HTTP/2 connections under watch. The `h2` crate and Pingora bound a connection's open
+//! streams and its unpaced rapid reset, but not a client that opens streams, lets them be
+//! accepted and then resets them, 20 at a time (the paced rapid reset): each reset frees a
+//! stream slot at once while its request still runs upstream. This wrapper of the connection's
+//! stream reads the client's frame headers as they pass (it never changes a byte) and:
+//!
+//! - closes a connection whose client preface and first SETTINGS have not arrived within
+//!   `server.header_timeout` (counted as `h2_preface_timeout`);
+//! - spends one token of a per-connection bucket on each RST_STREAM from the client
+//!   (`server.http2_max_resets` tokens, refilled over a minute); when the bucket is empty it
+//!   writes GOAWAY with ENHANCE_YOUR_CALM between two of the server's frames and ends the
+//!   connection (counted in `gatehouse_requests_rejected_total{reason="h2_reset_flood"}`),
+//!   which cancels every request of the connection still under way upstream;
+//! - registers the connection so that the gateway can count its requests under way
+//!   ([`start_request`]): a reset stream counts until its request has ended, so a connection
+//!   never has more requests in progress than `server.http2_max_concurrent_streams`.
+
+use pingora::protocols::Stream;
+use prometheus::IntCounter;
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+
+const PREFACE_LEN: usize = 24;
+const RST_STREAM: u8 = 0x3;
+const HEADERS: u8 = 0x1;
+const SETTINGS: u8 = 0x4;
+const ENHANCE_YOUR_CALM: u32 = 0xb;
+const SHARDS: usize = 16;
+
+/// What one HTTP/2 connection shares with its requests.
+#[derive(Debug, Default)]
+pub(crate) struct H2Conn {
+    in_flight: AtomicUsize,
+}
+
+type Registry = [Mutex<HashMap<usize, Weak<H2Conn>>>; SHARDS];
+
+/// Open HTTP/2 connections by the address of their socket digest, which Pingora shares
+/// between the connection and every request on it.
+static CONNECTIONS: LazyLock<Registry> =
+    LazyLock::new(|| std::array::from_fn(|_| Mutex::new(HashMap::new())));
+
+fn shard(key: usize) -> &'static Mutex<HashMap<usize, Weak<H2Conn>>> {
+    &CONNECTIONS[(key >> 4) % SHARDS]
+}
+
+/// A request counted as under way on its connection until dropped.
+#[derive(Debug)]
+pub(crate) struct RequestSlot(Arc<H2Conn>);
+
+impl Drop for RequestSlot {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Count a request of the HTTP/2 connection whose socket digest is `digest` as under way:
+/// `Ok(None)` when the connection is not watched, `Err(())` when it already has `limit`
+/// requests in progress.
+pub(crate) fn start_request(
+    digest: &Arc<pingora::protocols::SocketDigest>,
+    limit: usize,
+) -> Result<Option<RequestSlot>, ()> {
+    let key = Arc::as_ptr(digest) as usize;
+    let conn = shard(key)
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&key).and_then(Weak::upgrade));
+    let Some(conn) = conn else {
+        return Ok(None);
+    };
+    if conn.in_flight.fetch_add(1, Ordering::Relaxed) >= limit {
+        conn.in_flight.fetch_sub(1, Ordering::Relaxed);
+        return Err(());
+    }
+    Ok(Some(RequestSlot(conn)))
+}
+
+/// The counters of the watch, one set per listener.
+pub(crate) struct Watch {
+    pub(crate) on_preface_timeout: IntCounter,
+    pub(crate) on_reset_flood: IntCounter,
+}
+
+/// Frame boundaries in one direction of the connection.
+#[derive(Debug, Default)]
+struct Frames {
+    head: [u8; 9],
+    head_len: usize,
+    payload_left: usize,
+}
+
+impl Frames {
+    /// Follow `bytes`; call `on_head` with each complete frame header.
+    fn follow(&mut self, mut bytes: &[u8], mut on_head: impl FnMut(&[u8; 9])) {
+        while !bytes.is_empty() {
+            if self.payload_left > 0 {
+                let n = self.payload_left.min(bytes.len());
+                self.payload_left -= n;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let n = (9 - self.head_len).min(bytes.len());
+            self.head[self.head_len..self.head_len + n].copy_from_slice(&bytes[..n]);
+            self.head_len += n;
+            bytes = &bytes[n..];
+            if self.head_len == 9 {
+                self.head_len = 0;
+                self.payload_left = usize::from(self.head[0]) << 16
+                    | usize::from(self.head[1]) << 8
+                    | usize::from(self.head[2]);
+                on_head(&self.head);
+            }
+        }
+    }
+
+    fn at_boundary(&self) -> bool {
+        self.head_len == 0 && self.payload_left == 0
+    }
+}
+
+/// GOAWAY with ENHANCE_YOUR_CALM, naming `last` as the last stream processed.
+fn goaway(last: u32) -> [u8; 17] {
+    let mut f = [0u8; 17];
+    f[2] = 8;
+    f[3] = 0x7;
+    f[9..13].copy_from_slice(&(last & 0x7fff_ffff).to_be_bytes());
+    f[13..17].copy_from_slice(&ENHANCE_YOUR_CALM.to_be_bytes());
+    f
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Calm {
+    /// Nothing to say.
+    No,
+    /// GOAWAY is due; this many of its bytes are written.
+    Due(usize),
+    /// The connection is over.
+    Closed,
+}
+
+/// An HTTP/2 connection's stream under watch.
+pub(crate) struct H2Guard {
+    inner: Stream,
+    /// Held for the registry's weak reference.
+    _conn: Arc<H2Conn>,
+    key: Option<usize>,
+    preface_left: usize,
+    /// Runs until the client's preface and first SETTINGS have arrived.
+    preface: Option<Pin<Box<Sleep>>>,
+    read: Frames,
+    written: Frames,
+    last_stream: u32,
+    max_resets: u32,
+    tokens: f64,
+    refilled: Instant,
+    calm: Calm,
+    watch: Arc<Watch>,
+}
+
+impl std::fmt::Debug for H2Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("H2Guard")
+            .field("inner", &self.inner)
+            .field("calm", &self.calm)
+            .finish()
+    }
+}
+
+impl Drop for H2Guard {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            if let Ok(mut m) = shard(key).lock() {
+                m.remove(&key);
+            }
+        }
+    }
+}
+
+impl H2Guard {
+    /// Watch `inner`: its preface within `preface_timeout`, at most `max_resets` client
+    /// resets a minute.
+    pub(crate) fn new(
+        inner: Stream,
+        preface_timeout: Duration,
+        max_resets: u32,
+        watch: Arc<Watch>,
+    ) -> H2Guard {
+        let conn = Arc::new(H2Conn::default());
+        let key = inner.get_socket_digest().map(|d| Arc::as_ptr(&d) as usize);
+        if let Some(key) = key {
+            if let Ok(mut m) = shard(key).lock() {
+                m.insert(key, Arc::downgrade(&conn));
+            }
+        }
+        H2Guard {
+            inner,
+            _conn: conn,
+            key,
+            preface_left: PREFACE_LEN,
+            preface: Some(Box::pin(tokio::time::sleep(preface_timeout))),
+            read: Frames::default(),
+            written: Frames::default(),
+            last_stream: 0,
+            max_resets,
+            tokens: f64::from(max_resets),
+            refilled: Instant::now(),
+            calm: Calm::No,
+            watch,
+        }
+    }
+
+    /// Follow bytes the client sent.
+    fn saw(&mut self, mut bytes: &[u8]) {
+        if self.preface_left > 0 {
+            let n = self.preface_left.min(bytes.len());
+            self.preface_left -= n;
+            bytes = &bytes[n..];
+        }
+        let mut settings = false;
+        let mut resets = 0u32;
+        let mut last = self.last_stream;
+        self.read.follow(bytes, |h| {
+            let stream = u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff;
+            match h[3] {
+                SETTINGS => settings = true,
+                HEADERS => last = last.max(stream),
+                RST_STREAM => resets += 1,
+                _ => {}
+            }
+        });
+        self.last_stream = last;
+        if settings {
+            self.preface = None;
+        }
+        if resets > 0 && self.calm == Calm::No {
+            let max = f64::from(self.max_resets);
+            let now = Instant::now();
+            let refill = now.duration_since(self.refilled).as_secs_f64() * max / 60.0;
+            self.refilled = now;
+            self.tokens = (self.tokens + refill).min(max) - f64::from(resets);
+            if self.tokens < 0.0 {
+                self.calm = Calm::Due(0);
+                self.watch.on_reset_flood.inc();
+                tracing::debug!(
+                    last_stream = self.last_stream,
+                    "HTTP/2 client reset too many streams; GOAWAY ENHANCE_YOUR_CALM"
+                );
+            }
+        }
+    }
+
+    /// Write what is left of a due GOAWAY; `Ready` once the connection is over.
+    fn poll_calm(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        while let Calm::Due(done) = self.calm {
+            if !self.written.at_boundary() {
+                // The server is inside a frame it could not finish writing (the client is
+                // not reading): no room for a GOAWAY, just close.
+                self.calm = Calm::Closed;
+                break;
+            }
+            let frame = goaway(self.last_stream);
+            if done < frame.len() {
+                match Pin::new(&mut self.inner).poll_write(cx, &frame[done..]) {
+                    Poll::Ready(Ok(n)) if n > 0 => self.calm = Calm::Due(done + n),
+                    Poll::Ready(_) => self.calm = Calm::Closed,
+                    Poll::Pending => return Poll::Pending,
+                }
+            } else {
+                match Pin::new(&mut self.inner).poll_flush(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(_) => self.calm = Calm::Closed,
+                }
+            }
+        }
+        Poll::Ready(())
+    }
+}
+
+fn closed() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "HTTP/2 connection closed: too many streams reset by the client",
+    )
+}
+
+impl AsyncRead for H2Guard {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.calm != Calm::No {
+            // The end of the stream, once the GOAWAY is out.
+            return this.poll_calm(cx).map(|()| Ok(()));
+        }
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                this.saw(&buf.filled()[before..]);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => {
+                if let Some(sleep) = this.preface.as_mut() {
+                    if sleep.as_mut().poll(cx).is_ready() {
+                        this.preface = None;
+                        this.watch.on_preface_timeout.inc();
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "no HTTP/2 preface and SETTINGS before the header timeout",
+                        )));
+                    }
+                }
+                Poll::Pending
+            }
+            other => other,
+        }
+    }
+}
+
+impl AsyncWrite for H2Guard {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        if this.calm != Calm::No {
+            return this.poll_calm(cx).map(|()| Err(closed()));
+        }
+        let res = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = res {
+            this.written.follow(&buf[..n], |_| {});
+        }
+        res
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        if this.calm != Calm::No {
+            return this.poll_calm(cx).map(|()| Err(closed()));
+        }
+        let res = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = res {
+            let mut left = n;
+            for b in bufs {
+                let take = left.min(b.len());
+                this.written.follow(&b[..take], |_| {});
+                left -= take;
+                if left == 0 {
+                    break;
+                }
+            }
+        }
+        res
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+crate::conn_io::forward_io!(H2Guard, inner);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_heads_split_across_reads() {
+        let mut f = Frames::default();
+        let mut heads = Vec::new();
+        // SETTINGS (6 bytes of payload), then RST_STREAM on stream 3, cut at odd places.
+        let mut bytes = vec![0, 0, 6, SETTINGS, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6];
+        bytes.extend([0, 0, 4, RST_STREAM, 0, 0, 0, 0, 3, 0, 0, 0, 8]);
+        for chunk in [&bytes[..4], &bytes[4..11], &bytes[11..20], &bytes[20..]] {
+            f.follow(chunk, |h| heads.push((h[3], h[8])));
+        }
+        assert_eq!(heads, vec![(SETTINGS, 0), (RST_STREAM, 3)]);
+        assert!(f.at_boundary());
+    }
+
+    #[test]
+    fn goaway_frame() {
+        let f = goaway(7);
+        assert_eq!(&f[..9], &[0, 0, 8, 7, 0, 0, 0, 0, 0]);
+        assert_eq!(&f[9..13], &[0, 0, 0, 7]);
+        assert_eq!(&f[13..], &[0, 0, 0, 0xb]);
+    }
+}
