@@ -143,9 +143,16 @@ enum Calm {
     No,
     /// GOAWAY is due; this many of its bytes are written.
     Due(usize),
+    /// GOAWAY and FIN are out: the client's bytes are read and dropped, so that closing does
+    /// not reset the connection before the client has read the GOAWAY (nginx:
+    /// lingering_close); the server's are dropped too. Ends at the client's FIN or [`LINGER`].
+    Lingering,
     /// The connection is over.
     Closed,
 }
+
+/// How long a connection told GOAWAY ENHANCE_YOUR_CALM lingers.
+const LINGER: Duration = Duration::from_secs(1);
 
 /// An HTTP/2 connection's stream under watch.
 pub(crate) struct H2Guard {
@@ -154,8 +161,8 @@ pub(crate) struct H2Guard {
     _conn: Arc<H2Conn>,
     key: Option<usize>,
     preface_left: usize,
-    /// Runs until the client's preface and first SETTINGS have arrived.
-    preface: Option<Pin<Box<Sleep>>>,
+    /// Runs until the client's preface and first SETTINGS have arrived; later, the linger's.
+    deadline: Option<Pin<Box<Sleep>>>,
     read: Frames,
     written: Frames,
     last_stream: u32,
@@ -206,7 +213,7 @@ impl H2Guard {
             _conn: conn,
             key,
             preface_left: PREFACE_LEN,
-            preface: Some(Box::pin(tokio::time::sleep(preface_timeout))),
+            deadline: Some(Box::pin(tokio::time::sleep(preface_timeout))),
             read: Frames::default(),
             written: Frames::default(),
             last_stream: 0,
@@ -239,7 +246,7 @@ impl H2Guard {
         });
         self.last_stream = last;
         if settings {
-            self.preface = None;
+            self.deadline = None;
         }
         if resets > 0 && self.calm == Calm::No {
             let max = f64::from(self.max_resets);
@@ -258,38 +265,59 @@ impl H2Guard {
         }
     }
 
-    /// Write what is left of a due GOAWAY; `Ready` once the connection is over.
+    /// Write what is left of a due GOAWAY, then linger; `Ready` once the connection is over.
     fn poll_calm(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        while let Calm::Due(done) = self.calm {
-            if !self.written.at_boundary() {
-                // The server is inside a frame it could not finish writing (the client is
-                // not reading): no room for a GOAWAY, just close.
-                self.calm = Calm::Closed;
-                break;
-            }
-            let frame = goaway(self.last_stream);
-            if done < frame.len() {
-                match Pin::new(&mut self.inner).poll_write(cx, &frame[done..]) {
-                    Poll::Ready(Ok(n)) if n > 0 => self.calm = Calm::Due(done + n),
-                    Poll::Ready(_) => self.calm = Calm::Closed,
-                    Poll::Pending => return Poll::Pending,
+        loop {
+            match self.calm {
+                Calm::No | Calm::Closed => return Poll::Ready(()),
+                Calm::Due(_) if !self.written.at_boundary() => {
+                    // The server is inside a frame it could not finish writing (the client
+                    // is not reading): no room for a GOAWAY, just close.
+                    self.calm = Calm::Closed;
                 }
-            } else {
-                match Pin::new(&mut self.inner).poll_flush(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(_) => self.calm = Calm::Closed,
+                Calm::Due(done) => {
+                    let frame = goaway(self.last_stream);
+                    let inner = Pin::new(&mut self.inner);
+                    self.calm = if done < frame.len() {
+                        match inner.poll_write(cx, &frame[done..]) {
+                            Poll::Ready(Ok(n)) if n > 0 => Calm::Due(done + n),
+                            Poll::Ready(_) => Calm::Closed,
+                            Poll::Pending => return Poll::Pending,
+                        }
+                    } else {
+                        match inner.poll_flush(cx) {
+                            Poll::Pending => return Poll::Pending,
+                            Poll::Ready(Ok(())) => {
+                                self.deadline = Some(Box::pin(tokio::time::sleep(LINGER)));
+                                Calm::Lingering
+                            }
+                            Poll::Ready(Err(_)) => Calm::Closed,
+                        }
+                    };
+                }
+                Calm::Lingering => {
+                    // Our FIN first (its errors change nothing: the connection is ending).
+                    let _ = Pin::new(&mut self.inner).poll_shutdown(cx);
+                    let mut scratch = [0u8; 4096];
+                    let mut buf = ReadBuf::new(&mut scratch);
+                    match Pin::new(&mut self.inner).poll_read(cx, &mut buf) {
+                        Poll::Ready(Ok(())) if !buf.filled().is_empty() => continue,
+                        Poll::Ready(_) => self.calm = Calm::Closed,
+                        Poll::Pending => {
+                            let over = self
+                                .deadline
+                                .as_mut()
+                                .is_none_or(|t| t.as_mut().poll(cx).is_ready());
+                            if !over {
+                                return Poll::Pending;
+                            }
+                            self.calm = Calm::Closed;
+                        }
+                    }
                 }
             }
         }
-        Poll::Ready(())
     }
-}
-
-fn closed() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::ConnectionAborted,
-        "HTTP/2 connection closed: too many streams reset by the client",
-    )
 }
 
 impl AsyncRead for H2Guard {
@@ -300,7 +328,7 @@ impl AsyncRead for H2Guard {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         if this.calm != Calm::No {
-            // The end of the stream, once the GOAWAY is out.
+            // The end of the stream, once the GOAWAY is out and the client has had it.
             return this.poll_calm(cx).map(|()| Ok(()));
         }
         let before = buf.filled().len();
@@ -310,9 +338,9 @@ impl AsyncRead for H2Guard {
                 Poll::Ready(Ok(()))
             }
             Poll::Pending => {
-                if let Some(sleep) = this.preface.as_mut() {
+                if let Some(sleep) = this.deadline.as_mut() {
                     if sleep.as_mut().poll(cx).is_ready() {
-                        this.preface = None;
+                        this.deadline = None;
                         this.watch.on_preface_timeout.inc();
                         return Poll::Ready(Err(io::Error::new(
                             io::ErrorKind::TimedOut,
@@ -334,8 +362,8 @@ impl AsyncWrite for H2Guard {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        if this.calm != Calm::No {
-            return this.poll_calm(cx).map(|()| Err(closed()));
+        if let Some(done) = this.after_goaway(cx) {
+            return done.map(|()| Ok(buf.len()));
         }
         let res = Pin::new(&mut this.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = res {
@@ -350,8 +378,8 @@ impl AsyncWrite for H2Guard {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        if this.calm != Calm::No {
-            return this.poll_calm(cx).map(|()| Err(closed()));
+        if let Some(done) = this.after_goaway(cx) {
+            return done.map(|()| Ok(bufs.iter().map(|b| b.len()).sum()));
         }
         let res = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = res {
@@ -373,11 +401,35 @@ impl AsyncWrite for H2Guard {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.calm != Calm::No {
+            return Poll::Ready(Ok(()));
+        }
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl H2Guard {
+    /// Once GOAWAY is due, the server's own frames are dropped (the connection is ending; a
+    /// write error would close it at once, before the client has read the GOAWAY). `Some`
+    /// when the write is to be dropped, after the GOAWAY is out.
+    fn after_goaway(&mut self, cx: &mut Context<'_>) -> Option<Poll<()>> {
+        match self.calm {
+            Calm::No => None,
+            Calm::Due(_) => Some(self.poll_calm_write(cx)),
+            Calm::Lingering | Calm::Closed => Some(Poll::Ready(())),
+        }
+    }
+
+    /// Drive a due GOAWAY out from the write side (lingering is the read side's).
+    fn poll_calm_write(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self.poll_calm(cx) {
+            Poll::Pending if matches!(self.calm, Calm::Due(_)) => Poll::Pending,
+            _ => Poll::Ready(()),
+        }
     }
 }
 
