@@ -231,6 +231,39 @@ async fn a_reset_stream_cancels_its_upstream_request_at_once() {
     assert!(!conn.is_finished());
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_serves_keepalive_requests_streams_then_goaway() {
+    let s = setup("  keepalive_requests: 5\n").await;
+    let (mut send, conn) = h2_client(&s.ca, s.g.tls_port).await;
+    for i in 0..5 {
+        send = send.ready().await.unwrap();
+        let (rsp, _) = send
+            .send_request(get(s.g.tls_port, "/hold/0"), true)
+            .unwrap();
+        assert_eq!(rsp.await.unwrap().status(), 200, "request {i}");
+    }
+    // The fifth stream brought a graceful GOAWAY: no sixth request is served here.
+    let sixth = async {
+        let mut send = send.ready().await?;
+        let (rsp, _) = send.send_request(get(s.g.tls_port, "/hold/0"), true)?;
+        rsp.await
+    };
+    let e = tokio::time::timeout(Duration::from_secs(5), sixth)
+        .await
+        .expect("the sixth request hangs")
+        .expect_err("a sixth request was served");
+    assert!(
+        e.is_go_away() || e.reason() == Some(h2::Reason::REFUSED_STREAM),
+        "{e:?}"
+    );
+    assert_eq!(s.backend.received.load(Ordering::SeqCst), 5);
+    // A graceful close, not an error.
+    let ended = tokio::time::timeout(Duration::from_secs(5), conn).await;
+    if let Ok(Ok(Err(e))) = ended {
+        assert_eq!(e.reason(), Some(h2::Reason::NO_ERROR), "{e:?}");
+    }
+}
+
 /// Open `per_batch` streams, wait (when `paced`) until the backend holds them, reset them;
 /// `batches` times or until the connection fails. The error that ended it, if any.
 async fn rapid_reset(s: &Setup, batches: usize, per_batch: usize, paced: bool) -> h2::Error {
@@ -389,13 +422,14 @@ routes:
     for mut s in first {
         s.send_reset(h2::Reason::CANCEL);
     }
-    // Their streams are closed, their requests are not: the next ones are refused at once.
+    // Their streams are closed, their requests are not: the next ones are refused at once,
+    // as not processed (the client may retry them).
     let t0 = Instant::now();
     for _ in 0..4 {
         let mut send = send.clone().ready().await.unwrap();
         let (rsp, _) = send.send_request(get(port, "/"), true).unwrap();
-        let rsp = rsp.await.unwrap();
-        assert_eq!(rsp.status(), 503);
+        let e = rsp.await.unwrap_err();
+        assert_eq!(e.reason(), Some(h2::Reason::REFUSED_STREAM), "{e:?}");
     }
     assert!(t0.elapsed() < Duration::from_secs(3), "not refused at once");
     let refused = g

@@ -195,11 +195,13 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Capped<A> {
             Some(tls) => tls.accept(stream, &self.state).await?,
             None => stream,
         };
-        let (limit, max_resets) = {
+        let (limit, max_resets, max_streams) = {
             let s = self.state.load();
+            let server = &s.config.server;
             (
-                s.config.server.header_timeout,
-                s.config.server.http2_max_resets,
+                server.header_timeout,
+                server.http2_max_resets,
+                server.keepalive_requests,
             )
         };
         // HTTP/1 heads are timed as a whole; an HTTP/2 connection's preface is, and its
@@ -209,6 +211,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Capped<A> {
                 stream,
                 limit,
                 max_resets,
+                max_streams,
                 self.caps.h2.clone(),
             ))
         } else {

@@ -11,6 +11,10 @@
 //!   writes GOAWAY with ENHANCE_YOUR_CALM between two of the server's frames and ends the
 //!   connection (counted in `gatehouse_requests_rejected_total{reason="h2_reset_flood"}`),
 //!   which cancels every request of the connection still under way upstream;
+//! - after `server.keepalive_requests` requests, sends a graceful GOAWAY (NO_ERROR, naming
+//!   the last stream read by then) between two of the server's frames, as nginx does; the
+//!   requests of later streams are refused with REFUSED_STREAM (not processed: a client
+//!   retries them on a new connection);
 //! - registers the connection so that the gateway can count its requests under way
 //!   ([`start_request`]): a reset stream counts until its request has ended, so a connection
 //!   never has more requests in progress than `server.http2_max_concurrent_streams`.
@@ -21,7 +25,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -32,13 +36,28 @@ const PREFACE_LEN: usize = 24;
 const RST_STREAM: u8 = 0x3;
 const HEADERS: u8 = 0x1;
 const SETTINGS: u8 = 0x4;
+const NO_ERROR: u32 = 0x0;
 const ENHANCE_YOUR_CALM: u32 = 0xb;
 const SHARDS: usize = 16;
 
 /// What one HTTP/2 connection shares with its requests.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct H2Conn {
     in_flight: AtomicUsize,
+    /// Requests taken so far, and how many the connection serves.
+    taken: AtomicU32,
+    max_requests: u32,
+    /// The last request was taken: a graceful GOAWAY is due, new requests are refused.
+    closing: AtomicBool,
+}
+
+/// Why a request of an HTTP/2 connection is not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotTaken {
+    /// Its connection has its stream limit of requests under way.
+    Busy,
+    /// Its connection was told GOAWAY after its request cap.
+    Closing,
 }
 
 type Registry = [Mutex<HashMap<usize, Weak<H2Conn>>>; SHARDS];
@@ -63,12 +82,11 @@ impl Drop for RequestSlot {
 }
 
 /// Count a request of the HTTP/2 connection whose socket digest is `digest` as under way:
-/// `Ok(None)` when the connection is not watched, `Err(())` when it already has `limit`
-/// requests in progress.
+/// `Ok(None)` when the connection is not watched.
 pub(crate) fn start_request(
     digest: &Arc<pingora::protocols::SocketDigest>,
     limit: usize,
-) -> Result<Option<RequestSlot>, ()> {
+) -> Result<Option<RequestSlot>, NotTaken> {
     let key = Arc::as_ptr(digest) as usize;
     let conn = shard(key)
         .lock()
@@ -77,9 +95,17 @@ pub(crate) fn start_request(
     let Some(conn) = conn else {
         return Ok(None);
     };
+    if conn.closing.load(Ordering::Relaxed) {
+        return Err(NotTaken::Closing);
+    }
     if conn.in_flight.fetch_add(1, Ordering::Relaxed) >= limit {
         conn.in_flight.fetch_sub(1, Ordering::Relaxed);
-        return Err(());
+        return Err(NotTaken::Busy);
+    }
+    if conn.taken.fetch_add(1, Ordering::Relaxed) + 1 >= conn.max_requests {
+        // Every request taken came on a stream read before the GOAWAY is written, so the last
+        // stream it names covers them; streams read meanwhile are refused, which is safe.
+        conn.closing.store(true, Ordering::Relaxed);
     }
     Ok(Some(RequestSlot(conn)))
 }
@@ -127,13 +153,13 @@ impl Frames {
     }
 }
 
-/// GOAWAY with ENHANCE_YOUR_CALM, naming `last` as the last stream processed.
-fn goaway(last: u32) -> [u8; 17] {
+/// GOAWAY with `code`, naming `last` as the last stream processed.
+fn goaway(last: u32, code: u32) -> [u8; 17] {
     let mut f = [0u8; 17];
     f[2] = 8;
     f[3] = 0x7;
     f[9..13].copy_from_slice(&(last & 0x7fff_ffff).to_be_bytes());
-    f[13..17].copy_from_slice(&ENHANCE_YOUR_CALM.to_be_bytes());
+    f[13..17].copy_from_slice(&code.to_be_bytes());
     f
 }
 
@@ -157,8 +183,8 @@ const LINGER: Duration = Duration::from_secs(1);
 /// An HTTP/2 connection's stream under watch.
 pub(crate) struct H2Guard {
     inner: Stream,
-    /// Held for the registry's weak reference.
-    _conn: Arc<H2Conn>,
+    /// Shared with the registry (weakly) and the requests.
+    conn: Arc<H2Conn>,
     key: Option<usize>,
     preface_left: usize,
     /// Runs until the client's preface and first SETTINGS have arrived; later, the linger's.
@@ -170,6 +196,8 @@ pub(crate) struct H2Guard {
     tokens: f64,
     refilled: Instant,
     calm: Calm,
+    /// The graceful GOAWAY once due, and how many of its bytes are written.
+    graceful: Option<([u8; 17], usize)>,
     watch: Arc<Watch>,
 }
 
@@ -194,14 +222,20 @@ impl Drop for H2Guard {
 
 impl H2Guard {
     /// Watch `inner`: its preface within `preface_timeout`, at most `max_resets` client
-    /// resets a minute.
+    /// resets a minute, a graceful GOAWAY after `max_requests` requests.
     pub(crate) fn new(
         inner: Stream,
         preface_timeout: Duration,
         max_resets: u32,
+        max_requests: u32,
         watch: Arc<Watch>,
     ) -> H2Guard {
-        let conn = Arc::new(H2Conn::default());
+        let conn = Arc::new(H2Conn {
+            in_flight: AtomicUsize::new(0),
+            taken: AtomicU32::new(0),
+            max_requests,
+            closing: AtomicBool::new(false),
+        });
         let key = inner.get_socket_digest().map(|d| Arc::as_ptr(&d) as usize);
         if let Some(key) = key {
             if let Ok(mut m) = shard(key).lock() {
@@ -210,7 +244,7 @@ impl H2Guard {
         }
         H2Guard {
             inner,
-            _conn: conn,
+            conn,
             key,
             preface_left: PREFACE_LEN,
             deadline: Some(Box::pin(tokio::time::sleep(preface_timeout))),
@@ -221,6 +255,7 @@ impl H2Guard {
             tokens: f64::from(max_resets),
             refilled: Instant::now(),
             calm: Calm::No,
+            graceful: None,
             watch,
         }
     }
@@ -265,18 +300,41 @@ impl H2Guard {
         }
     }
 
+    /// Write the graceful GOAWAY when due and the server is between two frames: `Pending`
+    /// only while it is partly written.
+    fn poll_graceful(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.graceful.is_none() && self.conn.closing.load(Ordering::Relaxed) {
+            self.graceful = Some((goaway(self.last_stream, NO_ERROR), 0));
+        }
+        while let Some((frame, done)) = self.graceful.as_mut() {
+            if *done == frame.len() || (*done == 0 && !self.written.at_boundary()) {
+                break;
+            }
+            match Pin::new(&mut self.inner).poll_write(cx, &frame[*done..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => *done += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
     /// Write what is left of a due GOAWAY, then linger; `Ready` once the connection is over.
     fn poll_calm(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             match self.calm {
                 Calm::No | Calm::Closed => return Poll::Ready(()),
-                Calm::Due(_) if !self.written.at_boundary() => {
+                Calm::Due(_)
+                    if !self.written.at_boundary()
+                        || self.graceful.is_some_and(|(f, d)| d > 0 && d < f.len()) =>
+                {
                     // The server is inside a frame it could not finish writing (the client
                     // is not reading): no room for a GOAWAY, just close.
                     self.calm = Calm::Closed;
                 }
                 Calm::Due(done) => {
-                    let frame = goaway(self.last_stream);
+                    let frame = goaway(self.last_stream, ENHANCE_YOUR_CALM);
                     let inner = Pin::new(&mut self.inner);
                     self.calm = if done < frame.len() {
                         match inner.poll_write(cx, &frame[done..]) {
@@ -335,6 +393,13 @@ impl AsyncRead for H2Guard {
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 this.saw(&buf.filled()[before..]);
+                // A due graceful GOAWAY goes out now if the server is between frames (it may
+                // have nothing to write for a while); its errors show on the next write.
+                if this.graceful.is_none_or(|(f, d)| d < f.len())
+                    && this.poll_graceful(cx).is_ready()
+                {
+                    let _ = Pin::new(&mut this.inner).poll_flush(cx);
+                }
                 Poll::Ready(Ok(()))
             }
             Poll::Pending => {
@@ -365,6 +430,11 @@ impl AsyncWrite for H2Guard {
         if let Some(done) = this.after_goaway(cx) {
             return done.map(|()| Ok(buf.len()));
         }
+        match this.poll_graceful(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
         let res = Pin::new(&mut this.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = res {
             this.written.follow(&buf[..n], |_| {});
@@ -380,6 +450,11 @@ impl AsyncWrite for H2Guard {
         let this = &mut *self;
         if let Some(done) = this.after_goaway(cx) {
             return done.map(|()| Ok(bufs.iter().map(|b| b.len()).sum()));
+        }
+        match this.poll_graceful(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
         }
         let res = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = res {
@@ -455,7 +530,7 @@ mod tests {
 
     #[test]
     fn goaway_frame() {
-        let f = goaway(7);
+        let f = goaway(7, ENHANCE_YOUR_CALM);
         assert_eq!(&f[..9], &[0, 0, 8, 7, 0, 0, 0, 0, 0]);
         assert_eq!(&f[9..13], &[0, 0, 0, 7]);
         assert_eq!(&f[13..], &[0, 0, 0, 0xb]);

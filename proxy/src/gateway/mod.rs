@@ -140,15 +140,19 @@ impl ProxyHttp for Gateway {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         edge::identify_client(session, ctx);
         // A stream its client reset still counts until its request ends: one connection never
-        // has more requests under way than its stream limit.
+        // has more requests under way than its stream limit. Past it, and after a graceful
+        // GOAWAY, the stream is refused (REFUSED_STREAM: not processed, safe to retry).
         if session.as_ref().is_http2() {
             let limit = ctx.state.config.server.http2_max_concurrent_streams as usize;
             let digest = session.digest().and_then(|d| d.socket_digest.as_ref());
             match digest.map(|d| crate::h2guard::start_request(d, limit)) {
-                Some(Err(())) => {
-                    ctx.status = Some(503);
-                    let msg = "this connection has too many requests under way";
-                    respond(session, Refusal::H2_STREAMS, msg, ctx, false, &[]).await?;
+                Some(Err(why)) => {
+                    if why == crate::h2guard::NotTaken::Busy {
+                        ctx.count_rejection(Refusal::H2_STREAMS.code);
+                    }
+                    session
+                        .as_mut()
+                        .shutdown_with_reason(h2::Reason::REFUSED_STREAM);
                     return Ok(true);
                 }
                 Some(Ok(slot)) => ctx.h2_slot = slot,
