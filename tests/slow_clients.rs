@@ -112,3 +112,44 @@ async fn a_client_that_stops_reading_is_closed_at_the_send_timeout() {
     .await;
     drop(s);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trickled_body_is_stopped_at_the_route_total() {
+    // One byte every 200 ms never trips the 1 s wait between reads; the route's total (2 s)
+    // covers the body too.
+    let (addr, gone) = backend(0).await;
+    let body = config(addr).replace("timeouts: { read: 30s }", "timeouts: { total: 2s }");
+    let g = Gatehouse::start(&body).await;
+    let mut s = TcpStream::connect(("127.0.0.1", g.port)).await.unwrap();
+    s.write_all(b"POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 1000\r\n\r\n")
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let mut answer = Vec::new();
+    let mut b = [0u8; 1024];
+    while start.elapsed() < Duration::from_secs(8) {
+        if s.write_all(b"x").await.is_err() {
+            break;
+        }
+        match tokio::time::timeout(Duration::from_millis(200), s.read(&mut b)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => answer.extend_from_slice(&b[..n]),
+            Err(_) => {}
+        }
+    }
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(5), "still open after {took:?}");
+    assert!(
+        took >= Duration::from_millis(1800),
+        "stopped after {took:?}"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    wait_for(
+        "the upstream request aborted",
+        Duration::from_secs(5),
+        || async { gone.load(Ordering::SeqCst) },
+    )
+    .await;
+}

@@ -101,6 +101,10 @@ impl Refusal {
         status: 400,
         code: "ambiguous_credentials",
     };
+    pub(crate) const REQUEST_TIMEOUT: Refusal = Refusal {
+        status: 408,
+        code: "request_timeout",
+    };
     pub(crate) const H2_STREAMS: Refusal = Refusal {
         status: 503,
         code: "h2_streams",
@@ -190,6 +194,10 @@ pub(crate) async fn send(
 
 /// Name for the error a total-deadline expiry raises.
 pub(crate) const TOTAL_TIMEOUT: ErrorType = ErrorType::Custom("route total timeout exceeded");
+/// Name for the error raised when a request body is still arriving at the route's total
+/// timeout.
+pub(crate) const BODY_TOTAL_TIMEOUT: ErrorType =
+    ErrorType::Custom("request body still arriving at the route total timeout");
 /// Name for the error raised when a pool has no backend in service.
 pub(crate) const NO_HEALTHY_BACKEND: ErrorType = ErrorType::Custom("no healthy backend");
 
@@ -201,6 +209,12 @@ pub(crate) fn classify(e: &Error) -> Option<(Refusal, &'static str)> {
         return Some((
             Refusal::GATEWAY_TIMEOUT,
             "the upstream did not answer within the route's total timeout",
+        ));
+    }
+    if *etype == BODY_TOTAL_TIMEOUT {
+        return Some((
+            Refusal::REQUEST_TIMEOUT,
+            "the request body did not arrive within the route's total timeout",
         ));
     }
     if *etype == NO_HEALTHY_BACKEND {

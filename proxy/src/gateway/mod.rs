@@ -226,6 +226,23 @@ impl ProxyHttp for Gateway {
         if edge::enforce(session, ctx, route).await? {
             return Ok(true);
         }
+        // The route's total covers the body too: no single wait for it may outlast what is
+        // left (a trickle is stopped in request_body_filter).
+        if let Some(total) = route
+            .config
+            .timeouts
+            .total
+            .filter(|_| !session.is_upgrade_req())
+        {
+            let left = total.saturating_sub(ctx.start.elapsed());
+            let wait = ctx
+                .state
+                .config
+                .server
+                .client_body_timeout
+                .min(left.max(Duration::from_millis(1)));
+            session.set_read_timeout(Some(wait));
+        }
         let req = session.req_header();
         let limit = route.config.max_body_size;
         let declared = req
@@ -249,6 +266,12 @@ impl ProxyHttp for Gateway {
         _end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if ctx.total_deadline_passed() {
+            return Error::e_explain(
+                respond::BODY_TOTAL_TIMEOUT,
+                "the request body was still arriving at the route's total timeout",
+            );
+        }
         if let Some(b) = body {
             ctx.body_bytes += b.len() as u64;
             let limit = ctx.route().map_or(u64::MAX, |r| r.config.max_body_size);
