@@ -51,7 +51,7 @@ impl TlsMetrics {
         let handshakes = IntCounterVec::new(
             Opts::new(
                 "gatehouse_tls_handshakes_total",
-                "TLS handshakes: result=ok (completed) or no_certificate (no certificate for the requested name, handshake refused).",
+                "TLS handshakes: result=ok (completed), no_certificate (no certificate for the requested name, handshake refused) or failed (every failed handshake, no_certificate ones included).",
             ),
             &["result"],
         )?;
