@@ -91,6 +91,13 @@ async fn a_stalled_body_is_closed_and_its_upstream_request_aborted() {
         || async { gone.load(Ordering::SeqCst) },
     )
     .await;
+    let counted = g
+        .metric_with(
+            "gatehouse_requests_rejected_total",
+            &[("reason", "body_timeout")],
+        )
+        .await;
+    assert_eq!(counted, Some(1.0));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -108,6 +115,19 @@ async fn a_client_that_stops_reading_is_closed_at_the_send_timeout() {
         "the exchange ended at the send timeout",
         Duration::from_secs(20),
         || async { gone.load(Ordering::SeqCst) },
+    )
+    .await;
+    wait_for(
+        "the send timeout counted",
+        Duration::from_secs(5),
+        || async {
+            g.metric_with(
+                "gatehouse_requests_rejected_total",
+                &[("reason", "send_timeout")],
+            )
+            .await
+                == Some(1.0)
+        },
     )
     .await;
     drop(s);

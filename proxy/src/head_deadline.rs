@@ -8,8 +8,10 @@
 //! The wrapper follows the bytes, not the parser: a head ends at the first blank line read
 //! (`\r\n\r\n` or `\n\n`); the request is then under way (its body is not timed here) until a
 //! final response is written (an interim `1xx`, and with it a WebSocket's `101`, does not end
-//! it); the next bytes read begin the next head. A response written before the request body
-//! was read ends the connection in Pingora, so those body bytes are never taken for a head.
+//! it); the next bytes read begin the next head. When a response is written before the
+//! request body was read, Pingora reads the rest of the body (by its length) before the next
+//! head; the wrapper times those bytes as a head, so that drain is bounded by the same
+//! deadline (and counted as `header_timeout` when it outlasts it).
 
 use pingora::protocols::Stream;
 use std::future::Future;

@@ -556,6 +556,16 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        // A client too slow to send its body or take its response, closed at the deadline.
+        match e.map(|e| (e.etype(), e.esource())) {
+            Some((ErrorType::ReadTimedout, ErrorSource::Downstream)) => {
+                ctx.count_rejection("body_timeout");
+            }
+            Some((ErrorType::WriteTimedout, ErrorSource::Downstream)) => {
+                ctx.count_rejection("send_timeout");
+            }
+            _ => {}
+        }
         let status = session
             .response_written()
             .map(|r| r.status.as_u16())
