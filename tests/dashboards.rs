@@ -44,10 +44,11 @@ const ALERTS: [(&str, &str); 8] = [
 
 /// The alerts of the rule file with no built-in rule (group gatehouse.floods): floods at the
 /// connection caps and deadlines, HTTP/2 abuse, ejected and missing backends.
-const FLOOD_ALERTS: [&str; 6] = [
+const FLOOD_ALERTS: [&str; 7] = [
     "GatehouseListenerFull",
     "GatehouseConnectionsRefused",
     "GatehouseDeadlineFlood",
+    "GatehouseSlowClientFlood",
     "GatehouseHttp2Flood",
     "GatehouseBackendEjectedRepeatedly",
     "GatehouseUpstreamDown",
