@@ -117,7 +117,10 @@ impl Nginx {
         loop {
             let dir = tempfile::tempdir().expect("tempdir");
             let port = super::free_port();
-            match Self::try_start(dir, port, site).await {
+            std::fs::write(dir.path().join("htpasswd"), format!("{}\n", site.htpasswd))
+                .expect("htpasswd");
+            let text = config(dir.path(), port, site);
+            match Self::try_start(dir, port, &text, true).await {
                 Ok(n) => return n,
                 Err(log) if attempt < 4 && log.contains("Address already in use") => attempt += 1,
                 Err(log) => panic!("nginx did not start; log:\n{log}"),
@@ -125,15 +128,32 @@ impl Nginx {
         }
     }
 
+    /// Start nginx on a whole config of the caller's, `conf(dir, port)` (it must run in the
+    /// foreground as one process, as [`config`]'s does); ready once its port accepts.
+    #[allow(dead_code)] // not every test binary uses it
+    pub async fn start_with(conf: impl Fn(&std::path::Path, u16) -> String) -> Nginx {
+        let mut attempt = 0;
+        loop {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let port = super::free_port();
+            let text = conf(dir.path(), port);
+            match Self::try_start(dir, port, &text, false).await {
+                Ok(n) => return n,
+                Err(log) if attempt < 4 && log.contains("Address already in use") => attempt += 1,
+                Err(log) => panic!("nginx did not start; log:\n{log}"),
+            }
+        }
+    }
+
+    /// `http_ready`: ready when `/__nginx_ready` answers 204; otherwise when the port accepts.
     async fn try_start(
         dir: tempfile::TempDir,
         port: u16,
-        site: &NginxSite<'_>,
+        text: &str,
+        http_ready: bool,
     ) -> Result<Nginx, String> {
         let conf = dir.path().join("nginx.conf");
-        std::fs::write(dir.path().join("htpasswd"), format!("{}\n", site.htpasswd))
-            .expect("htpasswd");
-        std::fs::write(&conf, config(dir.path(), port, site)).expect("nginx.conf");
+        std::fs::write(&conf, text).expect("nginx.conf");
         let out = std::fs::File::create(dir.path().join("stderr.log")).expect("stderr.log");
         let child = Command::new(binary())
             .arg("-p")
@@ -159,8 +179,13 @@ impl Nginx {
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let r = super::raw::send(n.addr, b"GET /__nginx_ready HTTP/1.0\r\n\r\n").await;
-            if r.status == Some(204) {
+            let ready = if http_ready {
+                let r = super::raw::send(n.addr, b"GET /__nginx_ready HTTP/1.0\r\n\r\n").await;
+                r.status == Some(204)
+            } else {
+                tokio::net::TcpStream::connect(n.addr).await.is_ok()
+            };
+            if ready {
                 return Ok(n);
             }
             if let Ok(Some(status)) = n.child.try_wait() {
