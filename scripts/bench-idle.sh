@@ -2,7 +2,8 @@
 # Memory per idle keep-alive connection: gatehouse (release build) and Debian's nginx side by
 # side, in front of the same origin. For each: RSS at rest, with N idle keep-alive connections
 # (each has sent one request and read its answer), and again after they are closed; RSS per
-# connection = (with - at rest) / N.
+# connection = (with - at rest) / N; after/rest says how much of the memory stayed. And a
+# normal client's p99 (wrk, 10 connections, 5 s) alone and while the N connections are held.
 # Usage: scripts/bench-idle.sh [CONNECTIONS, default 10000] [ROUNDS, default 3]
 # Installs nginx and curl when missing. Everything runs on loopback.
 set -euo pipefail
@@ -25,7 +26,8 @@ origin=$(port)
 mkdir -p "$work/origin" "$work/front"
 cat >"$work/origin/nginx.conf" <<NGINX
 worker_processes 1; daemon off; pid $work/origin/nginx.pid; error_log $work/origin/error.log;
-events { worker_connections 1024; }
+worker_rlimit_nofile $FILES;
+events { worker_connections $((FILES - 100)); }
 http { access_log off; server { listen 127.0.0.1:$origin; location / { return 200 "ok\n"; } } }
 NGINX
 nginx -p "$work/origin" -c "$work/origin/nginx.conf" & pids+=($!)
@@ -41,11 +43,15 @@ for i in range(n):
     s = socket.create_connection(("127.0.0.1", port))
     s.sendall(req)
     socks.append(s)
+ok = 0
 for s in socks:
     s.settimeout(10)
     buf = b""
     while b"\r\n\r\n" not in buf:
         buf += s.recv(4096)
+    ok += buf.startswith(b"HTTP/1.1 200")
+if ok != n:
+    print(f"bench: only {ok} of {n} held connections were answered 200", file=sys.stderr)
 print("held", flush=True)
 sys.stdin.readline()
 for s in socks:
@@ -53,21 +59,30 @@ for s in socks:
 print("closed", flush=True)
 PY
 
+p99() { # port: a normal client's p99 latency in ms (wrk, 10 connections, 5 s)
+  wrk -t1 -c10 -d5s --latency "http://127.0.0.1:$1/" | awk '$1 == "99%" {
+    v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) }
+    else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } print v }'
+}
+
 measure() { # name pid port
-  local before with after
+  local before with after base busy
+  # At rest means warmed up: after a normal client's run (its p99 is the baseline).
+  base=$(p99 "$3")
   sleep 1
   before=$(rss_kb "$2")
   coproc HOLD { python3 "$work/hold.py" "$3" "$N"; }
   read -r _ <&"${HOLD[0]}"
   sleep 1
   with=$(rss_kb "$2")
+  busy=$(p99 "$3")
   echo >&"${HOLD[1]}"
   read -r _ <&"${HOLD[0]}"
   wait "$HOLD_PID" 2>/dev/null || true
-  sleep 2
+  sleep "${AFTER_WAIT:-5}"
   after=$(rss_kb "$2")
-  echo "$1 $before $with $after" >>"$work/results"
-  echo "round: $1 rest ${before} KB, with $N: ${with} KB, after: ${after} KB" >&2
+  echo "$1 $before $with $after $base $busy" >>"$work/results"
+  echo "round: $1 rest ${before} KB, with $N: ${with} KB, after: ${after} KB; p99 ${base} ms, with $N idle ${busy} ms" >&2
 }
 
 : >"$work/results"
@@ -102,7 +117,9 @@ YAML
   kill "$gh"; wait "$gh" 2>/dev/null || true
 done
 echo
-printf '%-10s %10s %12s %10s %14s\n' proxy "rest KB" "with N KB" "after KB" "KB per conn"
+printf '%-10s %10s %12s %10s %12s %14s %12s\n' proxy "rest KB" "with N KB" "after KB" "after/rest" "KB per conn" "p99 ms"
 for name in nginx gatehouse; do
-  grep "^$name " "$work/results" | sort -k3 -n | awk -v n="$N" -v r="$ROUNDS" 'NR == int((r + 1) / 2) {printf "%-10s %10d %12d %10d %14.2f\n", $1, $2, $3, $4, ($3 - $2) / n}'
+  # The median round by KB per connection; p99: alone -> with N idle connections.
+  grep "^$name " "$work/results" | awk -v n="$N" '{print ($3 - $2) / n, $0}' | sort -n |
+    awk -v r="$ROUNDS" 'NR == int((r + 1) / 2) {printf "%-10s %10d %12d %10d %11.1f%% %14.2f %5s -> %s\n", $2, $3, $4, $5, ($5 - $3) * 100 / $3, $1, $6, $7}'
 done

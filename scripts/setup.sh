@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what gatehouse needs on a bare Debian/Ubuntu machine that has only the Rust
 # toolchain. Safe to run again: installs only what is missing.
-#   scripts/setup.sh          build: cmake (Pingora builds zlib-ng with it)
+#   scripts/setup.sh          build: cmake (Pingora builds zlib-ng with it), make and a C
+#                             compiler (jemalloc, the allocator, is built from C)
 #   scripts/setup.sh --test   also the real peers the tests start: pebble and
 #                             pebble-challtestsrv (ACME), curl (a test DNS hook),
 #                             redis-server (shared rate limits), python3-aiosmtpd
@@ -13,6 +14,8 @@
 set -euo pipefail
 need=()
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
+command -v make >/dev/null 2>&1 || need+=(make)
+command -v cc >/dev/null 2>&1 || need+=(gcc)
 if [ "${1:-}" = "--test" ]; then
   command -v curl >/dev/null 2>&1 || need+=(curl)
   command -v pebble >/dev/null 2>&1 || need+=(pebble)

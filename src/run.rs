@@ -292,7 +292,13 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
             format!("gatehouse proxy {}", l.name),
             Capped::new(proxy.clone(), caps, shared.clone(), tls),
         );
-        service.add_tcp(&l.address.to_string());
+        // No L4 read buffer: Pingora reads a request head into its own buffer and rustls
+        // reads records into its own, so Pingora's default 64 KiB read buffer (zero-filled,
+        // kept for the connection's life) only made each idle connection cost 64 KiB more.
+        service.add_listener(
+            pingora::listeners::ListenerConfig::tcp(l.address.to_string())
+                .l4_buffer(pingora::protocols::l4::stream::L4BufferSettings::default().read(0)),
+        );
         let scheme = if l.tls { "https" } else { "http" };
         tracing::info!(listener = %l.name, address = %l.address, scheme, "proxy listening");
         server.add_service(service);

@@ -5,17 +5,18 @@
 //! Peers in `trusted_proxies` (a load balancer carries many clients) have no per-IP cap.
 //!
 //! The cap wraps Pingora's HTTP application ([`Capped`]), so it sees each connection's start
-//! and end. Pingora's listener only accepts: the TLS handshake runs here, after the caps and
-//! under its own deadline (see `handshake`). Then every HTTP/1 request head gets
-//! `server.header_timeout` (see `head_deadline`) and an HTTP/2 connection is watched for its
-//! preface and for reset floods (see `h2guard`).
+//! and end. Pingora's listener only accepts: each admitted connection is served in a task of
+//! its own, which runs the TLS handshake after the caps and under its own deadline (see
+//! `handshake`), then gives every HTTP/1 request head `server.header_timeout` (see
+//! `head_deadline`) and runs the keep-alive loop (see `keepalive`), or watches an HTTP/2
+//! connection for its preface and for reset floods (see `h2guard`).
 
 use crate::h2guard::{H2Guard, Watch};
 use crate::handshake::TlsGate;
 use crate::head_deadline::HeadDeadline;
 use crate::state::SharedState;
 use async_trait::async_trait;
-use pingora::apps::ServerApp;
+use pingora::apps::{HttpServerApp, ServerApp};
 use pingora::protocols::{Stream, ALPN};
 use pingora::server::ShutdownWatch;
 use prometheus::{IntCounter, IntGauge};
@@ -172,7 +173,7 @@ impl<A> Capped<A> {
 }
 
 #[async_trait]
-impl<A: ServerApp + Send + Sync + 'static> ServerApp for Capped<A> {
+impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Capped<A> {
     async fn process_new(
         self: &Arc<Self>,
         stream: Stream,
@@ -190,9 +191,34 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Capped<A> {
                 .any(|n| n.contains(&ip))
         });
         // Dropping the stream closes the connection.
-        let _admitted = self.caps.admit(ip, trusted)?;
+        let admitted = self.caps.admit(ip, trusted)?;
+        // The connection goes on in a task of its own, as small as its idle state: Pingora's
+        // accept task, whose future is sized for its own TLS handshake (~9 KB), ends here.
+        let this = self.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            this.serve(stream, &shutdown).await;
+            drop(admitted);
+        });
+        None
+    }
+
+    async fn cleanup(&self) {
+        self.inner.http_cleanup().await;
+    }
+}
+
+impl<A: HttpServerApp + Send + Sync + 'static> Capped<A> {
+    /// Serve one admitted connection until it closes: TLS, then HTTP/2 through Pingora's
+    /// connection loop, or HTTP/1 through gatehouse's (see `keepalive`).
+    async fn serve(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) {
         let stream = match &self.tls {
-            Some(tls) => tls.accept(stream, &self.state).await?,
+            // Boxed: the handshake's future is large, and would otherwise stay part of this
+            // task's size for the connection's life, TLS or not.
+            Some(tls) => match Box::pin(tls.accept(stream, &self.state)).await {
+                Some(s) => s,
+                None => return,
+            },
             None => stream,
         };
         let (limit, max_resets, max_streams) = {
@@ -204,29 +230,26 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Capped<A> {
                 server.keepalive_requests,
             )
         };
-        // HTTP/1 heads are timed as a whole; an HTTP/2 connection's preface is, and its
-        // resets are counted.
-        let stream: Stream = if stream.selected_alpn_proto() == Some(ALPN::H2) {
-            Box::new(H2Guard::new(
+        if stream.selected_alpn_proto() == Some(ALPN::H2) {
+            // An HTTP/2 connection's preface is timed and its resets counted.
+            let stream = Box::new(H2Guard::new(
                 stream,
                 limit,
                 max_resets,
                 max_streams,
                 self.caps.h2.clone(),
-            ))
-        } else {
-            let counter = self.caps.header_timeouts.clone();
-            Box::new(HeadDeadline::new(
-                stream,
-                limit,
-                Box::new(move || counter.inc()),
-            ))
-        };
-        self.inner.process_new(stream, shutdown).await
-    }
-
-    async fn cleanup(&self) {
-        self.inner.cleanup().await;
+            ));
+            ServerApp::process_new(&self.inner, stream, shutdown).await;
+            return;
+        }
+        // HTTP/1 heads are timed as a whole.
+        let counter = self.caps.header_timeouts.clone();
+        let stream = Box::new(HeadDeadline::new(
+            stream,
+            limit,
+            Box::new(move || counter.inc()),
+        ));
+        crate::keepalive::serve_http1(&self.inner, stream, shutdown, &self.state).await;
     }
 }
 

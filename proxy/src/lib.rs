@@ -11,6 +11,7 @@ mod h2guard;
 pub mod handshake;
 mod head_deadline;
 pub mod heartbeat;
+mod keepalive;
 mod metrics;
 mod passive;
 mod policy;

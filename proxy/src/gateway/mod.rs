@@ -478,9 +478,15 @@ impl ProxyHttp for Gateway {
         &self,
         _session: &mut Session,
         _body: &mut Option<Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
+        if end_of_stream {
+            // The upstream exchange is over: its place among the connection's requests under
+            // way is given back before the client sees the end of the stream (and may open
+            // the next one).
+            ctx.h2_slot = None;
+        }
         if ctx.total_deadline_passed() {
             return Error::e_explain(
                 respond::TOTAL_TIMEOUT,
