@@ -20,27 +20,34 @@ use tracing_subscriber::EnvFilter;
 const BURST: u32 = 10;
 const WINDOW: Duration = Duration::from_secs(10);
 
-#[derive(Default)]
 struct Site {
-    since: Option<Instant>,
+    target: String,
+    line: u32,
+    since: Instant,
     shown: u32,
     suppressed: u64,
 }
 
-/// Pingora's log lines by source (target and line).
-static SITES: LazyLock<Mutex<HashMap<(String, u32), Site>>> = LazyLock::new(Default::default);
+/// Pingora's log lines by source (a hash of target and line: no allocation per line).
+static SITES: LazyLock<Mutex<HashMap<u64, Site>>> = LazyLock::new(Default::default);
 
 /// Whether a line from `target:line` may be written now.
 fn admit(target: &str, line: u32, now: Instant) -> bool {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (target, line).hash(&mut h);
     let Ok(mut sites) = SITES.lock() else {
         return true;
     };
-    let site = match sites.get_mut(&(target.to_owned(), line)) {
-        Some(s) => s,
-        None => sites.entry((target.to_owned(), line)).or_default(),
-    };
-    if site.since.is_none_or(|t| now.duration_since(t) >= WINDOW) {
-        site.since = Some(now);
+    let site = sites.entry(h.finish()).or_insert_with(|| Site {
+        target: target.to_owned(),
+        line,
+        since: now,
+        shown: 0,
+        suppressed: 0,
+    });
+    if now.duration_since(site.since) >= WINDOW {
+        site.since = now;
         site.shown = 0;
     }
     if site.shown < BURST {
@@ -72,11 +79,14 @@ pub(crate) async fn report_suppressed() {
         tokio::time::sleep(WINDOW).await;
         let counts: Vec<((String, u32), u64)> = match SITES.lock() {
             Ok(mut sites) => {
-                sites.retain(|_, s| s.since.is_some_and(|t| t.elapsed() < WINDOW * 6));
+                sites.retain(|_, s| s.since.elapsed() < WINDOW * 6 || s.suppressed > 0);
                 sites
-                    .iter_mut()
-                    .filter(|(_, s)| s.suppressed > 0)
-                    .map(|(k, s)| (k.clone(), std::mem::take(&mut s.suppressed)))
+                    .values_mut()
+                    .filter(|s| s.suppressed > 0)
+                    .map(|s| {
+                        let n = std::mem::take(&mut s.suppressed);
+                        ((s.target.clone(), s.line), n)
+                    })
                     .collect()
             }
             Err(_) => return,
@@ -136,10 +146,12 @@ mod tests {
             admit("pingora_test", 8, t0),
             "another source line has its own budget"
         );
-        let suppressed = SITES
-            .lock()
-            .map(|s| s[&("pingora_test".to_owned(), 7)].suppressed)
-            .unwrap_or(0);
+        let suppressed = SITES.lock().map_or(0, |s| {
+            s.values()
+                .filter(|s| s.target == "pingora_test" && s.line == 7)
+                .map(|s| s.suppressed)
+                .sum()
+        });
         assert_eq!(suppressed, 15);
         assert!(admit("pingora_test", 7, t0 + WINDOW), "a new window");
     }

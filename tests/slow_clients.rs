@@ -164,8 +164,13 @@ async fn a_trickled_body_is_stopped_at_the_route_total() {
         "stopped after {took:?}"
     );
     let answer = String::from_utf8_lossy(&answer);
+    // The last wait for the body is cut to what is left of the total, so the answer is
+    // either one (the total passed between two bytes, or during the wait for one).
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(answer.contains("request_timeout"), "{answer}");
+    assert!(
+        answer.contains("request_timeout") || answer.contains("body_timeout"),
+        "{answer}"
+    );
     wait_for(
         "the upstream request aborted",
         Duration::from_secs(5),

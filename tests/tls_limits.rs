@@ -178,3 +178,33 @@ async fn handshakes_under_way_are_capped_and_caps_come_before_tls() {
     .await;
     assert_eq!(c.get(&url).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silent_connections_take_no_handshake_slot() {
+    let (g, ca, _app) = start("  tls_handshake_timeout: 5s\n  max_tls_handshakes: 2\n", "").await;
+    // Connections that send nothing are not handshakes yet: they cannot lock clients out.
+    let mut silent = Vec::new();
+    for _ in 0..5 {
+        silent.push(TcpStream::connect(("127.0.0.1", g.port)).await.unwrap());
+    }
+    wait_for("five connections", Duration::from_secs(5), || async {
+        g.metric_with("gatehouse_downstream_connections", &[("listener", "https")])
+            .await
+            == Some(5.0)
+    })
+    .await;
+    let c = client(&ca.cert_pem, &["a.test"], g.port);
+    let r = c
+        .get(format!("https://a.test:{}/", g.port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let refused = g
+        .metric_with(
+            "gatehouse_connections_refused_total",
+            &[("listener", "https"), ("reason", "handshake_cap")],
+        )
+        .await;
+    assert!(refused.is_none_or(|n| n == 0.0), "{refused:?}");
+}

@@ -36,6 +36,9 @@ const PREFACE_LEN: usize = 24;
 const RST_STREAM: u8 = 0x3;
 const HEADERS: u8 = 0x1;
 const SETTINGS: u8 = 0x4;
+const PUSH_PROMISE: u8 = 0x5;
+const CONTINUATION: u8 = 0x9;
+const END_HEADERS: u8 = 0x4;
 const NO_ERROR: u32 = 0x0;
 const ENHANCE_YOUR_CALM: u32 = 0xb;
 const SHARDS: usize = 16;
@@ -71,13 +74,23 @@ fn shard(key: usize) -> &'static Mutex<HashMap<usize, Weak<H2Conn>>> {
     &CONNECTIONS[(key >> 4) % SHARDS]
 }
 
-/// A request counted as under way on its connection until dropped.
+/// A request counted as under way on its connection until released or dropped.
 #[derive(Debug)]
-pub(crate) struct RequestSlot(Arc<H2Conn>);
+pub(crate) struct RequestSlot(Arc<H2Conn>, AtomicBool);
+
+impl RequestSlot {
+    /// Give the place back (once): the request's exchange is over, before the client sees
+    /// the end of its stream and may open the next one.
+    pub(crate) fn release(&self) {
+        if !self.1.swap(true, Ordering::Relaxed) {
+            self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
 
 impl Drop for RequestSlot {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.release();
     }
 }
 
@@ -107,7 +120,7 @@ pub(crate) fn start_request(
         // stream it names covers them; streams read meanwhile are refused, which is safe.
         conn.closing.store(true, Ordering::Relaxed);
     }
-    Ok(Some(RequestSlot(conn)))
+    Ok(Some(RequestSlot(conn, AtomicBool::new(false))))
 }
 
 /// The counters of the watch, one set per listener.
@@ -122,6 +135,9 @@ struct Frames {
     head: [u8; 9],
     head_len: usize,
     payload_left: usize,
+    /// Inside a header block: a HEADERS or PUSH_PROMISE without END_HEADERS, until the
+    /// CONTINUATION that ends it (nothing may come between them).
+    in_block: bool,
 }
 
 impl Frames {
@@ -143,13 +159,19 @@ impl Frames {
                 self.payload_left = usize::from(self.head[0]) << 16
                     | usize::from(self.head[1]) << 8
                     | usize::from(self.head[2]);
+                let end_headers = self.head[4] & END_HEADERS != 0;
+                match self.head[3] {
+                    HEADERS | PUSH_PROMISE | CONTINUATION => self.in_block = !end_headers,
+                    _ => {}
+                }
                 on_head(&self.head);
             }
         }
     }
 
+    /// Between two frames, and not inside a header block: a frame may be put here.
     fn at_boundary(&self) -> bool {
-        self.head_len == 0 && self.payload_left == 0
+        self.head_len == 0 && self.payload_left == 0 && !self.in_block
     }
 }
 
@@ -198,6 +220,8 @@ pub(crate) struct H2Guard {
     calm: Calm,
     /// The graceful GOAWAY once due, and how many of its bytes are written.
     graceful: Option<([u8; 17], usize)>,
+    /// Our FIN is out (lingering).
+    fin_sent: bool,
     watch: Arc<Watch>,
 }
 
@@ -256,6 +280,7 @@ impl H2Guard {
             refilled: Instant::now(),
             calm: Calm::No,
             graceful: None,
+            fin_sent: false,
             watch,
         }
     }
@@ -291,6 +316,8 @@ impl H2Guard {
             self.tokens = (self.tokens + refill).min(max) - f64::from(resets);
             if self.tokens < 0.0 {
                 self.calm = Calm::Due(0);
+                // The GOAWAY must be out within the linger too (a client that does not read).
+                self.deadline = Some(Box::pin(tokio::time::sleep(LINGER)));
                 self.watch.on_reset_flood.inc();
                 tracing::debug!(
                     last_stream = self.last_stream,
@@ -320,6 +347,13 @@ impl H2Guard {
         Poll::Ready(Ok(()))
     }
 
+    /// Whether the linger's deadline has passed (registering for it when not).
+    fn linger_over(&mut self, cx: &mut Context<'_>) -> bool {
+        self.deadline
+            .as_mut()
+            .is_none_or(|t| t.as_mut().poll(cx).is_ready())
+    }
+
     /// Write what is left of a due GOAWAY, then linger; `Ready` once the connection is over.
     fn poll_calm(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
@@ -334,39 +368,55 @@ impl H2Guard {
                     self.calm = Calm::Closed;
                 }
                 Calm::Due(done) => {
-                    let frame = goaway(self.last_stream, ENHANCE_YOUR_CALM);
+                    // A GOAWAY may not name a later stream than one sent before.
+                    let last = match self.graceful {
+                        Some((f, d)) if d > 0 => self
+                            .last_stream
+                            .min(u32::from_be_bytes([f[9], f[10], f[11], f[12]])),
+                        _ => self.last_stream,
+                    };
+                    let frame = goaway(last, ENHANCE_YOUR_CALM);
                     let inner = Pin::new(&mut self.inner);
-                    self.calm = if done < frame.len() {
+                    let step = if done < frame.len() {
                         match inner.poll_write(cx, &frame[done..]) {
-                            Poll::Ready(Ok(n)) if n > 0 => Calm::Due(done + n),
-                            Poll::Ready(_) => Calm::Closed,
-                            Poll::Pending => return Poll::Pending,
+                            Poll::Ready(Ok(n)) if n > 0 => Poll::Ready(Calm::Due(done + n)),
+                            Poll::Ready(_) => Poll::Ready(Calm::Closed),
+                            Poll::Pending => Poll::Pending,
                         }
                     } else {
                         match inner.poll_flush(cx) {
-                            Poll::Pending => return Poll::Pending,
+                            Poll::Pending => Poll::Pending,
                             Poll::Ready(Ok(())) => {
                                 self.deadline = Some(Box::pin(tokio::time::sleep(LINGER)));
-                                Calm::Lingering
+                                Poll::Ready(Calm::Lingering)
                             }
-                            Poll::Ready(Err(_)) => Calm::Closed,
+                            Poll::Ready(Err(_)) => Poll::Ready(Calm::Closed),
                         }
+                    };
+                    self.calm = match step {
+                        Poll::Ready(next) => next,
+                        // The client takes nothing: give up the GOAWAY at the linger's end.
+                        Poll::Pending if self.linger_over(cx) => Calm::Closed,
+                        Poll::Pending => return Poll::Pending,
                     };
                 }
                 Calm::Lingering => {
-                    // Our FIN first (its errors change nothing: the connection is ending).
-                    let _ = Pin::new(&mut self.inner).poll_shutdown(cx);
+                    // Our FIN first, once (its errors change nothing: the connection is ending).
+                    if !self.fin_sent {
+                        self.fin_sent = Pin::new(&mut self.inner).poll_shutdown(cx).is_ready();
+                    }
                     let mut scratch = [0u8; 4096];
                     let mut buf = ReadBuf::new(&mut scratch);
                     match Pin::new(&mut self.inner).poll_read(cx, &mut buf) {
-                        Poll::Ready(Ok(())) if !buf.filled().is_empty() => continue,
+                        Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                            // A client that keeps sending is not waited for past the linger.
+                            if self.linger_over(cx) {
+                                self.calm = Calm::Closed;
+                            }
+                        }
                         Poll::Ready(_) => self.calm = Calm::Closed,
                         Poll::Pending => {
-                            let over = self
-                                .deadline
-                                .as_mut()
-                                .is_none_or(|t| t.as_mut().poll(cx).is_ready());
-                            if !over {
+                            if !self.linger_over(cx) {
                                 return Poll::Pending;
                             }
                             self.calm = Calm::Closed;
@@ -395,9 +445,11 @@ impl AsyncRead for H2Guard {
                 this.saw(&buf.filled()[before..]);
                 // A due graceful GOAWAY goes out now if the server is between frames (it may
                 // have nothing to write for a while); its errors show on the next write.
-                if this.graceful.is_none_or(|(f, d)| d < f.len())
-                    && this.poll_graceful(cx).is_ready()
-                {
+                let due = match this.graceful {
+                    Some((f, d)) => d < f.len(),
+                    None => this.conn.closing.load(Ordering::Relaxed),
+                };
+                if due && this.poll_graceful(cx).is_ready() {
                     let _ = Pin::new(&mut this.inner).poll_flush(cx);
                 }
                 Poll::Ready(Ok(()))
@@ -525,6 +577,21 @@ mod tests {
             f.follow(chunk, |h| heads.push((h[3], h[8])));
         }
         assert_eq!(heads, vec![(SETTINGS, 0), (RST_STREAM, 3)]);
+        assert!(f.at_boundary());
+    }
+
+    #[test]
+    fn no_boundary_inside_a_header_block() {
+        let mut f = Frames::default();
+        // HEADERS without END_HEADERS (2 bytes of block), then CONTINUATION with it.
+        f.follow(&[0, 0, 2, HEADERS, 0, 0, 0, 0, 1, 0xaa, 0xbb], |_| {});
+        assert!(!f.at_boundary(), "a CONTINUATION must follow");
+        f.follow(
+            &[0, 0, 1, CONTINUATION, END_HEADERS, 0, 0, 0, 1, 0xcc],
+            |_| {},
+        );
+        assert!(f.at_boundary());
+        f.follow(&[0, 0, 0, HEADERS, END_HEADERS, 0, 0, 0, 3], |_| {});
         assert!(f.at_boundary());
     }
 

@@ -61,24 +61,42 @@ impl TlsGate {
                 s.config.server.max_tls_handshakes,
             )
         };
+        let deadline = tokio::time::Instant::now() + limit;
+        // A connection that has sent nothing is not a handshake yet: the slot is taken when
+        // its first bytes (the ClientHello's) are there, so silent connections cannot fill the
+        // slots and lock real clients out. They wait under the same deadline.
+        let mut stream = stream;
+        let mut first = [0u8; 1];
+        match tokio::time::timeout_at(deadline, stream.try_peek(&mut first)).await {
+            Err(_) => return self.timed_out(limit),
+            Ok(Err(_)) => {
+                // Closed before a ClientHello (a port scan, a health check of TCP only).
+                self.metrics.failed.inc();
+                return None;
+            }
+            Ok(Ok(_)) => {}
+        }
         if self.in_progress.fetch_add(1, Ordering::Relaxed) >= max {
             self.in_progress.fetch_sub(1, Ordering::Relaxed);
             self.metrics.refused.inc();
             return None;
         }
         let _slot = Slot(&self.in_progress);
-        match tokio::time::timeout(limit, self.acceptor.tls_handshake(Plain(stream))).await {
+        let handshake = self.acceptor.tls_handshake(Plain(stream));
+        match tokio::time::timeout_at(deadline, handshake).await {
             Ok(Ok(tls)) => Some(Box::new(tls)),
             Ok(Err(e)) => {
                 self.metrics.failed.inc();
                 tracing::debug!(error = %e, "TLS handshake failed");
                 None
             }
-            Err(_) => {
-                self.metrics.timeouts.inc();
-                tracing::debug!(limit = ?limit, "TLS handshake not finished in time");
-                None
-            }
+            Err(_) => self.timed_out(limit),
         }
+    }
+
+    fn timed_out(&self, limit: std::time::Duration) -> Option<Stream> {
+        self.metrics.timeouts.inc();
+        tracing::debug!(limit = ?limit, "TLS handshake not finished in time");
+        None
     }
 }

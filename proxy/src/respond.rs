@@ -101,6 +101,10 @@ impl Refusal {
         status: 400,
         code: "ambiguous_credentials",
     };
+    pub(crate) const BODY_TIMEOUT: Refusal = Refusal {
+        status: 408,
+        code: "body_timeout",
+    };
     pub(crate) const REQUEST_TIMEOUT: Refusal = Refusal {
         status: 408,
         code: "request_timeout",
@@ -175,6 +179,7 @@ pub(crate) async fn send(
     body: Bytes,
     ctx: &RequestCtx,
 ) -> Result<()> {
+    ctx.release_stream_slot();
     let mut header = ResponseHeader::build(status, Some(headers.len() + 12))?;
     for (name, value) in headers {
         header.insert_header(*name, *value)?;
@@ -251,10 +256,15 @@ pub(crate) fn classify(e: &Error) -> Option<(Refusal, &'static str)> {
             Refusal::BAD_GATEWAY,
             "the upstream could not be reached or failed",
         )),
-        (
-            ReadError | WriteError | ConnectionClosed | ReadTimedout | WriteTimedout,
-            ErrorSource::Downstream,
-        ) => None,
+        // A body that stopped arriving: answered 408, as nginx does (the client may still
+        // read); the connection is closed after it.
+        (ReadTimedout, ErrorSource::Downstream) => Some((
+            Refusal::BODY_TIMEOUT,
+            "the request body stopped arriving (client_body_timeout)",
+        )),
+        (ReadError | WriteError | ConnectionClosed | WriteTimedout, ErrorSource::Downstream) => {
+            None
+        }
         (_, ErrorSource::Downstream) => {
             Some((Refusal::BAD_REQUEST, "the request could not be read"))
         }

@@ -95,6 +95,15 @@ impl RequestCtx {
         &self.request_id
     }
 
+    /// The request's exchange is over (a complete answer is about to go out): on HTTP/2 its
+    /// place among the connection's requests under way is given back now, before the client
+    /// sees the end of the stream and may open the next one.
+    pub(crate) fn release_stream_slot(&self) {
+        if let Some(slot) = &self.h2_slot {
+            slot.release();
+        }
+    }
+
     /// Count a refusal in `gatehouse_requests_rejected_total{reason}`.
     pub(crate) fn count_rejection(&self, reason: &str) {
         self.state.rejected.with_label_values(&[reason]).inc();

@@ -261,7 +261,7 @@ impl ProxyHttp for Gateway {
 
     async fn request_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
         _end_of_stream: bool,
         ctx: &mut RequestCtx,
@@ -271,6 +271,13 @@ impl ProxyHttp for Gateway {
                 respond::BODY_TOTAL_TIMEOUT,
                 "the request body was still arriving at the route's total timeout",
             );
+        }
+        // The next wait for the body may not outlast what is left of the total either.
+        let total = ctx.route().and_then(|r| r.config.timeouts.total);
+        if let Some(total) = total.filter(|_| !ctx.upgraded && !session.is_upgrade_req()) {
+            let left = total.saturating_sub(ctx.start.elapsed());
+            let wait = ctx.state.config.server.client_body_timeout;
+            session.set_read_timeout(Some(wait.min(left.max(Duration::from_millis(1)))));
         }
         if let Some(b) = body {
             ctx.body_bytes += b.len() as u64;
@@ -482,10 +489,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
         if end_of_stream {
-            // The upstream exchange is over: its place among the connection's requests under
-            // way is given back before the client sees the end of the stream (and may open
-            // the next one).
-            ctx.h2_slot = None;
+            ctx.release_stream_slot();
         }
         if ctx.total_deadline_passed() {
             return Error::e_explain(
@@ -510,6 +514,15 @@ impl ProxyHttp for Gateway {
         }
         response.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
         ctx.decorate(response);
+        let bodiless = session.req_header().method == http::Method::HEAD
+            || matches!(response.status.as_u16(), 204 | 304)
+            || response
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() == b"0");
+        if bodiless {
+            ctx.release_stream_slot();
+        }
         if self.draining.load(Ordering::Relaxed) {
             session.set_keepalive(None);
         } else if session.get_keepalive().is_some() {
@@ -519,6 +532,29 @@ impl ProxyHttp for Gateway {
             session.set_keepalive(Some(idle));
         }
         Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
+        if end_of_stream {
+            ctx.release_stream_slot();
+        }
+        Ok(None)
+    }
+
+    async fn response_trailer_filter(
+        &self,
+        _session: &mut Session,
+        _trailers: &mut http::HeaderMap,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Bytes>> {
+        ctx.release_stream_slot();
+        Ok(None)
     }
 
     async fn fail_to_proxy(
@@ -562,15 +598,13 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        // A client too slow to send its body or take its response, closed at the deadline.
-        match e.map(|e| (e.etype(), e.esource())) {
-            Some((ErrorType::ReadTimedout, ErrorSource::Downstream)) => {
-                ctx.count_rejection("body_timeout");
-            }
-            Some((ErrorType::WriteTimedout, ErrorSource::Downstream)) => {
-                ctx.count_rejection("send_timeout");
-            }
-            _ => {}
+        ctx.release_stream_slot();
+        // A client too slow to take its response, closed at the deadline (one too slow to
+        // send its body was answered 408 `body_timeout`, and counted then).
+        if e.is_some_and(|e| {
+            e.etype() == &ErrorType::WriteTimedout && e.esource() == &ErrorSource::Downstream
+        }) {
+            ctx.count_rejection("send_timeout");
         }
         let status = session
             .response_written()
