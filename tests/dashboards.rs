@@ -10,6 +10,7 @@
 
 mod common;
 
+use common::dashboards::{dashboards, panels, queries, variables, Query};
 use common::policy::CSP_REPORT_PATH;
 use common::prometheus::{self, selectors, substitute, Prometheus};
 use common::receiver::{BlackHole, Receiver};
@@ -53,79 +54,6 @@ const FLOOD_ALERTS: [&str; 7] = [
     "GatehouseBackendEjectedRepeatedly",
     "GatehouseUpstreamDown",
 ];
-
-/// A query of a dashboard: where it is, and its PromQL as written (with Grafana variables).
-struct Query {
-    place: String,
-    expr: String,
-}
-
-/// The dashboards as (file name, JSON), by name.
-fn dashboards() -> Vec<(String, Value)> {
-    let mut out: Vec<(String, Value)> = std::fs::read_dir(Path::new(DIR).join("grafana"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).unwrap();
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-            (name, v)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(out.len(), 5, "five dashboards");
-    out
-}
-
-/// Every panel, including those inside collapsed rows.
-fn panels(d: &Value) -> Vec<&Value> {
-    let mut out = Vec::new();
-    for p in d["panels"].as_array().unwrap() {
-        out.push(p);
-        out.extend(p["panels"].as_array().into_iter().flatten());
-    }
-    out
-}
-
-fn queries(name: &str, d: &Value) -> Vec<Query> {
-    panels(d)
-        .into_iter()
-        .flat_map(|p| {
-            p["targets"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(move |t| Query {
-                    place: format!("{name} / {}", p["title"].as_str().unwrap_or("?")),
-                    expr: t["expr"].as_str().unwrap_or_default().to_string(),
-                })
-        })
-        .collect()
-}
-
-/// The query variables as (place, selector, label) from `label_values(SELECTOR, LABEL)`.
-fn variables(name: &str, d: &Value) -> Vec<(String, String, String)> {
-    d["templating"]["list"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|v| v["type"] == "query")
-        .map(|v| {
-            let q = v["query"]["query"]
-                .as_str()
-                .or(v["query"].as_str())
-                .unwrap();
-            let inner = q
-                .strip_prefix("label_values(")
-                .and_then(|s| s.strip_suffix(')'))
-                .unwrap_or_else(|| panic!("{name}: variable {}: `{q}`", v["name"]));
-            let (sel, label) = inner.rsplit_once(',').unwrap();
-            let place = format!("{name} / variable {}", v["name"]);
-            (place, sel.trim().to_string(), label.trim().to_string())
-        })
-        .collect()
-}
 
 #[test]
 fn the_rule_file_passes_promtool() {

@@ -7,6 +7,7 @@ pub mod canonical;
 pub mod caps;
 mod conn_io;
 mod gateway;
+mod h2frames;
 mod h2guard;
 pub mod handshake;
 mod head_deadline;

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod alerts;
 pub mod browser;
 pub mod compare;
+pub mod dashboards;
 pub mod h2;
 pub mod nginx;
 pub mod pebble;

@@ -3,10 +3,12 @@
 
 mod ctx;
 mod edge;
+mod forwarding;
 mod observe;
+mod streams;
 
+use ctx::is_tls;
 pub use ctx::RequestCtx;
-use ctx::{header_list, is_tls};
 
 use crate::acme::{Http01Tokens, CHALLENGE_PREFIX};
 use crate::canonical;
@@ -139,25 +141,8 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         edge::identify_client(session, ctx);
-        // A stream its client reset still counts until its request ends: one connection never
-        // has more requests under way than its stream limit. Past it, and after a graceful
-        // GOAWAY, the stream is refused (REFUSED_STREAM: not processed, safe to retry).
-        if session.as_ref().is_http2() {
-            let limit = ctx.state.config.server.http2_max_concurrent_streams as usize;
-            let digest = session.digest().and_then(|d| d.socket_digest.as_ref());
-            match digest.map(|d| crate::h2guard::start_request(d, limit)) {
-                Some(Err(why)) => {
-                    if why == crate::h2guard::NotTaken::Busy {
-                        ctx.count_rejection(Refusal::H2_STREAMS.code);
-                    }
-                    session
-                        .as_mut()
-                        .shutdown_with_reason(h2::Reason::REFUSED_STREAM);
-                    return Ok(true);
-                }
-                Some(Ok(slot)) => ctx.h2_slot = slot,
-                None => {}
-            }
+        if streams::refused(session, ctx) {
+            return Ok(true);
         }
         // Step 0: one canonical request for routing, every policy and the upstream.
         let encoded_slash = match canonical::canonicalize(session, &ctx.state.config.server) {
@@ -412,43 +397,7 @@ impl ProxyHttp for Gateway {
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        // Only a trusted proxy's X-Forwarded-For is kept (and extended); from anyone else,
-        // every header that states facts about the connection is removed before ours are
-        // set, so that upstreams cannot be fooled about who the client is or how it came.
-        let prev = header_list(upstream, "x-forwarded-for").filter(|_| ctx.trusted_peer);
-        if !ctx.trusted_peer {
-            canonical::remove_forwarding(upstream, ctx.state.config.server.underscores_in_headers);
-        }
-        let peer = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip().to_string());
-        if let Some(ip) = peer {
-            let xff = match prev {
-                Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
-                _ => ip,
-            };
-            upstream.insert_header("x-forwarded-for", xff)?;
-        }
-        match ctx.client_ip {
-            Some(ip) => upstream.insert_header("x-real-ip", ip.to_string())?,
-            None => {
-                upstream.remove_header("x-real-ip");
-            }
-        }
-        let proto = if ctx.https { "https" } else { "http" };
-        upstream.insert_header("x-forwarded-proto", proto)?;
-        match &ctx.host {
-            Some(host) => {
-                upstream.insert_header("x-forwarded-host", host.with_port())?;
-                let port = host.port.unwrap_or(if ctx.https { 443 } else { 80 });
-                upstream.insert_header("x-forwarded-port", port.to_string())?;
-            }
-            None => {
-                upstream.remove_header("x-forwarded-host");
-                upstream.remove_header("x-forwarded-port");
-            }
-        }
+        forwarding::set_headers(session, upstream, ctx)?;
         upstream.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
         if let Some(route) = ctx.route() {
             route.policy.scrub_upstream(upstream);

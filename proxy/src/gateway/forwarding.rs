@@ -1,0 +1,53 @@
+//! The forwarding headers an upstream gets: only a trusted proxy's X-Forwarded-For is kept
+//! (and extended); from anyone else, every header that states facts about the connection is
+//! removed before ours are set, so that upstreams cannot be fooled about who the client is or
+//! how it came.
+
+use super::ctx::{header_list, RequestCtx};
+use crate::canonical;
+use pingora::http::RequestHeader;
+use pingora::prelude::*;
+use pingora::proxy::Session;
+
+/// Set X-Forwarded-For/-Proto/-Host/-Port and X-Real-IP on the upstream request.
+pub(super) fn set_headers(
+    session: &Session,
+    upstream: &mut RequestHeader,
+    ctx: &RequestCtx,
+) -> Result<()> {
+    let prev = header_list(upstream, "x-forwarded-for").filter(|_| ctx.trusted_peer);
+    if !ctx.trusted_peer {
+        canonical::remove_forwarding(upstream, ctx.state.config.server.underscores_in_headers);
+    }
+    let peer = session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip().to_string());
+    if let Some(ip) = peer {
+        let xff = match prev {
+            Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
+            _ => ip,
+        };
+        upstream.insert_header("x-forwarded-for", xff)?;
+    }
+    match ctx.client_ip {
+        Some(ip) => upstream.insert_header("x-real-ip", ip.to_string())?,
+        None => {
+            upstream.remove_header("x-real-ip");
+        }
+    }
+    let proto = if ctx.https { "https" } else { "http" };
+    upstream.insert_header("x-forwarded-proto", proto)?;
+    match &ctx.host {
+        Some(host) => {
+            upstream.insert_header("x-forwarded-host", host.with_port())?;
+            let port = host.port.unwrap_or(if ctx.https { 443 } else { 80 });
+            upstream.insert_header("x-forwarded-port", port.to_string())?;
+        }
+        None => {
+            upstream.remove_header("x-forwarded-host");
+            upstream.remove_header("x-forwarded-port");
+        }
+    }
+    Ok(())
+}
