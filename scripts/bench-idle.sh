@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Memory per idle keep-alive connection: gatehouse (release build) and Debian's nginx side by
 # side, in front of the same origin. For each: RSS at rest, with N idle keep-alive connections
-# (each has sent one request and read its answer), and again after they are closed; RSS per
-# connection = (with - at rest) / N; after/rest says how much of the memory stayed. And a
-# normal client's p99 (wrk, 10 connections, 5 s) alone and while the N connections are held.
+# (each has sent one request and read its answer), and twice after they are closed: 5 s after
+# (AFTER_WAIT), and again once the upstream keep-alive connections the flood opened have idled
+# out (IDLE_WAIT, 65 s: both proxies keep up to their pool size of them for 60 s, and while they
+# live their objects pin allocator pages). RSS per connection = (with - at rest) / N; after/rest
+# says how much of the memory stayed. And a normal client's p99 (wrk, 10 connections, 5 s)
+# alone and while the N connections are held. IDLE_WAIT=0 skips the second sample.
 # Usage: scripts/bench-idle.sh [CONNECTIONS, default 10000] [ROUNDS, default 3]
 # Installs nginx and curl when missing. Everything runs on loopback.
 set -euo pipefail
@@ -66,7 +69,7 @@ p99() { # port: a normal client's p99 latency in ms (wrk, 10 connections, 5 s)
 }
 
 measure() { # name pid port
-  local before with after base busy
+  local before with after idle base busy
   # At rest means warmed up: after a normal client's run (its p99 is the baseline).
   base=$(p99 "$3")
   sleep 1
@@ -81,8 +84,13 @@ measure() { # name pid port
   wait "$HOLD_PID" 2>/dev/null || true
   sleep "${AFTER_WAIT:-5}"
   after=$(rss_kb "$2")
-  echo "$1 $before $with $after $base $busy" >>"$work/results"
-  echo "round: $1 rest ${before} KB, with $N: ${with} KB, after: ${after} KB; p99 ${base} ms, with $N idle ${busy} ms" >&2
+  idle=$after
+  if [ "${IDLE_WAIT:-65}" != 0 ]; then
+    sleep "$((${IDLE_WAIT:-65} - ${AFTER_WAIT:-5}))"
+    idle=$(rss_kb "$2")
+  fi
+  echo "$1 $before $with $after $base $busy $idle" >>"$work/results"
+  echo "round: $1 rest ${before} KB, with $N: ${with} KB, after: ${after} KB, upstreams idled out: ${idle} KB; p99 ${base} ms, with $N idle ${busy} ms" >&2
 }
 
 : >"$work/results"
@@ -117,9 +125,9 @@ YAML
   kill "$gh"; wait "$gh" 2>/dev/null || true
 done
 echo
-printf '%-10s %10s %12s %10s %12s %14s %12s\n' proxy "rest KB" "with N KB" "after KB" "after/rest" "KB per conn" "p99 ms"
+printf '%-10s %10s %12s %10s %12s %16s %14s %12s\n' proxy "rest KB" "with N KB" "after KB" "after/rest" "idled out/rest" "KB per conn" "p99 ms"
 for name in nginx gatehouse; do
   # The median round by KB per connection; p99: alone -> with N idle connections.
   grep "^$name " "$work/results" | awk -v n="$N" '{print ($3 - $2) / n, $0}' | sort -n |
-    awk -v r="$ROUNDS" 'NR == int((r + 1) / 2) {printf "%-10s %10d %12d %10d %11.1f%% %14.2f %5s -> %s\n", $2, $3, $4, $5, ($5 - $3) * 100 / $3, $1, $6, $7}'
+    awk -v r="$ROUNDS" 'NR == int((r + 1) / 2) {printf "%-10s %10d %12d %10d %11.1f%% %15.1f%% %14.2f %5s -> %s\n", $2, $3, $4, $5, ($5 - $3) * 100 / $3, ($8 - $3) * 100 / $3, $1, $6, $7}'
 done
