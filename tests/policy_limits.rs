@@ -67,8 +67,8 @@ async fn local_rate_limit_admits_the_burst_plus_the_rate_and_ignores_spoofed_cli
         admitted >= 20 && admitted as f64 <= most,
         "admitted {admitted} of 100 in {elapsed:.3}s (expected 20..={most:.1})"
     );
-    wait_decision(&g, "app", "rate_limit:per-client", "limited").await;
-    wait_decision(&g, "app", "rate_limit:per-client", "allowed").await;
+    wait_rule_decision(&g, "app", "rate_limit", "per-client", "limited").await;
+    wait_rule_decision(&g, "app", "rate_limit", "per-client", "allowed").await;
 
     // Keyed by a header: each key has its own bucket.
     let get = |key: &'static str| c.get(g.url("/bykey")).header("x-api-key", key).send();
@@ -256,7 +256,7 @@ async fn shared_limits_through_redis_and_what_happens_when_it_is_away() {
     for g in [&g1, &g2, &g1] {
         assert_eq!(status(g, "/open").await, 200);
     }
-    wait_decision(&g1, "open", "rate_limit:shared", "store_error_allowed").await;
+    wait_rule_decision(&g1, "open", "rate_limit", "shared", "store_error_allowed").await;
     let h = refusal(
         c.get(g1.url("/closed")).send().await.unwrap(),
         503,
@@ -265,7 +265,7 @@ async fn shared_limits_through_redis_and_what_happens_when_it_is_away() {
     .await;
     retry_after(&h);
     assert_default_headers(&h, false);
-    wait_decision(&g1, "closed", "rate_limit:shared", "store_error_denied").await;
+    wait_rule_decision(&g1, "closed", "rate_limit", "shared", "store_error_denied").await;
 
     // Redis back (empty): limiting works again.
     redis.restart().await;
@@ -372,7 +372,7 @@ async fn lockout_after_repeated_failures_then_release() {
         before,
         "a locked-out client must not reach the upstream"
     );
-    wait_decision(&g, "app", "lockout:failed-logins", "locked").await;
+    wait_rule_decision(&g, "app", "lockout", "failed-logins", "locked").await;
     wait_for("the lockout to end", Duration::from_secs(10), || async {
         c.get(g.url("/")).send().await.unwrap().status() == 200
     })

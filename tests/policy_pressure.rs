@@ -146,7 +146,7 @@ async fn a_backend_answering_100_continue_then_401_is_still_locked_out() {
         5,
         "the backend saw only the five counted guesses"
     );
-    wait_decision(&g, "login", "lockout:guesses", "locked").await;
+    wait_rule_decision(&g, "login", "lockout", "guesses", "locked").await;
 }
 
 /// The JSON echo of the test upstream for `GET path` with `headers`.
@@ -305,20 +305,20 @@ async fn a_flood_of_distinct_keys_stays_within_max_keys() {
             most_lo = most_lo.max(gauge("gatehouse_lockout_keys", "per-user", "lo").await);
         }
     }
-    let evicted = |route: &'static str, policy: &'static str| {
+    let evicted = |route: &'static str, policy: &'static str, rule: &'static str| {
         let g = &g;
         async move {
             g.metric_with(
                 "gatehouse_policy_keys_evicted_total",
-                &[("route", route), ("policy", policy)],
+                &[("route", route), ("policy", policy), ("rule", rule)],
             )
             .await
             .unwrap_or(0.0)
         }
     };
     // 5,201 keys were seen by each store; at most 100 are held, the rest were evicted.
-    assert!(evicted("rl", "rate_limit:per-key").await >= 5_101.0);
-    assert!(evicted("lo", "lockout:per-user").await >= 5_101.0);
+    assert!(evicted("rl", "rate_limit", "per-key").await >= 5_101.0);
+    assert!(evicted("lo", "lockout", "per-user").await >= 5_101.0);
     // Gauges refresh every second (rate limit) and every 5 s (lockout): wait for a sample of
     // each taken after the flood.
     common::wait_for("both key gauges", Duration::from_secs(15), || async {
@@ -386,5 +386,8 @@ async fn busy_password_checks_are_503_and_not_failed_logins() {
         .header("authorization", basic("alice", "s3cret"))
         .send();
     assert_eq!(ok.await.unwrap().status(), 200);
-    assert_eq!(decisions(&g, "admin", "lockout:busy", "locked").await, 0.0);
+    assert_eq!(
+        rule_decisions(&g, "admin", "lockout", "busy", "locked").await,
+        0.0
+    );
 }

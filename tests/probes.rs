@@ -280,9 +280,15 @@ probes:
     let days = (expiry - now) / 86400.0;
     assert!((2.9..3.01).contains(&days), "expires in {days} days");
     assert!(
-        m.contains("gatehouse_probe_duration_seconds{phase=\"connect\",probe=\"ok\"}"),
+        m.contains("gatehouse_probe_phase_duration_seconds{phase=\"connect\",probe=\"ok\"}"),
         "{m}"
     );
+    // The end-to-end duration is a family of its own, not a phase beside the others.
+    assert!(
+        m.contains("gatehouse_probe_duration_seconds{probe=\"ok\"}"),
+        "{m}"
+    );
+    assert!(!m.contains("phase=\"total\""), "{m}");
     assert!(
         g.metric_with(
             "gatehouse_probe_checks_total",

@@ -1,6 +1,7 @@
 //! Live per-route signals from real traffic: after a scripted mix of fast and slow, 2xx, 4xx
 //! and 5xx responses, some of them cache hits or misses by their upstream's headers, the
-//! admin API's JSON and the Prometheus gauges report the ratios and quantiles.
+//! admin API's JSON reports the ratios, rate and quantiles, the Prometheus gauges the ratios,
+//! and the request counters and latency histogram the rest for Prometheus to compute.
 #![allow(clippy::unwrap_used)] // test helpers panic on purpose
 
 mod common;
@@ -128,22 +129,46 @@ async fn windows_report_ratios_quantiles_and_cache_hits() {
         .await,
         Some(0.75)
     );
-    let p95 = m(
+    // Latency and rate are for Prometheus to compute (histogram_quantile, rate) from the
+    // histogram and the counters; no gauge passes for a summary or a precomputed rate.
+    let text = g.metrics().await;
+    for gone in [
         "gatehouse_route_latency_seconds",
-        vec![("route", "shop"), ("window", "1m"), ("quantile", "0.95")],
-    )
-    .await
-    .unwrap();
-    assert!((SLOW * 0.95..SLOW * 1.5).contains(&p95), "p95 {p95}");
-    assert!(
+        "gatehouse_route_requests_per_second",
+    ] {
+        assert!(!text.contains(gone), "{gone} is still exported");
+    }
+    let bucket = |le: &'static str| {
         m(
-            "gatehouse_route_requests_per_second",
-            vec![("route", "shop"), ("window", "1m")]
+            "gatehouse_http_request_duration_seconds_bucket",
+            vec![("route", "shop"), ("le", le)],
         )
-        .await
-        .unwrap()
-            > 0.0
+    };
+    assert_eq!(
+        m(
+            "gatehouse_http_request_duration_seconds_count",
+            vec![("route", "shop")]
+        )
+        .await,
+        Some(100.0)
     );
+    // At least half are fast (p50 < 0.1 above); the 10 slow ones lie above 250 ms.
+    let fast = bucket("0.1").await.unwrap();
+    let under_slow = bucket("0.25").await.unwrap();
+    assert!(fast >= 50.0, "le=0.1: {fast}");
+    assert!(under_slow <= 90.0, "le=0.25: {under_slow}");
+    assert_eq!(bucket("+Inf").await, Some(100.0));
+    for (status, n) in [("200", 70.0), ("500", 25.0), ("404", 5.0)] {
+        assert_eq!(
+            m(
+                "gatehouse_http_requests_total",
+                vec![("route", "shop"), ("method", "GET"), ("status", status)]
+            )
+            .await,
+            Some(n),
+            "{status}"
+        );
+    }
     for (result, n) in [("hit", 30.0), ("miss", 10.0)] {
         assert_eq!(
             m(

@@ -1,4 +1,8 @@
 //! Probe metrics. Per-probe series are removed when a probe is removed from the config.
+//!
+//! A check's end-to-end duration and its phases are two families, as the blackbox exporter
+//! has them (`probe_duration_seconds`, `probe_http_duration_seconds{phase}`): with the total
+//! beside the phases under one name, a sum over `phase` would count every check twice.
 
 use crate::result::CheckResult;
 use prometheus::{GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};
@@ -8,6 +12,7 @@ use prometheus::{GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec,
 pub struct ProbeMetrics {
     up: IntGaugeVec,
     duration: GaugeVec,
+    phase_duration: GaugeVec,
     status: IntGaugeVec,
     cert_expiry: GaugeVec,
     hit_ratio: GaugeVec,
@@ -17,7 +22,7 @@ pub struct ProbeMetrics {
     pub(crate) store_errors: IntCounterVec,
 }
 
-const PHASES: [&str; 5] = ["total", "dns", "connect", "tls", "first_byte"];
+const PHASES: [&str; 4] = ["dns", "connect", "tls", "first_byte"];
 const RESULTS: [&str; 3] = ["up", "up_after_retry", "down"];
 
 impl ProbeMetrics {
@@ -29,7 +34,11 @@ impl ProbeMetrics {
                 &["probe", "group"],
             )?,
             duration: GaugeVec::new(
-                Opts::new("gatehouse_probe_duration_seconds", "Duration of the last check, end to end (phase=total) and by phase."),
+                Opts::new("gatehouse_probe_duration_seconds", "Duration of the last check, end to end."),
+                &["probe"],
+            )?,
+            phase_duration: GaugeVec::new(
+                Opts::new("gatehouse_probe_phase_duration_seconds", "Duration of each phase of the last check (dns, connect, tls, first_byte) that it went through; they add up to at most its total."),
                 &["probe", "phase"],
             )?,
             status: IntGaugeVec::new(
@@ -63,6 +72,7 @@ impl ProbeMetrics {
         };
         registry.register(Box::new(m.up.clone()))?;
         registry.register(Box::new(m.duration.clone()))?;
+        registry.register(Box::new(m.phase_duration.clone()))?;
         registry.register(Box::new(m.status.clone()))?;
         registry.register(Box::new(m.cert_expiry.clone()))?;
         registry.register(Box::new(m.hit_ratio.clone()))?;
@@ -82,8 +92,10 @@ impl ProbeMetrics {
         self.up
             .with_label_values(&[p, &r.group])
             .set(i64::from(r.up));
+        self.duration
+            .with_label_values(&[p])
+            .set(r.duration.as_secs_f64());
         let phases = [
-            Some(r.duration),
             r.phases.dns,
             r.phases.connect,
             r.phases.tls,
@@ -92,11 +104,11 @@ impl ProbeMetrics {
         for (name, d) in PHASES.iter().zip(phases) {
             match d {
                 Some(d) => self
-                    .duration
+                    .phase_duration
                     .with_label_values(&[p, name])
                     .set(d.as_secs_f64()),
                 None => {
-                    let _ = self.duration.remove_label_values(&[p, name]);
+                    let _ = self.phase_duration.remove_label_values(&[p, name]);
                 }
             }
         }
@@ -131,8 +143,9 @@ impl ProbeMetrics {
     /// Drop every series of a removed probe.
     pub(crate) fn remove(&self, probe: &str, group: &str) {
         let _ = self.up.remove_label_values(&[probe, group]);
+        let _ = self.duration.remove_label_values(&[probe]);
         for phase in PHASES {
-            let _ = self.duration.remove_label_values(&[probe, phase]);
+            let _ = self.phase_duration.remove_label_values(&[probe, phase]);
         }
         let _ = self.status.remove_label_values(&[probe]);
         let _ = self.cert_expiry.remove_label_values(&[probe]);
@@ -141,5 +154,74 @@ impl ProbeMetrics {
             let _ = self.checks.remove_label_values(&[probe, result]);
         }
         let _ = self.skipped.remove_label_values(&[probe]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::result::Phases;
+    use std::time::{Duration, SystemTime};
+
+    fn labels(registry: &Registry, name: &str) -> Vec<(Vec<(String, String)>, f64)> {
+        registry
+            .gather()
+            .iter()
+            .filter(|f| f.name() == name)
+            .flat_map(|f| f.get_metric().iter())
+            .map(|m| {
+                let l = m
+                    .get_label()
+                    .iter()
+                    .map(|l| (l.name().to_string(), l.value().to_string()))
+                    .collect();
+                (l, m.get_gauge().get_value())
+            })
+            .collect()
+    }
+
+    /// The total is its own family, so that summing the phases never counts it.
+    #[test]
+    fn the_total_and_the_phases_are_two_families() {
+        let registry = Registry::new();
+        let m = ProbeMetrics::register(&registry).expect("register");
+        let ms = Duration::from_millis;
+        m.observe(&CheckResult {
+            probe: "web".into(),
+            group: "site".into(),
+            kind: "http",
+            at: SystemTime::now(),
+            duration: ms(100),
+            up: true,
+            attempts: 1,
+            phases: Phases {
+                dns: Some(ms(10)),
+                connect: Some(ms(20)),
+                tls: None,
+                first_byte: Some(ms(50)),
+            },
+            status_code: Some(200),
+            cert_expiry: None,
+            hit_ratio: None,
+            failures: Vec::new(),
+            lag: Duration::ZERO,
+        });
+        let probe = ("probe".to_string(), "web".to_string());
+        assert_eq!(
+            labels(&registry, "gatehouse_probe_duration_seconds"),
+            [(vec![probe.clone()], 0.1)]
+        );
+        let phases = labels(&registry, "gatehouse_probe_phase_duration_seconds");
+        let names: Vec<&str> = phases.iter().map(|(l, _)| l[0].1.as_str()).collect();
+        assert_eq!(
+            names,
+            ["connect", "dns", "first_byte"],
+            "no tls phase, no total"
+        );
+        let sum: f64 = phases.iter().map(|(_, v)| v).sum();
+        assert!((sum - 0.08).abs() < 1e-9, "phases add up to {sum}");
+        m.remove("web", "site");
+        assert!(labels(&registry, "gatehouse_probe_duration_seconds").is_empty());
+        assert!(labels(&registry, "gatehouse_probe_phase_duration_seconds").is_empty());
     }
 }

@@ -90,12 +90,12 @@ impl ProxyMetrics {
         Ok(m)
     }
 
-    /// The live per-route signals (sliding windows) of the traffic.
     /// `gatehouse_requests_rejected_total{reason}`, for refusals made outside a request.
     pub fn rejected(&self, reason: &str) -> prometheus::IntCounter {
         self.rejected.with_label_values(&[reason])
     }
 
+    /// The live per-route signals (sliding windows) of the traffic.
     pub fn signals(&self) -> &crate::signals::Signals {
         &self.signals
     }
@@ -206,6 +206,66 @@ mod tests {
                 .with_label_values(&["api"])
                 .get_sample_count(),
             3
+        );
+    }
+
+    /// The shapes of issue 18: latency only as the histogram, no precomputed rate, a rule
+    /// name in a label of its own.
+    #[test]
+    fn exported_shapes_follow_prometheus_conventions() {
+        let registry = Registry::new();
+        let m = ProxyMetrics::register(&registry).expect("register");
+        m.signals
+            .route("api")
+            .record(500, 0.01, Some(crate::signals::CacheResult::Hit));
+        m.policy
+            .decision("api", "rate_limit", "burst", "limited")
+            .inc();
+        m.policy.keys_evicted("api", "lockout", "guess").inc();
+        let families = registry.gather();
+        let family = |name: &str| families.iter().find(|f| f.name() == name);
+        for gone in [
+            "gatehouse_route_latency_seconds",
+            "gatehouse_route_requests_per_second",
+        ] {
+            assert!(family(gone).is_none(), "{gone} is still exported");
+        }
+        let ratio = family("gatehouse_route_error_ratio").expect("error ratio");
+        assert_eq!(ratio.get_metric().len(), 3, "one per window");
+        let labels = |name: &str| -> Vec<Vec<(String, String)>> {
+            family(name)
+                .unwrap_or_else(|| panic!("{name}"))
+                .get_metric()
+                .iter()
+                .map(|s| {
+                    s.get_label()
+                        .iter()
+                        .map(|l| (l.name().to_string(), l.value().to_string()))
+                        .collect()
+                })
+                .collect()
+        };
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            labels("gatehouse_policy_decisions_total"),
+            [pairs(&[
+                ("decision", "limited"),
+                ("policy", "rate_limit"),
+                ("route", "api"),
+                ("rule", "burst"),
+            ])]
+        );
+        assert_eq!(
+            labels("gatehouse_policy_keys_evicted_total"),
+            [pairs(&[
+                ("policy", "lockout"),
+                ("route", "api"),
+                ("rule", "guess")
+            ])]
         );
     }
 }

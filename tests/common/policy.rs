@@ -120,10 +120,27 @@ pub fn ratelimit(h: &HeaderMap, rule: &str) -> (u64, u64) {
     )
 }
 
+/// Decisions of a policy without rules (cors, csrf, ip, api_key, basic_auth: `rule=""`).
 pub async fn decisions(g: &Gatehouse, route: &str, policy: &str, decision: &str) -> f64 {
+    rule_decisions(g, route, policy, "", decision).await
+}
+
+/// Decisions of one rule of a rate limit or lockout (`policy="rate_limit", rule="burst"`).
+pub async fn rule_decisions(
+    g: &Gatehouse,
+    route: &str,
+    policy: &str,
+    rule: &str,
+    decision: &str,
+) -> f64 {
     g.metric_with(
         "gatehouse_policy_decisions_total",
-        &[("route", route), ("policy", policy), ("decision", decision)],
+        &[
+            ("route", route),
+            ("policy", policy),
+            ("rule", rule),
+            ("decision", decision),
+        ],
     )
     .await
     .unwrap_or(0.0)
@@ -132,9 +149,21 @@ pub async fn decisions(g: &Gatehouse, route: &str, policy: &str, decision: &str)
 /// Wait until `gatehouse_policy_decisions_total{route,policy,decision}` is above zero (metrics
 /// are recorded when a request ends, which may be just after the client has its answer).
 pub async fn wait_decision(g: &Gatehouse, route: &str, policy: &str, decision: &str) {
-    let what = format!("decisions{{route={route},policy={policy},decision={decision}}} > 0");
+    wait_rule_decision(g, route, policy, "", decision).await;
+}
+
+/// [`wait_decision`] for one rule of a rate limit or lockout.
+pub async fn wait_rule_decision(
+    g: &Gatehouse,
+    route: &str,
+    policy: &str,
+    rule: &str,
+    decision: &str,
+) {
+    let what =
+        format!("decisions{{route={route},policy={policy},rule={rule},decision={decision}}} > 0");
     wait_for(&what, Duration::from_secs(5), || async {
-        decisions(g, route, policy, decision).await > 0.0
+        rule_decisions(g, route, policy, rule, decision).await > 0.0
     })
     .await;
 }

@@ -1,4 +1,6 @@
-//! Metrics of the edge policies.
+//! Metrics of the edge policies. A rate limit's or a lockout's rule name is a label of its
+//! own (`policy="rate_limit", rule="burst"`), empty for the policies that have no rules, so
+//! that a query selects a policy without a regular expression and sums over rules.
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
@@ -20,9 +22,9 @@ impl PolicyMetrics {
             decisions: IntCounterVec::new(
                 Opts::new(
                     "gatehouse_policy_decisions_total",
-                    "Edge policy decisions by route, policy (cors, csrf, ip, api_key, basic_auth, rate_limit:<rule>, lockout:<rule>) and decision (allowed, blocked, limited, locked, store_error_allowed, store_error_denied).",
+                    "Edge policy decisions by route, policy (cors, csrf, ip, api_key, basic_auth, rate_limit, lockout), rule (a rate limit's or lockout's name, else empty) and decision (allowed, blocked, limited, locked, store_error_allowed, store_error_denied).",
                 ),
-                &["route", "policy", "decision"],
+                &["route", "policy", "rule", "decision"],
             )?,
             rate_limit_keys: IntGaugeVec::new(
                 Opts::new(
@@ -41,9 +43,9 @@ impl PolicyMetrics {
             keys_evicted: IntCounterVec::new(
                 Opts::new(
                     "gatehouse_policy_keys_evicted_total",
-                    "Keys evicted, least recently used first, from a full local rate limit or lockout (its max_keys) or from basic auth's cache of verified logins (1024), by route and policy (rate_limit:<rule>, lockout:<rule>, basic_auth).",
+                    "Keys evicted, least recently used first, from a full local rate limit or lockout (its max_keys) or from basic auth's cache of verified logins (1024), by route, policy (rate_limit, lockout, basic_auth) and rule (a rate limit's or lockout's name, else empty).",
                 ),
-                &["route", "policy"],
+                &["route", "policy", "rule"],
             )?,
             csp_reports: IntCounterVec::new(
                 Opts::new(
@@ -66,8 +68,16 @@ impl PolicyMetrics {
         Ok(m)
     }
 
-    pub(crate) fn decision(&self, route: &str, policy: &str, decision: &str) -> IntCounter {
-        self.decisions.with_label_values(&[route, policy, decision])
+    /// Decisions of `policy`; `rule` is the rate limit's or lockout's name, else empty.
+    pub(crate) fn decision(
+        &self,
+        route: &str,
+        policy: &str,
+        rule: &str,
+        decision: &str,
+    ) -> IntCounter {
+        self.decisions
+            .with_label_values(&[route, policy, rule, decision])
     }
 
     pub(crate) fn rate_limit_keys(&self, route: &str, rule: &str) -> IntGauge {
@@ -78,9 +88,10 @@ impl PolicyMetrics {
         self.lockout_keys.with_label_values(&[route, rule])
     }
 
-    /// Evictions of a store; `policy` is `rate_limit:<rule>`, `lockout:<rule>` or `basic_auth`.
-    pub(crate) fn keys_evicted(&self, route: &str, policy: &str) -> IntCounter {
-        self.keys_evicted.with_label_values(&[route, policy])
+    /// Evictions of a store; `policy` is `rate_limit` or `lockout` with its `rule`, or
+    /// `basic_auth` with an empty one.
+    pub(crate) fn keys_evicted(&self, route: &str, policy: &str, rule: &str) -> IntCounter {
+        self.keys_evicted.with_label_values(&[route, policy, rule])
     }
 
     pub(crate) fn csp_reports(&self, route: &str) -> IntCounter {
@@ -88,7 +99,7 @@ impl PolicyMetrics {
     }
 }
 
-/// Allowed/blocked counters of one gate.
+/// Allowed/blocked counters of one gate (a policy without rules).
 pub(super) struct Decisions {
     allowed: IntCounter,
     blocked: IntCounter,
@@ -97,8 +108,8 @@ pub(super) struct Decisions {
 impl Decisions {
     pub(super) fn new(metrics: &PolicyMetrics, route: &str, policy: &str) -> Decisions {
         Decisions {
-            allowed: metrics.decision(route, policy, "allowed"),
-            blocked: metrics.decision(route, policy, "blocked"),
+            allowed: metrics.decision(route, policy, "", "allowed"),
+            blocked: metrics.decision(route, policy, "", "blocked"),
         }
     }
 

@@ -128,7 +128,7 @@ impl RoutePolicy {
                     .filter(|b| b.rule == *rule)
                     .cloned();
                 let buckets = reused.or_else(|| {
-                    let evicted = metrics.keys_evicted(name, &format!("rate_limit:{}", rule.name));
+                    let evicted = metrics.keys_evicted(name, "rate_limit", &rule.name);
                     let b = LocalBuckets::new(rule, evicted)?;
                     b.spawn_sweeper(rt, metrics.rate_limit_keys(name, &rule.name));
                     Some(b)
@@ -156,7 +156,7 @@ impl RoutePolicy {
                 .filter(|l| l.rule == *rule)
                 .cloned()
                 .unwrap_or_else(|| {
-                    let evicted = metrics.keys_evicted(name, &format!("lockout:{}", rule.name));
+                    let evicted = metrics.keys_evicted(name, "lockout", &rule.name);
                     let l = Lockout::new(rule, evicted);
                     l.spawn_sweeper(rt, metrics.lockout_keys(name, &rule.name));
                     l
@@ -164,7 +164,7 @@ impl RoutePolicy {
             stores.lockouts.insert(id, counters.clone());
             lockouts.push(LockoutRun {
                 counters,
-                locked: metrics.decision(name, &format!("lockout:{}", rule.name), "locked"),
+                locked: metrics.decision(name, "lockout", &rule.name, "locked"),
             });
         }
         RoutePolicy {
@@ -193,7 +193,7 @@ impl RoutePolicy {
             }),
             basic: p.basic_auth.as_ref().map(|b| {
                 (
-                    basic::Basic::new(b, metrics.keys_evicted(name, "basic_auth")),
+                    basic::Basic::new(b, metrics.keys_evicted(name, "basic_auth", "")),
                     Decisions::new(metrics, name, "basic_auth"),
                 )
             }),

@@ -137,8 +137,7 @@ impl Limit {
         redis: Option<Arc<RedisStore>>,
         metrics: &PolicyMetrics,
     ) -> Limit {
-        let policy = format!("rate_limit:{}", rule.name);
-        let c = |d: &str| metrics.decision(route, &policy, d);
+        let c = |d: &str| metrics.decision(route, "rate_limit", &rule.name, d);
         Limit {
             rule: rule.clone(),
             local,

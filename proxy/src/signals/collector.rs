@@ -1,5 +1,12 @@
-//! The windows as Prometheus gauges, computed when Prometheus scrapes (so they are as fresh
-//! as the scrape, and a removed route's series disappear with it).
+//! The windows' ratios as Prometheus gauges, computed when Prometheus scrapes (so they are as
+//! fresh as the scrape, and a removed route's series disappear with it). They show what the
+//! built-in route rules judge; a ratio has no counter of its own to take a `rate()` of.
+//!
+//! The windows' latency quantiles and request rate are not exported: Prometheus computes
+//! both from `gatehouse_http_request_duration_seconds` (a histogram of the same requests) and
+//! `gatehouse_http_requests_total`, and a gauge with a `quantile` label would pass for a
+//! summary. They stay in [`gatehouse_signals::TrafficSignals`], read by the alert rules and
+//! the admin API's `/api/v1/routes`.
 
 use super::Signals;
 use gatehouse_signals::TrafficSignals;
@@ -15,20 +22,16 @@ pub(super) struct WindowCollector {
 }
 
 struct Gauges {
-    rate: GaugeVec,
     error_ratio: GaugeVec,
     client_error_ratio: GaugeVec,
-    latency: GaugeVec,
     cache_hit_ratio: GaugeVec,
 }
 
 impl Gauges {
-    fn all(&self) -> [&GaugeVec; 5] {
+    fn all(&self) -> [&GaugeVec; 3] {
         [
-            &self.rate,
             &self.error_ratio,
             &self.client_error_ratio,
-            &self.latency,
             &self.cache_hit_ratio,
         ]
     }
@@ -38,10 +41,6 @@ impl WindowCollector {
     pub(super) fn new(signals: Signals) -> Result<Self, prometheus::Error> {
         let g = |name: &str, help: &str| GaugeVec::new(Opts::new(name, help), &["route", "window"]);
         let gauges = Gauges {
-            rate: g(
-                "gatehouse_route_requests_per_second",
-                "Requests per second over the sliding window (1m, 5m, 1h), by route.",
-            )?,
             error_ratio: g(
                 "gatehouse_route_error_ratio",
                 "Share of responses with a 5xx status over the sliding window, by route.",
@@ -49,13 +48,6 @@ impl WindowCollector {
             client_error_ratio: g(
                 "gatehouse_route_client_error_ratio",
                 "Share of responses with a 4xx status over the sliding window, by route.",
-            )?,
-            latency: GaugeVec::new(
-                Opts::new(
-                    "gatehouse_route_latency_seconds",
-                    "Latency quantile (0.5, 0.95, 0.99) over the sliding window, by route; within 5 % of the true value.",
-                ),
-                &["route", "window", "quantile"],
             )?,
             cache_hit_ratio: g(
                 "gatehouse_route_cache_hit_ratio",
@@ -89,7 +81,6 @@ impl Collector for WindowCollector {
             let route = snap.route.as_str();
             for (w, s) in &snap.windows {
                 let labels = [route, w.as_str()];
-                g.rate.with_label_values(&labels).set(s.rate);
                 if let Some(r) = s.error_ratio {
                     g.error_ratio.with_label_values(&labels).set(r);
                 }
@@ -98,15 +89,6 @@ impl Collector for WindowCollector {
                 }
                 if let Some(r) = s.cache_hit_ratio {
                     g.cache_hit_ratio.with_label_values(&labels).set(r);
-                }
-                for (q, v) in [
-                    ("0.5", s.latency.p50),
-                    ("0.95", s.latency.p95),
-                    ("0.99", s.latency.p99),
-                ] {
-                    if let Some(v) = v {
-                        g.latency.with_label_values(&[route, w.as_str(), q]).set(v);
-                    }
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! Live per-route signals from real traffic: request rate, 5xx and 4xx ratios, latency
 //! quantiles and upstream cache-hit ratio over 1m/5m/1h sliding windows. Read through
-//! [`gatehouse_signals::TrafficSignals`], as Prometheus gauges (computed at scrape time) and
-//! as the admin API's JSON.
+//! [`gatehouse_signals::TrafficSignals`] (the alert rules, the admin API's JSON); the ratios
+//! are also Prometheus gauges (computed at scrape time, in `collector.rs`).
 
 mod cache;
 mod collector;
