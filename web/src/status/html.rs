@@ -1,11 +1,14 @@
 //! The status page as server-rendered HTML: works without JavaScript; the small inline script
 //! only shows times in the visitor's zone and refreshes the page while it is visible. Styles
-//! and script are inline and allowed by their hashes in the page's own CSP.
+//! and script are inline and allowed by their hashes in the page's own CSP. The markup is a
+//! maud template, checked at compile time; every value is escaped by maud, so no text a
+//! config or an operator wrote can become markup.
 
+use super::format::{duration_text, percent};
 use super::model::{ComponentView, PublicIncident, StatusView};
 use super::svg;
 use jiff::Timestamp;
-use std::fmt::Write as _;
+use maud::{html, Markup, PreEscaped};
 use std::time::Duration;
 
 pub(crate) const CSS: &str = r#"
@@ -26,185 +29,134 @@ header,main,footer{max-width:56rem;margin:0 auto;padding:1rem}h1{font-size:1.6re
 
 pub(crate) const SCRIPT: &str = r#"document.querySelectorAll("time[datetime]").forEach(function(t){var d=new Date(t.getAttribute("datetime"));if(!isNaN(d)){t.textContent=d.toLocaleString();}});setTimeout(function(){if(document.visibilityState==="visible"){location.reload();}},60000);"#;
 
-/// Text for HTML content and attribute values.
-pub(crate) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+fn time(t: Timestamp) -> Markup {
+    html! { time datetime=(t.to_string()) { (t.strftime("%Y-%m-%d %H:%M UTC").to_string()) } }
+}
+
+fn incident(i: &PublicIncident) -> Markup {
+    let took = duration_text(Duration::from_secs(i.duration_seconds));
+    html! {
+        article class="card" {
+            div class="row" {
+                h3 { (i.title) }
+                span class={ "state " (i.impact.css()) } {
+                    @if i.ended_at.is_some() { "Resolved" } @else { (i.impact.label()) }
+                }
+            }
+            p class="muted" {
+                "Started " (time(i.started_at))
+                @match i.ended_at {
+                    Some(end) => { ", resolved " (time(end)) " after " (took) }
+                    None => { ", ongoing for " (took) }
+                }
+            }
+            @if let Some(d) = &i.details { p { (d) } }
+            @if !i.updates.is_empty() {
+                ul class="updates" {
+                    @for u in &i.updates {
+                        li {
+                            span class="tag" { (u.status) }
+                            " — " (u.message) " "
+                            span class="muted" { "(" (time(u.at)) ")" }
+                        }
+                    }
+                }
+            }
         }
     }
-    out
 }
 
-/// `99.95%`, or `no data`.
-pub(crate) fn percent(v: Option<f64>) -> String {
-    match v {
-        Some(v) if v >= 1.0 => "100%".into(),
-        Some(v) => format!("{:.2}%", (v * 100.0 * 100.0).floor() / 100.0),
-        None => "no data".into(),
-    }
-}
-
-/// `2h 5m`, `3d 4h`, `45s`.
-pub(crate) fn duration_text(d: Duration) -> String {
-    let s = d.as_secs();
-    match (s / 86400, s % 86400 / 3600, s % 3600 / 60) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, m) => format!("{m}m"),
-        (0, h, m) => format!("{h}h {m}m"),
-        (d, h, _) => format!("{d}d {h}h"),
-    }
-}
-
-fn time(t: Timestamp) -> String {
-    format!(
-        "<time datetime=\"{}\">{}</time>",
-        t,
-        t.strftime("%Y-%m-%d %H:%M UTC")
-    )
-}
-
-fn incident(out: &mut String, i: &PublicIncident) {
-    let _ = write!(
-        out,
-        "<article class=\"card\"><div class=\"row\"><h3>{}</h3><span class=\"state {}\">{}</span></div><p class=\"muted\">Started {}",
-        esc(&i.title),
-        i.impact.css(),
-        if i.ended_at.is_some() { "Resolved" } else { i.impact.label() },
-        time(i.started_at)
-    );
-    match i.ended_at {
-        Some(end) => {
-            let _ = write!(
-                out,
-                ", resolved {} after {}",
-                time(end),
-                duration_text(Duration::from_secs(i.duration_seconds))
-            );
-        }
-        None => {
-            let _ = write!(
-                out,
-                ", ongoing for {}",
-                duration_text(Duration::from_secs(i.duration_seconds))
-            );
+fn component(c: &ComponentView) -> Markup {
+    let id = format!("c-{}", c.slug);
+    html! {
+        section class="card" aria-labelledby=(id) {
+            div class="row" {
+                h3 id=(id) { (c.name) }
+                span class={ "state " (c.status.css()) } { (c.status.label()) }
+            }
+            @if let Some(d) = &c.description { p class="muted" { (d) } }
+            (svg::uptime_bar(c))
+            div class="uptime" {
+                span { "24h: " strong { (percent(c.uptime.day)) } }
+                span { "7d: " strong { (percent(c.uptime.week)) } }
+                span { "30d: " strong { (percent(c.uptime.month)) } }
+                span { "90d: " strong { (percent(c.uptime.quarter)) } }
+            }
+            (svg::response_chart(c))
         }
     }
-    out.push_str("</p>");
-    if let Some(d) = &i.details {
-        let _ = write!(out, "<p>{}</p>", esc(d));
-    }
-    if !i.updates.is_empty() {
-        out.push_str("<ul class=\"updates\">");
-        for u in &i.updates {
-            let _ = write!(
-                out,
-                "<li><span class=\"tag\">{}</span> — {} <span class=\"muted\">({})</span></li>",
-                esc(&u.status),
-                esc(&u.message),
-                time(u.at)
-            );
-        }
-        out.push_str("</ul>");
-    }
-    out.push_str("</article>");
-}
-
-fn component(out: &mut String, c: &ComponentView) {
-    let _ = write!(
-        out,
-        "<section class=\"card\" aria-labelledby=\"c-{slug}\"><div class=\"row\"><h3 id=\"c-{slug}\">{name}</h3><span class=\"state {css}\">{label}</span></div>",
-        slug = esc(&c.slug),
-        name = esc(&c.name),
-        css = c.status.css(),
-        label = c.status.label()
-    );
-    if let Some(d) = &c.description {
-        let _ = write!(out, "<p class=\"muted\">{}</p>", esc(d));
-    }
-    out.push_str(&svg::uptime_bar(c));
-    let _ = write!(
-        out,
-        "<div class=\"uptime\"><span>24h: <strong>{}</strong></span><span>7d: <strong>{}</strong></span><span>30d: <strong>{}</strong></span><span>90d: <strong>{}</strong></span></div>",
-        percent(c.uptime.day),
-        percent(c.uptime.week),
-        percent(c.uptime.month),
-        percent(c.uptime.quarter)
-    );
-    out.push_str(&svg::response_chart(c));
-    out.push_str("</section>");
 }
 
 pub(crate) fn page(v: &StatusView, base: &str) -> String {
-    let mut out = String::with_capacity(16 * 1024);
-    let _ = write!(
-        out,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{title}</title><link rel=\"icon\" href=\"data:,\"><link rel=\"alternate\" type=\"application/atom+xml\" title=\"Incidents\" href=\"{base}feed.atom\"><style>{CSS}</style></head><body><header><h1>{title}</h1>",
-        title = esc(&v.title),
-    );
-    if let Some(d) = &v.description {
-        let _ = write!(out, "<p class=\"muted\">{}</p>", esc(d));
-    }
-    let _ = write!(
-        out,
-        "</header><main><div class=\"banner {}\" role=\"status\" id=\"banner\">{}</div>",
-        v.status.css(),
-        esc(&v.status_text)
-    );
-    for a in &v.announcements {
-        let _ = write!(
-            out,
-            "<aside class=\"card\" aria-label=\"Announcement\"><div class=\"row\"><h3>{}</h3><span class=\"tag\">{}</span></div><p>{}</p></aside>",
-            esc(&a.title),
-            esc(&a.level),
-            esc(&a.body)
-        );
-    }
-    if !v.incidents.is_empty() {
-        out.push_str("<h2>Current incidents</h2>");
-        for i in &v.incidents {
-            incident(&mut out, i);
+    let markup = html! {
+        (PreEscaped("<!doctype html>"))
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width,initial-scale=1";
+                title { (v.title) }
+                link rel="icon" href="data:,";
+                link rel="alternate" type="application/atom+xml" title="Incidents" href={ (base) "feed.atom" };
+                // Exactly the hashed text of the CSP: never escaped or reformatted.
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                header {
+                    h1 { (v.title) }
+                    @if let Some(d) = &v.description { p class="muted" { (d) } }
+                }
+                main {
+                    div class={ "banner " (v.status.css()) } role="status" id="banner" { (v.status_text) }
+                    @for a in &v.announcements {
+                        aside class="card" aria-label="Announcement" {
+                            div class="row" {
+                                h3 { (a.title) }
+                                span class="tag" { (a.level) }
+                            }
+                            p { (a.body) }
+                        }
+                    }
+                    @if !v.incidents.is_empty() {
+                        h2 { "Current incidents" }
+                        @for i in &v.incidents { (incident(i)) }
+                    }
+                    @if !v.maintenance.is_empty() {
+                        h2 { "Scheduled maintenance" }
+                        @for m in &v.maintenance {
+                            article class="card" {
+                                div class="row" {
+                                    h3 { (m.description.as_deref().unwrap_or(&m.name)) }
+                                    span class="state maint" {
+                                        @if m.active { "In progress" } @else { "Scheduled" }
+                                    }
+                                }
+                                p class="muted" {
+                                    (time(m.starts_at)) " – " (time(m.ends_at)) " · " (m.components.join(", "))
+                                }
+                            }
+                        }
+                    }
+                    @for g in &v.groups {
+                        h2 { (g.name) }
+                        @for c in &g.components { (component(c)) }
+                    }
+                    h2 { "Past incidents" }
+                    @if v.history.is_empty() {
+                        p class="muted" { "No incidents in the last 90 days." }
+                    }
+                    @for i in &v.history { (incident(i)) }
+                }
+                footer class="muted" {
+                    p {
+                        "Updated " (time(v.generated_at))
+                        " · " a href={ (base) "status.json" } { "JSON" }
+                        " · " a href={ (base) "feed.atom" } { "Atom feed" }
+                        " · Level: " (v.status.css())
+                    }
+                }
+                script { (PreEscaped(SCRIPT)) }
+            }
         }
-    }
-    if !v.maintenance.is_empty() {
-        out.push_str("<h2>Scheduled maintenance</h2>");
-        for m in &v.maintenance {
-            let _ = write!(
-                out,
-                "<article class=\"card\"><div class=\"row\"><h3>{}</h3><span class=\"state maint\">{}</span></div><p class=\"muted\">{} – {} · {}</p>",
-                esc(m.description.as_deref().unwrap_or(&m.name)),
-                if m.active { "In progress" } else { "Scheduled" },
-                time(m.starts_at),
-                time(m.ends_at),
-                esc(&m.components.join(", "))
-            );
-            out.push_str("</article>");
-        }
-    }
-    for g in &v.groups {
-        let _ = write!(out, "<h2>{}</h2>", esc(&g.name));
-        for c in &g.components {
-            component(&mut out, c);
-        }
-    }
-    out.push_str("<h2>Past incidents</h2>");
-    if v.history.is_empty() {
-        out.push_str("<p class=\"muted\">No incidents in the last 90 days.</p>");
-    }
-    for i in &v.history {
-        incident(&mut out, i);
-    }
-    let _ = write!(
-        out,
-        "</main><footer class=\"muted\"><p>Updated {} · <a href=\"{base}status.json\">JSON</a> · <a href=\"{base}feed.atom\">Atom feed</a> · Level: {}</p></footer><script>{SCRIPT}</script></body></html>",
-        time(v.generated_at),
-        v.status.css()
-    );
-    out
+    };
+    markup.into_string()
 }

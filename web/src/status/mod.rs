@@ -3,6 +3,8 @@
 //! view is built from the probes, their history and the incidents, and cached for a few
 //! seconds; every response carries cache headers, and the page its own strict CSP.
 
+mod feed;
+pub(crate) mod format;
 pub(crate) mod html;
 pub(crate) mod model;
 pub(crate) mod svg;
@@ -293,7 +295,7 @@ impl StatusPage {
             )),
             "/feed.atom" => reply(
                 StatusCode::OK,
-                feed(&rendered.view, page),
+                feed::feed(&rendered.view, page),
                 "application/atom+xml; charset=utf-8",
                 PAGE_CACHE,
             ),
@@ -328,46 +330,6 @@ fn badge(view: &StatusView, path: &str) -> Option<Response> {
         "image/svg+xml",
         "public, max-age=60",
     ))
-}
-
-/// An Atom feed of the incidents (open and past).
-fn feed(view: &StatusView, page: &gatehouse_config::StatusPageConfig) -> String {
-    let e = html::esc;
-    let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>{} — incidents</title><id>urn:gatehouse:status:{}</id><updated>{}</updated>",
-        e(&view.title),
-        e(&page.title),
-        view.generated_at
-    );
-    for i in view.incidents.iter().chain(view.history.iter()) {
-        let state = if i.ended_at.is_some() {
-            "resolved"
-        } else {
-            "ongoing"
-        };
-        let mut body = format!("{} since {}", i.impact.label(), i.started_at);
-        if let Some(end) = i.ended_at {
-            body.push_str(&format!(", resolved {end}"));
-        }
-        for u in &i.updates {
-            body.push_str(&format!("\n{} ({}): {}", u.status, u.at, u.message));
-        }
-        let updated = i
-            .updates
-            .first()
-            .map(|u| u.at)
-            .or(i.ended_at)
-            .unwrap_or(i.started_at);
-        out.push_str(&format!(
-            "<entry><id>urn:gatehouse:incident:{}</id><title>{} ({state})</title><updated>{updated}</updated><published>{}</published><content type=\"text\">{}</content></entry>",
-            i.id,
-            e(&i.title),
-            i.started_at,
-            e(&body)
-        ));
-    }
-    out.push_str("</feed>");
-    out
 }
 
 fn reply(
