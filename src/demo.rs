@@ -6,27 +6,30 @@
 //! - `GET /slow?ms=N`: answers after N milliseconds (at most 60 s)
 //! - `GET /healthz`: `ok`
 
-use crate::listener::ListenerMetrics;
-use bytes::Bytes;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::Response;
+use axum::Router;
 use gatehouse_config::ConnectionLimits;
-use http::{Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
+use gatehouse_web::listener::ListenerMetrics;
+use http::StatusCode;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// Serve the demo app on `listener` until the runtime ends (head deadline, idle timeout,
-/// connection cap and accept backoff: `src/listener/`).
+/// Serve the demo app on `listener` until the runtime ends, on the control plane's one
+/// hardened listener (head deadline, idle timeout, connection cap and accept backoff:
+/// `gatehouse_web::listener`).
 pub(crate) async fn serve(
     listener: TcpListener,
     limits: ConnectionLimits,
     metrics: ListenerMetrics,
 ) {
-    crate::listener::serve("demo", listener, limits, &metrics, handle).await
+    let app = Router::new().fallback(handle);
+    gatehouse_web::listener::serve("demo", listener, limits, &metrics, app).await
 }
 
-async fn handle(req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+async fn handle(ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
     let path = req.uri().path().to_string();
     if path == "/healthz" {
         return respond(StatusCode::OK, "ok\n".into(), "text/plain");
@@ -74,8 +77,8 @@ async fn handle(req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes
     respond(StatusCode::OK, format!("{body:#}\n"), "application/json")
 }
 
-fn respond(status: StatusCode, body: String, content_type: &'static str) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+fn respond(status: StatusCode, body: String, content_type: &'static str) -> Response {
+    let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,

@@ -1,19 +1,14 @@
-//! The gatehouse binary: CLI and the wiring of the proxy, the admin listener and reloads.
+//! The gatehouse binary: CLI and the wiring of the proxy, the control-plane web apps
+//! (`gatehouse-web`: admin API, status page) and reloads.
 
-mod admin;
-mod admin_alerts;
-mod admin_auth;
 mod admin_heartbeat;
-mod admin_probes;
 mod alerts;
 mod demo;
-mod listener;
 mod load;
 mod logging;
 mod reload;
 mod run;
 mod shutdown;
-mod status;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -1,7 +1,6 @@
 //! `gatehouse run`: load the config, start the control plane (admin listener, demo backend,
 //! reloads, health checks) on its own runtime, then hand the listeners to Pingora.
 
-use crate::admin::{self, AdminState};
 use crate::load::{self, Loaded};
 use crate::reload::{ReloadMetrics, Reloader};
 use crate::shutdown::DrainOnSignal;
@@ -16,6 +15,10 @@ use gatehouse_proxy::caps::{Capped, ConnectionCaps};
 use gatehouse_proxy::handshake::TlsGate;
 use gatehouse_proxy::tls::{CertResolver, TlsMetrics};
 use gatehouse_proxy::{Gateway, ProxyMetrics, ProxyState, SharedState, Telemetry};
+use gatehouse_web::admin::{self, AdminState};
+use gatehouse_web::admin_auth::AdminGuard;
+use gatehouse_web::listener::ListenerMetrics;
+use gatehouse_web::status::{self, StatusPage};
 use pingora::listeners::tls::TlsSettings;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server};
@@ -44,7 +47,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
     let reload_metrics = ReloadMetrics::register(&registry)?;
     let tls_metrics = TlsMetrics::register(&registry)?;
     let acme_metrics = AcmeMetrics::register(&registry)?;
-    let listener_metrics = crate::listener::ListenerMetrics::register(&registry)?;
+    let listener_metrics = ListenerMetrics::register(&registry)?;
     let telemetry = Arc::new(
         Telemetry::start(&config.telemetry, &registry).map_err(|e| anyhow::anyhow!("{e}"))?,
     );
@@ -156,7 +159,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
             probes: probes.clone(),
             alerting: alerting.clone(),
             shared: shared.clone(),
-            guard: Arc::new(crate::admin_auth::AdminGuard::new(&registry)?),
+            guard: Arc::new(AdminGuard::new(&registry)?),
         },
     ));
     control.spawn(proxy_metrics.signals().clone().run_ticker());
@@ -166,11 +169,11 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
             .block_on(tokio::net::TcpListener::bind(page.listen))
             .with_context(|| format!("status_page.listen: cannot bind {}", page.listen))?;
         tracing::info!(address = %page.listen, path = %page.path, "status page listening");
-        control.spawn(crate::status::serve(
+        control.spawn(status::serve(
             listener,
             page.connections,
             listener_metrics.clone(),
-            crate::status::StatusPage::new(shared.clone(), probes.clone(), alerting.clone()),
+            StatusPage::new(shared.clone(), probes.clone(), alerting.clone()),
         ));
     }
 

@@ -28,14 +28,13 @@
 //! polling.
 
 use super::Handles;
-use bytes::Bytes;
+use axum::extract::ConnectInfo;
+use axum::Router;
 use gatehouse_config::ConnectionLimits;
-use http::{Request, Response};
-use http_body_util::Full;
+use http::Request;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -44,6 +43,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
+use tower::ServiceExt as _;
 
 /// Why the watchdog closed a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,29 +204,29 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
 }
 
 /// Serve one connection until the client closes it, an error ends it, or a deadline passes.
-pub(super) async fn serve_connection<I, H, F>(
+pub(super) async fn serve_connection<I>(
     io: I,
     peer: SocketAddr,
     limits: ConnectionLimits,
-    handler: H,
+    app: Router,
     m: &Handles,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
-    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
     let activity = Arc::new(Activity::new(Instant::now()));
     let svc = {
         let activity = activity.clone();
-        service_fn(move |req: Request<Incoming>| {
+        service_fn(move |mut req: Request<Incoming>| {
             let body = !hyper::body::Body::is_end_stream(req.body());
             activity.request_started(Instant::now(), body);
             let busy = Busy(activity.clone());
-            let answer = handler(req, peer);
+            req.extensions_mut().insert(ConnectInfo(peer));
+            // A router is always ready; `oneshot` polls it anyway, as a tower service expects.
+            let answer = app.clone().oneshot(req.map(axum::body::Body::new));
             async move {
                 let resp = answer.await;
                 drop(busy);
-                Ok::<_, std::convert::Infallible>(resp)
+                resp
             }
         })
     };

@@ -1,9 +1,12 @@
 //! Inline SVG: the 90-day uptime bar, the 24-hour response-time chart, and the badges for
 //! READMEs. Every graphic has a text alternative (`role="img"`, `aria-label`, `<title>`).
+//! maud templates, like the page: names from the config are escaped by maud. Empty elements
+//! are written open and closed (`<rect ...></rect>`), valid in HTML and in a standalone
+//! SVG document (XML) alike.
 
-use super::html::{esc, percent};
+use super::format::percent;
 use super::model::{ComponentView, Level};
-use std::fmt::Write as _;
+use maud::{html, Markup};
 
 /// The CSS class of a day's cell by its uptime.
 fn day_class(uptime: Option<f64>) -> &'static str {
@@ -16,37 +19,30 @@ fn day_class(uptime: Option<f64>) -> &'static str {
     }
 }
 
-pub(crate) fn uptime_bar(c: &ComponentView) -> String {
+pub(crate) fn uptime_bar(c: &ComponentView) -> Markup {
     let n = c.days.len().max(1);
     let w = 900.0 / n as f64;
-    let mut out = format!(
-        "<svg class=\"bar\" viewBox=\"0 0 900 34\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"{}: 90-day uptime {}\">",
-        esc(&c.name),
-        percent(c.uptime.quarter)
-    );
-    for (i, d) in c.days.iter().enumerate() {
-        let mut title = format!("{}: {}", d.date, percent(d.uptime));
-        for inc in &d.incidents {
-            title.push_str("; ");
-            title.push_str(inc);
+    html! {
+        svg class="bar" viewBox="0 0 900 34" preserveAspectRatio="none" role="img"
+            aria-label={ (c.name) ": 90-day uptime " (percent(c.uptime.quarter)) } {
+            @for (i, d) in c.days.iter().enumerate() {
+                rect class=(day_class(d.uptime)) x=(format!("{:.2}", i as f64 * w + 0.5)) y="0"
+                    width=(format!("{:.2}", (w - 1.0).max(0.5))) height="34" rx="1" {
+                    title {
+                        (d.date) ": " (percent(d.uptime))
+                        @for inc in &d.incidents { "; " (inc) }
+                    }
+                }
+            }
         }
-        let _ = write!(
-            out,
-            "<rect class=\"{}\" x=\"{:.2}\" y=\"0\" width=\"{:.2}\" height=\"34\" rx=\"1\"><title>{}</title></rect>",
-            day_class(d.uptime),
-            i as f64 * w + 0.5,
-            (w - 1.0).max(0.5),
-            esc(&title)
-        );
     }
-    out.push_str("</svg>");
-    out
 }
 
-pub(crate) fn response_chart(c: &ComponentView) -> String {
+pub(crate) fn response_chart(c: &ComponentView) -> Markup {
     if c.response_time.len() < 2 {
-        return "<p class=\"muted\">Response time: not enough data for the last 24 hours yet.</p>"
-            .into();
+        return html! {
+            p class="muted" { "Response time: not enough data for the last 24 hours yet." }
+        };
     }
     let max = c.response_time.iter().map(|p| p.ms).fold(1.0_f64, f64::max);
     let mean = c.response_time.iter().map(|p| p.ms).sum::<f64>() / c.response_time.len() as f64;
@@ -63,11 +59,14 @@ pub(crate) fn response_chart(c: &ComponentView) -> String {
             )
         })
         .collect();
-    format!(
-        "<p class=\"muted\">Response time, last 24 hours: mean {mean:.0} ms, highest hour {max:.0} ms</p><svg class=\"chart\" viewBox=\"0 0 600 60\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"{}: response time over the last 24 hours, mean {mean:.0} ms, highest hour {max:.0} ms\"><polyline points=\"{}\"/></svg>",
-        esc(&c.name),
-        points.join(" ")
-    )
+    let summary = format!("mean {mean:.0} ms, highest hour {max:.0} ms");
+    html! {
+        p class="muted" { "Response time, last 24 hours: " (summary) }
+        svg class="chart" viewBox="0 0 600 60" preserveAspectRatio="none" role="img"
+            aria-label={ (c.name) ": response time over the last 24 hours, " (summary) } {
+            polyline points=(points.join(" ")) {}
+        }
+    }
 }
 
 fn colour(level: Level) -> &'static str {
@@ -85,13 +84,19 @@ pub(crate) fn badge(label: &str, value: &str, colour: &str) -> String {
     // Verdana 11px averages about 7 px per character.
     let lw = 10 + label.chars().count() * 7;
     let vw = 10 + value.chars().count() * 7;
-    let (label, value) = (esc(label), esc(value));
-    format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"20\" role=\"img\" aria-label=\"{label}: {value}\"><title>{label}: {value}</title><rect width=\"{lw}\" height=\"20\" fill=\"#555\"/><rect x=\"{lw}\" width=\"{vw}\" height=\"20\" fill=\"{colour}\"/><g fill=\"#fff\" text-anchor=\"middle\" font-family=\"Verdana,DejaVu Sans,sans-serif\" font-size=\"11\"><text x=\"{lx}\" y=\"14\">{label}</text><text x=\"{vx}\" y=\"14\">{value}</text></g></svg>",
-        w = lw + vw,
-        lx = lw / 2,
-        vx = lw + vw / 2,
-    )
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" width=(lw + vw) height="20" role="img"
+            aria-label={ (label) ": " (value) } {
+            title { (label) ": " (value) }
+            rect width=(lw) height="20" fill="#555" {}
+            rect x=(lw) width=(vw) height="20" fill=(colour) {}
+            g fill="#fff" text-anchor="middle" font-family="Verdana,DejaVu Sans,sans-serif" font-size="11" {
+                text x=(lw / 2) y="14" { (label) }
+                text x=(lw + vw / 2) y="14" { (value) }
+            }
+        }
+    }
+    .into_string()
 }
 
 pub(crate) fn status_badge(c: &ComponentView) -> String {

@@ -112,12 +112,8 @@ async fn failing_accepts_pause_instead_of_spinning_and_are_counted() {
         fail: 10_000,
     };
     let m = metrics.clone();
-    let task = tokio::spawn(async move {
-        serve("test", source, limits(), &m, |_req, _peer| async {
-            Response::new(Full::new(Bytes::new()))
-        })
-        .await
-    });
+    let task =
+        tokio::spawn(async move { serve("test", source, limits(), &m, Router::new()).await });
     // 5 s of (paused, auto-advancing) time: 10+20+...+640 ms, then 1 s pauses.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let n = calls.load(Ordering::SeqCst);
@@ -151,9 +147,13 @@ async fn connections_over_the_cap_are_closed_at_once_and_counted() {
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     let m = metrics.clone();
     let task = tokio::spawn(async move {
-        serve("test", Pipes(rx), limits(), &m, |_req, _peer| async {
-            Response::new(Full::new(Bytes::from_static(b"ok")))
-        })
+        serve(
+            "test",
+            Pipes(rx),
+            limits(),
+            &m,
+            Router::new().fallback(|| async { "ok" }),
+        )
         .await
     });
     let mut clients = Vec::new();

@@ -2,13 +2,12 @@
 //! `GET /api/v1/probes/{name}/history?range=24h|7d|30d|90d` and
 //! `POST /api/v1/heartbeat/{name}` (token as `Authorization: Bearer TOKEN` or `?token=TOKEN`).
 
-use crate::admin::{text, PLAIN};
-use bytes::Bytes;
+use crate::admin::{raw_param, text, Admin, PLAIN};
+use axum::extract::RawPathParams;
+use axum::response::Response;
 use gatehouse_config::{Probe, ProbeKind};
-use gatehouse_probes::{BeatError, Probes, Range};
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
+use gatehouse_probes::{BeatError, Range};
+use http::{HeaderMap, StatusCode, Uri};
 use serde_json::{json, Value};
 use std::time::SystemTime;
 
@@ -27,8 +26,9 @@ fn target(p: &Probe) -> Value {
 
 /// `{"probes": [{name, group, kind, target, interval_seconds, up, since, streak, last}]}`;
 /// `up` is null until the first check.
-pub(crate) fn list(probes: &Probes) -> Response<Full<Bytes>> {
-    let items: Vec<Value> = probes
+pub(crate) async fn list(axum::extract::State(state): Admin) -> Response {
+    let items: Vec<Value> = state
+        .probes
         .states()
         .into_iter()
         .map(|(p, state)| {
@@ -54,12 +54,15 @@ pub(crate) fn list(probes: &Probes) -> Response<Full<Bytes>> {
     text(StatusCode::OK, json!({ "probes": items }).to_string(), JSON)
 }
 
-/// `/api/v1/probes/{name}/history?range=...`
+/// `/api/v1/probes/{name}/history?range=...` (any other path under `/api/v1/probes/` is a
+/// 404 that says so; a name is everything before `/history`).
 pub(crate) async fn history(
-    probes: &Probes,
-    req: &Request<Incoming>,
-    rest: &str,
-) -> Response<Full<Bytes>> {
+    axum::extract::State(state): Admin,
+    params: RawPathParams,
+    uri: Uri,
+) -> Response {
+    let probes = &state.probes;
+    let rest = raw_param(&params, "rest");
     let Some(name) = rest.strip_suffix("/history") else {
         return text(
             StatusCode::NOT_FOUND,
@@ -74,7 +77,7 @@ pub(crate) async fn history(
             PLAIN,
         );
     }
-    let range_text = query_param(req, "range").unwrap_or_else(|| "24h".into());
+    let range_text = query_param(&uri, "range").unwrap_or_else(|| "24h".into());
     let Some(range) = Range::parse(&range_text) else {
         return text(
             StatusCode::BAD_REQUEST,
@@ -101,25 +104,23 @@ pub(crate) async fn history(
     }
 }
 
-/// `POST /api/v1/heartbeat/{name}`
-pub(crate) fn heartbeat(
-    probes: &Probes,
-    req: &Request<Incoming>,
-    name: &str,
-) -> Response<Full<Bytes>> {
-    if req.method() != Method::POST && req.method() != Method::GET {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "use POST\n", PLAIN);
-    }
-    let bearer = req
-        .headers()
+/// `POST /api/v1/heartbeat/{name}` (or GET).
+pub(crate) async fn heartbeat(
+    axum::extract::State(state): Admin,
+    params: RawPathParams,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let name = raw_param(&params, "name");
+    let bearer = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string());
     let token = bearer
-        .or_else(|| query_param(req, "token"))
+        .or_else(|| query_param(&uri, "token"))
         .unwrap_or_default();
-    match probes.beat(name, &token) {
+    match state.probes.beat(&name, &token) {
         Ok(()) => text(StatusCode::OK, "ok\n", PLAIN),
         Err(BeatError::NotFound) => text(
             StatusCode::NOT_FOUND,
@@ -134,6 +135,6 @@ pub(crate) fn heartbeat(
     }
 }
 
-fn query_param(req: &Request<Incoming>, key: &str) -> Option<String> {
-    gatehouse_proxy::heartbeat::query_value(req.uri().query()?, key)
+fn query_param(uri: &Uri, key: &str) -> Option<String> {
+    gatehouse_proxy::heartbeat::query_value(uri.query()?, key)
 }

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::model::{build, component_level, Inputs, Level, ProbeData};
-use super::{html, svg};
+use super::{format, html, svg};
 use gatehouse_alerting::{Announcement, Incident, IncidentUpdate};
 use gatehouse_config::{Component, Maintenance, Schedule, Severity, StatusPageConfig};
 use gatehouse_probes::store::Bucket;
@@ -146,7 +146,7 @@ fn operational() {
     assert_eq!(api.days.len(), 90);
     assert_eq!(api.days[89].date, "2026-11-23");
     assert_eq!(api.days[89].uptime, Some(0.999));
-    assert_eq!(html::percent(api.uptime.month), "99.90%");
+    assert_eq!(format::percent(api.uptime.month), "99.90%");
     assert!(page.contains("<main>") && page.contains("<header>") && page.contains("<footer"));
     assert!(page.contains("aria-label=\"API: 90-day uptime 99.90%\""));
     assert!(

@@ -13,7 +13,7 @@ pub(crate) const ERROR_LOG_EVERY: Duration = Duration::from_secs(1);
 
 /// Pauses of 10 ms doubling to 1 s while accepts fail; back to 10 ms after a success.
 #[derive(Debug)]
-pub(crate) struct AcceptBackoff {
+pub struct AcceptBackoff {
     next: Duration,
     log: LogGate,
 }
@@ -30,7 +30,7 @@ impl Default for AcceptBackoff {
 impl AcceptBackoff {
     /// After a failed accept at `now`: how long to pause, and `Some(n)` when a line should be
     /// logged (`n` errors were not logged since the last line).
-    pub(crate) fn on_error(&mut self, now: Instant) -> (Duration, Option<u64>) {
+    pub fn on_error(&mut self, now: Instant) -> (Duration, Option<u64>) {
         let pause = self.next;
         self.next = (self.next * 2).min(MAX_PAUSE);
         (pause, self.log.ready(now))
@@ -38,21 +38,21 @@ impl AcceptBackoff {
 
     /// After a successful accept (the log gate keeps its period: errors that alternate with
     /// successes are still logged at most once a second).
-    pub(crate) fn on_success(&mut self) {
+    pub fn on_success(&mut self) {
         self.next = FIRST_PAUSE;
     }
 }
 
 /// Lets one event through per `every`; counts the others.
 #[derive(Debug)]
-pub(crate) struct LogGate {
+pub struct LogGate {
     every: Duration,
     last: Option<Instant>,
     held_back: u64,
 }
 
 impl LogGate {
-    pub(crate) fn new(every: Duration) -> Self {
+    pub fn new(every: Duration) -> Self {
         LogGate {
             every,
             last: None,
@@ -61,7 +61,7 @@ impl LogGate {
     }
 
     /// `Some(events held back since the last one let through)` when this one may be logged.
-    pub(crate) fn ready(&mut self, now: Instant) -> Option<u64> {
+    pub fn ready(&mut self, now: Instant) -> Option<u64> {
         match self.last {
             Some(t) if now.saturating_duration_since(t) < self.every => {
                 self.held_back += 1;

@@ -13,19 +13,19 @@
 //! deadline in `gatehouse_listener_timeouts_total{listener,reason}`. The names of the first
 //! two are those the proxy's listeners use too (issue 17), with `admin`, `status` and `demo`
 //! as the `listener` label.
+//!
+//! The apps are axum `Router`s served through this module's own hyper connection code, not
+//! `axum::serve`, which has none of these deadlines or caps.
 
 mod backoff;
 mod conn;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use backoff::{AcceptBackoff, LogGate};
+pub use backoff::{AcceptBackoff, LogGate};
 
-use bytes::Bytes;
+use axum::Router;
 use gatehouse_config::ConnectionLimits;
-use http::{Request, Response};
-use http_body_util::Full;
-use hyper::body::Incoming;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use std::future::Future;
 use std::io;
@@ -39,7 +39,7 @@ use tokio::time::Instant;
 
 /// The listener metrics, registered once and shared by every control-plane listener.
 #[derive(Clone)]
-pub(crate) struct ListenerMetrics {
+pub struct ListenerMetrics {
     accept_errors: IntCounterVec,
     refused: IntCounterVec,
     open: IntGaugeVec,
@@ -47,7 +47,7 @@ pub(crate) struct ListenerMetrics {
 }
 
 impl ListenerMetrics {
-    pub(crate) fn register(registry: &Registry) -> prometheus::Result<ListenerMetrics> {
+    pub fn register(registry: &Registry) -> prometheus::Result<ListenerMetrics> {
         let accept_errors = IntCounterVec::new(
             Opts::new(
                 "gatehouse_listener_accept_errors_total",
@@ -89,7 +89,7 @@ impl ListenerMetrics {
     }
 
     /// The handles of a proxy listener's connection caps (`gatehouse_proxy::caps`).
-    pub(crate) fn proxy_caps(
+    pub fn proxy_caps(
         &self,
         listener: &str,
         proxy: &gatehouse_proxy::ProxyMetrics,
@@ -109,7 +109,7 @@ impl ListenerMetrics {
     }
 
     /// The handles of a proxy listener's TLS handshakes (`gatehouse_proxy::handshake`).
-    pub(crate) fn handshakes(
+    pub fn handshakes(
         &self,
         listener: &str,
         tls: &gatehouse_proxy::tls::TlsMetrics,
@@ -148,7 +148,7 @@ struct Handles {
 }
 
 /// Where connections come from: a [`TcpListener`], or a scripted source in tests.
-pub(crate) trait Accept: Send {
+pub trait Accept: Send {
     type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
     fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Io, SocketAddr)>> + Send;
 }
@@ -163,19 +163,16 @@ impl Accept for TcpListener {
 /// How often a refusal over the cap is logged at most (each one is counted).
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
 
-/// Accept connections from `listener` forever and answer each request with `handler`.
-/// `name` is the `listener` label and names the listener in logs.
-pub(crate) async fn serve<A, H, F>(
+/// Accept connections from `listener` forever and answer each request with the router `app`
+/// (the peer's address is in the request's `ConnectInfo<SocketAddr>` extension). `name` is
+/// the `listener` label and names the listener in logs.
+pub async fn serve<A: Accept>(
     name: &'static str,
     mut listener: A,
     limits: ConnectionLimits,
     metrics: &ListenerMetrics,
-    handler: H,
-) where
-    A: Accept,
-    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
-{
+    app: Router,
+) {
     let m = Arc::new(metrics.handles(name));
     let slots = Arc::new(Semaphore::new(limits.max));
     let mut backoff = AcceptBackoff::default();
@@ -217,10 +214,10 @@ pub(crate) async fn serve<A, H, F>(
             continue;
         };
         let m = m.clone();
-        let handler = handler.clone();
+        let app = app.clone();
         tokio::spawn(async move {
             let _open = OpenGuard::new(&m.open);
-            conn::serve_connection(io, peer, limits, handler, &m).await;
+            conn::serve_connection(io, peer, limits, app, &m).await;
             drop(slot);
         });
     }

@@ -305,7 +305,7 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
                         format!(
                             "{} ({})",
                             incident_title(std::slice::from_ref(&c.name), impact_of(i, c)),
-                            crate::status::html::duration_text(i.duration(now))
+                            crate::status::format::duration_text(i.duration(now))
                         )
                     })
                     .collect();

@@ -3,20 +3,24 @@
 //! view is built from the probes, their history and the incidents, and cached for a few
 //! seconds; every response carries cache headers, and the page its own strict CSP.
 
+mod feed;
+pub(crate) mod format;
 pub(crate) mod html;
 pub(crate) mod model;
 pub(crate) mod svg;
 #[cfg(test)]
 mod tests;
 
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::Router;
 use base64::Engine as _;
 use bytes::Bytes;
 use gatehouse_alerting::Alerting;
 use gatehouse_probes::{Probes, Range};
 use gatehouse_proxy::SharedState;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
+use http::{header, HeaderValue, Method, StatusCode};
 use jiff::{SignedDuration, Timestamp};
 use model::{ProbeData, StatusView};
 use std::collections::BTreeMap;
@@ -44,7 +48,7 @@ fn gzip(data: &[u8]) -> Bytes {
 }
 
 /// Whether the client accepts gzip (`Accept-Encoding: gzip`, not refused with `q=0`).
-fn accepts_gzip(req: &Request<Incoming>) -> bool {
+fn accepts_gzip<B>(req: &http::Request<B>) -> bool {
     req.headers()
         .get_all(header::ACCEPT_ENCODING)
         .iter()
@@ -63,7 +67,8 @@ fn accepts_gzip(req: &Request<Incoming>) -> bool {
         })
 }
 
-pub(crate) struct StatusPage {
+/// The status page app: the live config, the probes and alerting it reads, and its cache.
+pub struct StatusPage {
     pub state: SharedState,
     pub probes: Arc<Probes>,
     pub alerting: Arc<Alerting>,
@@ -78,11 +83,7 @@ fn sha256_b64(s: &str) -> String {
 }
 
 impl StatusPage {
-    pub(crate) fn new(
-        state: SharedState,
-        probes: Arc<Probes>,
-        alerting: Arc<Alerting>,
-    ) -> Arc<Self> {
+    pub fn new(state: SharedState, probes: Arc<Probes>, alerting: Arc<Alerting>) -> Arc<Self> {
         let csp = format!(
             "default-src 'none'; style-src 'sha256-{}'; script-src 'sha256-{}'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
             sha256_b64(html::CSS),
@@ -197,7 +198,7 @@ impl StatusPage {
         Some(rendered)
     }
 
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(&self, req: Request) -> Response {
         let config = self.state.load().config().clone();
         let Some(page) = config.status_page.as_ref() else {
             return reply(
@@ -265,7 +266,7 @@ impl StatusPage {
                 plain.clone()
             }
         };
-        let encoded = |mut r: Response<Full<Bytes>>| {
+        let encoded = |mut r: Response| {
             r.headers_mut()
                 .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
             if gz {
@@ -294,7 +295,7 @@ impl StatusPage {
             )),
             "/feed.atom" => reply(
                 StatusCode::OK,
-                feed(&rendered.view, page),
+                feed::feed(&rendered.view, page),
                 "application/atom+xml; charset=utf-8",
                 PAGE_CACHE,
             ),
@@ -310,7 +311,7 @@ impl StatusPage {
     }
 }
 
-fn badge(view: &StatusView, path: &str) -> Option<Response<Full<Bytes>>> {
+fn badge(view: &StatusView, path: &str) -> Option<Response> {
     let (slug, file) = path.strip_prefix("/badge/")?.split_once('/')?;
     let c = view
         .groups
@@ -331,53 +332,13 @@ fn badge(view: &StatusView, path: &str) -> Option<Response<Full<Bytes>>> {
     ))
 }
 
-/// An Atom feed of the incidents (open and past).
-fn feed(view: &StatusView, page: &gatehouse_config::StatusPageConfig) -> String {
-    let e = html::esc;
-    let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>{} — incidents</title><id>urn:gatehouse:status:{}</id><updated>{}</updated>",
-        e(&view.title),
-        e(&page.title),
-        view.generated_at
-    );
-    for i in view.incidents.iter().chain(view.history.iter()) {
-        let state = if i.ended_at.is_some() {
-            "resolved"
-        } else {
-            "ongoing"
-        };
-        let mut body = format!("{} since {}", i.impact.label(), i.started_at);
-        if let Some(end) = i.ended_at {
-            body.push_str(&format!(", resolved {end}"));
-        }
-        for u in &i.updates {
-            body.push_str(&format!("\n{} ({}): {}", u.status, u.at, u.message));
-        }
-        let updated = i
-            .updates
-            .first()
-            .map(|u| u.at)
-            .or(i.ended_at)
-            .unwrap_or(i.started_at);
-        out.push_str(&format!(
-            "<entry><id>urn:gatehouse:incident:{}</id><title>{} ({state})</title><updated>{updated}</updated><published>{}</published><content type=\"text\">{}</content></entry>",
-            i.id,
-            e(&i.title),
-            i.started_at,
-            e(&body)
-        ));
-    }
-    out.push_str("</feed>");
-    out
-}
-
 fn reply(
     status: StatusCode,
     body: impl Into<Bytes>,
     content_type: &'static str,
     cache: &'static str,
-) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(body.into()));
+) -> Response {
+    let mut r = Response::new(Body::from(body.into()));
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -391,16 +352,22 @@ fn reply(
 }
 
 /// Serve the status page on `listener` until the runtime ends (head deadline, idle timeout,
-/// connection cap and accept backoff: `src/listener/`).
-pub(crate) async fn serve(
+/// connection cap and accept backoff: `listener`).
+pub async fn serve(
     listener: TcpListener,
     limits: gatehouse_config::ConnectionLimits,
     metrics: crate::listener::ListenerMetrics,
     page: Arc<StatusPage>,
 ) {
-    crate::listener::serve("status", listener, limits, &metrics, move |req, _peer| {
-        let page = page.clone();
-        async move { page.handle(req).await }
-    })
-    .await
+    crate::listener::serve("status", listener, limits, &metrics, router(page)).await
+}
+
+/// One handler for every path: the page's base path (`status_page.path`) and host are live
+/// config, read per request, so they cannot be fixed in a route table at start.
+pub fn router(page: Arc<StatusPage>) -> Router {
+    Router::new()
+        .fallback(|State(page): State<Arc<StatusPage>>, req: Request| async move {
+            page.handle(req).await
+        })
+        .with_state(page)
 }

@@ -6,16 +6,16 @@
 //! a read token may only GET (403). Tokens are compared in constant time and never logged.
 
 use crate::admin::{text, PLAIN};
-use bytes::Bytes;
+use crate::WebError;
+use axum::response::Response;
 use gatehouse_config::{AdminConfig, AdminScope};
-use http::{HeaderValue, Method, Request, Response, StatusCode, Version};
-use http_body_util::Full;
+use http::{HeaderValue, Method, Request, StatusCode, Version};
 use prometheus::{IntCounterVec, Opts, Registry};
 use ring::hmac;
 use std::net::IpAddr;
 
 /// The admin listener's gate: a per-process key for comparing tokens and the refusal counter.
-pub(crate) struct AdminGuard {
+pub struct AdminGuard {
     /// Tokens are compared as HMACs under this random key: in constant time, whatever their
     /// lengths.
     key: hmac::Key,
@@ -26,10 +26,9 @@ pub(crate) struct AdminGuard {
 const REALM: &str = "Bearer realm=\"gatehouse-admin\"";
 
 impl AdminGuard {
-    pub(crate) fn new(registry: &Registry) -> anyhow::Result<AdminGuard> {
+    pub fn new(registry: &Registry) -> Result<AdminGuard, WebError> {
         let rng = ring::rand::SystemRandom::new();
-        let key = hmac::Key::generate(hmac::HMAC_SHA256, &rng)
-            .map_err(|_| anyhow::anyhow!("cannot draw a random key for the admin tokens"))?;
+        let key = hmac::Key::generate(hmac::HMAC_SHA256, &rng).map_err(|_| WebError::RandomKey)?;
         let rejected = IntCounterVec::new(
             Opts::new(
                 "gatehouse_admin_requests_rejected_total",
@@ -45,11 +44,7 @@ impl AdminGuard {
     }
 
     /// `None` when `req` may go on to its handler; otherwise the answer to send.
-    pub(crate) fn refusal<B>(
-        &self,
-        admin: &AdminConfig,
-        req: &Request<B>,
-    ) -> Option<Response<Full<Bytes>>> {
+    pub(crate) fn refusal<B>(&self, admin: &AdminConfig, req: &Request<B>) -> Option<Response> {
         if let Some(refused) = self.host(admin, req) {
             return Some(refused);
         }
@@ -97,11 +92,7 @@ impl AdminGuard {
         None
     }
 
-    fn unauthorized(
-        &self,
-        challenge: &'static str,
-        message: &'static str,
-    ) -> Response<Full<Bytes>> {
+    fn unauthorized(&self, challenge: &'static str, message: &'static str) -> Response {
         self.rejected.with_label_values(&["unauthorized"]).inc();
         let mut resp = text(StatusCode::UNAUTHORIZED, message, PLAIN);
         resp.headers_mut().insert(
@@ -112,7 +103,7 @@ impl AdminGuard {
     }
 
     /// The DNS-rebinding guard.
-    fn host<B>(&self, admin: &AdminConfig, req: &Request<B>) -> Option<Response<Full<Bytes>>> {
+    fn host<B>(&self, admin: &AdminConfig, req: &Request<B>) -> Option<Response> {
         let mut values = req.headers().get_all(http::header::HOST).iter();
         let header = values.next();
         if values.next().is_some() {
@@ -147,7 +138,7 @@ impl AdminGuard {
         None
     }
 
-    fn bad_host(&self, message: &'static str) -> Response<Full<Bytes>> {
+    fn bad_host(&self, message: &'static str) -> Response {
         self.rejected.with_label_values(&["bad_host"]).inc();
         text(StatusCode::BAD_REQUEST, message, PLAIN)
     }
