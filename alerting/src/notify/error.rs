@@ -17,8 +17,8 @@ pub enum NotifyError {
         message: String,
     },
     /// The HTTP client could not be built.
-    #[error("cannot build the HTTP client: {0}")]
-    Client(String),
+    #[error(transparent)]
+    Client(gatehouse_outbound::Error),
     /// One attempt took longer than the notifier's `timeout`.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
@@ -65,20 +65,17 @@ impl NotifyError {
         }
     }
 
-    /// A reqwest error as text, without its URL, with its causes.
-    pub(super) fn request(e: reqwest::Error) -> NotifyError {
-        let retryable = !e.is_builder() && !e.is_redirect();
-        let e = e.without_url();
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            let text = s.to_string();
-            if !message.contains(&text) {
-                message.push_str(": ");
-                message.push_str(&text);
+    /// An outbound request that failed; its text never holds the URL.
+    pub(super) fn request(e: gatehouse_outbound::Error) -> NotifyError {
+        match e {
+            gatehouse_outbound::Error::Timeout(d) => NotifyError::Timeout(d),
+            gatehouse_outbound::Error::Request { message, retryable } => {
+                NotifyError::Request { message, retryable }
             }
-            source = s.source();
+            other => NotifyError::Request {
+                retryable: other.is_retryable(),
+                message: other.to_string(),
+            },
         }
-        NotifyError::Request { message, retryable }
     }
 }

@@ -46,7 +46,7 @@ pub struct Notifiers {
 }
 
 struct Inner {
-    client: reqwest::Client,
+    client: gatehouse_outbound::Client,
     metrics: NotifyMetrics,
     /// The first retry's delay, in nanoseconds; each next one doubles.
     backoff_nanos: AtomicU64,

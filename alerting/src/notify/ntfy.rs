@@ -7,7 +7,7 @@ use super::{Deliver, NotifyError};
 use crate::{Notification, Status};
 use async_trait::async_trait;
 use gatehouse_config::{NtfyNotifier, Severity};
-use reqwest::header::AUTHORIZATION;
+use gatehouse_outbound::header::AUTHORIZATION;
 use serde_json::{json, Value};
 
 pub(super) struct Ntfy {
@@ -55,6 +55,6 @@ impl Deliver for Ntfy {
         if let Some(auth) = &self.auth {
             request = request.header(AUTHORIZATION, auth);
         }
-        http::send(request).await
+        http::send(ctx, request).await
     }
 }

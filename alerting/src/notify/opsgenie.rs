@@ -7,7 +7,7 @@ use super::{Deliver, NotifyError};
 use crate::{Notification, Status};
 use async_trait::async_trait;
 use gatehouse_config::{OpsgenieNotifier, Severity};
-use reqwest::header::AUTHORIZATION;
+use gatehouse_outbound::header::AUTHORIZATION;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -66,6 +66,6 @@ impl Deliver for Opsgenie {
                 .query(&[("identifierType", "alias")])
                 .json(&json!({ "source": n.instance, "note": "Resolved (gatehouse)" })),
         };
-        http::send(request.header(AUTHORIZATION, &self.auth)).await
+        http::send(ctx, request.header(AUTHORIZATION, &self.auth)).await
     }
 }

@@ -82,6 +82,6 @@ fn payload(routing_key: &str, n: &Notification) -> Value {
 impl Deliver for PagerDuty {
     async fn deliver(&self, ctx: &Ctx<'_>, n: &Notification) -> Result<(), NotifyError> {
         let body = payload(&self.routing_key, n);
-        http::send(ctx.client.post(&self.url).json(&body)).await
+        http::send(ctx, ctx.client.post(&self.url).json(&body)).await
     }
 }

@@ -53,11 +53,12 @@ async fn attempts(inner: &Inner, entry: &Entry, n: &Notification) -> Result<(), 
             })
         }
     };
-    let ctx = Ctx {
-        client: &inner.client,
-    };
     let name = entry.config.name.as_str();
     let timeout = entry.config.timeout;
+    let ctx = Ctx {
+        client: &inner.client,
+        timeout,
+    };
     let mut attempt = 0;
     loop {
         let start = Instant::now();

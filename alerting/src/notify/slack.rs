@@ -74,6 +74,6 @@ fn payload(n: &Notification) -> Value {
 #[async_trait]
 impl Deliver for Slack {
     async fn deliver(&self, ctx: &Ctx<'_>, n: &Notification) -> Result<(), NotifyError> {
-        http::send(ctx.client.post(&self.url).json(&payload(n))).await
+        http::send(ctx, ctx.client.post(&self.url).json(&payload(n))).await
     }
 }

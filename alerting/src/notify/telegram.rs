@@ -60,6 +60,10 @@ fn payload(chat_id: &str, n: &Notification) -> Value {
 #[async_trait]
 impl Deliver for Telegram {
     async fn deliver(&self, ctx: &Ctx<'_>, n: &Notification) -> Result<(), NotifyError> {
-        http::send(ctx.client.post(&self.url).json(&payload(&self.chat_id, n))).await
+        http::send(
+            ctx,
+            ctx.client.post(&self.url).json(&payload(&self.chat_id, n)),
+        )
+        .await
     }
 }

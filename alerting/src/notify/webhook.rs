@@ -6,7 +6,7 @@ use super::{Deliver, NotifyError};
 use crate::Notification;
 use async_trait::async_trait;
 use gatehouse_config::WebhookNotifier;
-use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use gatehouse_outbound::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use ring::hmac;
 
 /// The signature header.
@@ -77,7 +77,7 @@ impl Deliver for Webhook {
             let tag = hmac::sign(key, &body);
             request = request.header(SIGNATURE_HEADER, format!("sha256={}", hex(tag.as_ref())));
         }
-        http::send(request.body(body)).await
+        http::send(ctx, request.body(body)).await
     }
 }
 

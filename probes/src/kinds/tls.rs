@@ -24,49 +24,10 @@ pub(crate) enum Verify {
     Record,
 }
 
-fn system_roots() -> Arc<RootCertStore> {
-    static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
-    ROOTS
-        .get_or_init(|| {
-            let mut roots = RootCertStore::empty();
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-            Arc::new(roots)
-        })
-        .clone()
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// The roots a probe trusts: the system's (shared), plus the certificates of `ca`.
+/// The roots a probe trusts: the workspace's outbound policy (the system's roots, loaded
+/// once and shared), plus the certificates of the probe's own `ca`.
 pub(crate) fn roots(ca: Option<&Path>) -> Result<Arc<RootCertStore>, String> {
-    let Some(path) = ca else {
-        return Ok(system_roots());
-    };
-    let mut roots = (*system_roots()).clone();
-    {
-        let pem = std::fs::read(path)
-            .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
-        let mut added = 0;
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-            let cert =
-                cert.map_err(|e| format!("the CA file {} is not PEM: {e}", path.display()))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("the CA file {}: {e}", path.display()))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(format!(
-                "the CA file {} has no certificates",
-                path.display()
-            ));
-        }
-    }
-    Ok(Arc::new(roots))
+    gatehouse_outbound::roots_with_ca_file(ca).map_err(|e| e.to_string())
 }
 
 /// A config shared by probes of the same mode: ((verify, ALPN http/1.1), config).
@@ -99,10 +60,11 @@ impl Tls {
 
     fn build(verify: Verify, ca: Option<&Path>, alpn_http1: bool) -> Result<Tls, String> {
         let roots = roots(ca)?;
-        let webpki = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider())
+        let provider = gatehouse_outbound::provider();
+        let webpki = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
             .build()
             .map_err(|e| format!("cannot build a certificate verifier: {e}"))?;
-        let builder = ClientConfig::builder_with_provider(provider())
+        let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?;
         let (config, recorder) = match verify {

@@ -1,57 +1,54 @@
-//! The HTTPS client that talks to the CA: system roots plus an optional extra CA (pebble,
-//! private CAs), a deadline on every request, and the CA's last `Retry-After` remembered so
+//! The HTTPS client that talks to the CA and to DNS hooks: the workspace's outbound client
+//! trusting, besides the system roots, the CA file of `tls.acme.directory_ca_file` (pebble,
+//! private CAs); a deadline on every request, and the CA's last `Retry-After` remembered so
 //! that a rate-limited order waits as long as the CA asks.
 
 use bytes::Bytes;
+use gatehouse_outbound::{CaFileError, Client};
 use http::header::RETRY_AFTER;
-use http::{Request, StatusCode};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
 use instant_acme::{BodyWrapper, BytesResponse, Error as AcmeError, HttpClient};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-type Inner = Client<hyper_rustls::HttpsConnector<HttpConnector>, BodyWrapper<Bytes>>;
-
 /// Deadline of one request to the CA.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the ACME client cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum AcmeHttpError {
+    /// `tls.acme.directory_ca_file` cannot be trusted.
+    #[error(transparent)]
+    CaFile(#[from] CaFileError),
+    /// The HTTP client cannot be built.
+    #[error(transparent)]
+    Client(#[from] gatehouse_outbound::Error),
+}
 
 /// An HTTP(S) client for the CA and for DNS hooks.
 #[derive(Clone)]
 pub struct AcmeHttp {
-    inner: Inner,
+    inner: Client,
     retry_after: Arc<Mutex<Option<SystemTime>>>,
 }
 
 impl AcmeHttp {
     /// A client trusting the system roots and, when given, the CA certificates in `extra_ca`.
-    pub fn new(extra_ca: Option<&Path>) -> Result<Self, String> {
-        let mut roots = crate::telemetry::system_roots();
-        if let Some(path) = extra_ca {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            if certs.is_empty() {
-                return Err(format!("{}: no PEM certificate in it", path.display()));
-            }
-            for c in certs {
-                roots
-                    .add(c)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-            }
-        }
-        if roots.is_empty() {
-            tracing::warn!("no trusted root certificates found on this system (install ca-certificates); the ACME directory's HTTPS cannot be verified");
-        }
-        let connector = crate::telemetry::https_connector(roots);
+    pub fn new(extra_ca: Option<&Path>) -> Result<Self, AcmeHttpError> {
+        let extra = match extra_ca {
+            Some(path) => gatehouse_outbound::read_ca_file(path)?,
+            None => Vec::new(),
+        };
+        let inner = Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .extra_roots(extra)
+            .build()?;
         Ok(AcmeHttp {
-            inner: Client::builder(TokioExecutor::new()).build(connector),
+            inner,
             retry_after: Arc::new(Mutex::new(None)),
         })
     }
@@ -65,16 +62,17 @@ impl AcmeHttp {
     }
 
     /// POST a JSON body (DNS hooks). Returns the status.
-    pub async fn post_json(&self, url: &str, body: Vec<u8>) -> Result<StatusCode, String> {
-        let req = Request::post(url)
+    pub async fn post_json(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+    ) -> Result<StatusCode, gatehouse_outbound::Error> {
+        let request = self
+            .inner
+            .post(url)
             .header(http::header::CONTENT_TYPE, "application/json")
-            .body(BodyWrapper::from(body))
-            .map_err(|e| e.to_string())?;
-        match tokio::time::timeout(REQUEST_TIMEOUT, self.inner.request(req)).await {
-            Ok(Ok(rsp)) => Ok(rsp.status()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("no answer within {REQUEST_TIMEOUT:?}")),
-        }
+            .body(body);
+        Ok(self.inner.send(request).await?.status())
     }
 }
 
@@ -83,18 +81,24 @@ impl HttpClient for AcmeHttp {
         &self,
         req: Request<BodyWrapper<Bytes>>,
     ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, AcmeError>> + Send>> {
-        let fut = self.inner.request(req);
+        let client = self.inner.clone();
         let slot = self.retry_after.clone();
         Box::pin(async move {
-            let rsp = match tokio::time::timeout(REQUEST_TIMEOUT, fut).await {
-                Ok(Ok(rsp)) => rsp,
-                Ok(Err(e)) => return Err(AcmeError::Other(Box::new(e))),
-                Err(_) => {
-                    return Err(AcmeError::Other(
-                        format!("the CA did not answer within {REQUEST_TIMEOUT:?}").into(),
-                    ))
-                }
+            let (parts, body) = req.into_parts();
+            // Infallible: the body is one `Bytes`.
+            let body = match body.collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(never) => match never {},
             };
+            let rsp = client
+                .execute(Request::from_parts(parts, body))
+                .await
+                .map_err(|e| match e {
+                    gatehouse_outbound::Error::Timeout(t) => {
+                        AcmeError::Other(format!("the CA did not answer within {t:?}").into())
+                    }
+                    e => AcmeError::Other(Box::new(e)),
+                })?;
             let status = rsp.status();
             if status.is_client_error() || status.is_server_error() {
                 if let Some(at) = rsp
@@ -106,7 +110,9 @@ impl HttpClient for AcmeHttp {
                     *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(at);
                 }
             }
-            Ok(BytesResponse::from(rsp))
+            let (parts, body) = rsp.into_parts();
+            let body = BodyWrapper::from(Vec::from(body));
+            Ok(BytesResponse::from(Response::from_parts(parts, body)))
         })
     }
 }

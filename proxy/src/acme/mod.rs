@@ -13,7 +13,7 @@ pub mod schedule;
 mod store;
 mod tokens;
 
-pub use http::{parse_retry_after, AcmeHttp};
+pub use http::{parse_retry_after, AcmeHttp, AcmeHttpError};
 pub use order::OrderError;
 pub use store::{directory_key, write_atomic, AcmeStore, Stored};
 pub use tokens::{Http01Tokens, CHALLENGE_PREFIX};
@@ -114,7 +114,7 @@ impl AcmeManager {
             .prepare()
             .map_err(|e| format!("state_dir: cannot write {}: {e}", store.root().display()))?;
         Ok(Arc::new(AcmeManager {
-            http: AcmeHttp::new(config.directory_ca_file.as_deref())?,
+            http: AcmeHttp::new(config.directory_ca_file.as_deref()).map_err(|e| e.to_string())?,
             store,
             config: config.clone(),
             resolver,

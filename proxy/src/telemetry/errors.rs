@@ -68,7 +68,7 @@ impl ErrorReporter {
                     .with_label_values(&["errors", "export_failed"]),
             },
         )
-        .map_err(|e| format!("telemetry.sentry: cannot start the sending thread: {e}"))?;
+        .map_err(|e| format!("telemetry.sentry: {e}"))?;
         let release = config
             .release
             .clone()

@@ -9,7 +9,6 @@ mod outbox;
 mod sentry_transport;
 mod trace;
 
-pub(crate) use client::{https_connector, system_roots};
 pub(crate) use errors::Failure;
 pub(crate) use trace::{finish, span_id, trace_id, trace_id_of_header};
 

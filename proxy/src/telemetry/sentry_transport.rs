@@ -15,6 +15,17 @@ const QUEUE: usize = 100;
 
 pub(super) struct HttpTransport(Outbox<Bytes>);
 
+/// Why the transport cannot start.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum StartError {
+    /// The HTTP client cannot be built.
+    #[error(transparent)]
+    Client(#[from] gatehouse_outbound::Error),
+    /// The sending thread cannot be started.
+    #[error("cannot start the sending thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
 pub(super) struct Counters {
     pub queue_full: IntCounter,
     pub sent: IntCounter,
@@ -22,9 +33,9 @@ pub(super) struct Counters {
 }
 
 impl HttpTransport {
-    pub(super) fn start(dsn: &Dsn, counters: Counters) -> std::io::Result<HttpTransport> {
+    pub(super) fn start(dsn: &Dsn, counters: Counters) -> Result<HttpTransport, StartError> {
         let sink = EnvelopeSink {
-            client: ExportClient::new(Duration::from_secs(10)),
+            client: ExportClient::new(Duration::from_secs(10))?,
             url: dsn.envelope_api_url().to_string(),
             auth: dsn
                 .to_auth(Some(concat!("gatehouse/", env!("CARGO_PKG_VERSION"))))

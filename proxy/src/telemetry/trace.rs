@@ -42,7 +42,10 @@ impl Tracing {
             .collect();
         let mut exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
-            .with_http_client(ExportClient::new(config.export_timeout))
+            .with_http_client(
+                ExportClient::new(config.export_timeout)
+                    .map_err(|e| format!("telemetry.tracing: {e}"))?,
+            )
             .with_endpoint(config.endpoint.clone())
             .with_timeout(config.export_timeout)
             .with_headers(headers)

@@ -61,7 +61,10 @@ pub fn check(config: &Config) -> TlsCheck {
         .and_then(|a| a.directory_ca_file.as_ref())
     {
         if let Err(e) = crate::acme::AcmeHttp::new(Some(ca)) {
-            errors.push(ConfigError::new("tls.acme.directory_ca_file", e));
+            errors.push(ConfigError::new(
+                "tls.acme.directory_ca_file",
+                e.to_string(),
+            ));
         }
     }
     if !config.listeners.iter().any(|l| l.tls) {
