@@ -14,6 +14,7 @@ mod reload;
 mod run;
 mod shutdown;
 mod status;
+mod watch;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -22,12 +22,14 @@ pub(crate) struct Compiler {
 }
 
 impl Compiler {
-    pub(crate) fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.warnings.push(ConfigError::new(path, message));
+    pub(crate) fn warn(&mut self, path: impl Into<String>, message: impl std::fmt::Display) {
+        self.warnings
+            .push(ConfigError::new(path, message.to_string()));
     }
 
-    pub(crate) fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(ConfigError::new(path, message));
+    pub(crate) fn err(&mut self, path: impl Into<String>, message: impl std::fmt::Display) {
+        self.errors
+            .push(ConfigError::new(path, message.to_string()));
     }
 
     /// Deserialize `value` (found at `path`) into `T`, recording a path-precise error on failure.

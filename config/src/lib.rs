@@ -20,10 +20,8 @@ pub mod defaults;
 mod document;
 mod env;
 mod error;
-pub mod origin;
 pub mod secret;
 pub mod units;
-pub mod watch;
 mod yaml_lines;
 
 // One module per section: `mod.rs` holds the validated types, `raw.rs` the YAML as written,
@@ -48,6 +46,7 @@ pub use alerting::*;
 pub use document::Config;
 pub use error::{ConfigError, ConfigErrors};
 pub use headers::*;
+pub use policy::origin;
 pub use policy::*;
 pub use probes::condition::*;
 pub use probes::*;

@@ -1,11 +1,11 @@
 //! `policies`, `trusted_proxies`, `redis`, and how a route's policy is put together from the
 //! named policies it attaches and its own `policy:` block.
 
+use super::origin::OriginPattern;
 use super::raw::*;
 use super::*;
 use crate::compiler::{check_name, Compiler};
 use crate::headers::compile::{over, valid_token, HeaderParts};
-use crate::origin::OriginPattern;
 use crate::units::parse_rate;
 use ipnet::IpNet;
 use serde_yaml::Value;

@@ -4,15 +4,16 @@
 
 pub(crate) mod compile;
 mod gates;
+pub mod origin;
 pub(crate) mod raw;
 #[cfg(test)]
 mod tests;
 
 use crate::headers::SecurityHeaders;
-use crate::origin::OriginPattern;
 use crate::secret::Secret;
 use crate::units::Rate;
 use ipnet::IpNet;
+use origin::OriginPattern;
 use std::time::Duration;
 
 /// Keys a local rate limit or a lockout holds by default (`max_keys`).

@@ -138,13 +138,14 @@ impl Compiler {
                 "must be longer than zero and at most 7 days",
             );
         }
-        let timezone = raw.timezone.clone().unwrap_or_else(|| "UTC".into());
-        if let Err(e) = jiff::tz::TimeZone::get(&timezone) {
+        let name = raw.timezone.as_deref().unwrap_or("UTC");
+        let timezone = jiff::tz::TimeZone::get(name).unwrap_or_else(|e| {
             self.err(
                 format!("{path}.timezone"),
-                format!("unknown time zone `{timezone}` ({e}); use an IANA name like `Europe/Berlin` or `UTC`"),
+                format!("unknown time zone `{name}` ({e}); use an IANA name like `Europe/Berlin` or `UTC`"),
             );
-        }
+            jiff::tz::TimeZone::UTC
+        });
         if raw.start.is_some() || raw.end.is_some() {
             self.err(
                 path,

@@ -41,7 +41,8 @@ pub enum Schedule {
         start: (u8, u8),
         /// Length.
         duration: Duration,
-        /// IANA time zone name, e.g. `Europe/Berlin`, or `UTC`.
-        timezone: String,
+        /// The time zone `start` is in (an IANA name such as `Europe/Berlin`, or `UTC`),
+        /// looked up once when the config is read.
+        timezone: jiff::tz::TimeZone,
     },
 }

@@ -344,7 +344,9 @@ pub(crate) fn parse_when(text: &str) -> Result<(Signal, Cmp, f64), String> {
         }
     };
     let value = match signal {
-        Signal::P50 | Signal::P95 | Signal::P99 => parse_duration(v)?.as_secs_f64(),
+        Signal::P50 | Signal::P95 | Signal::P99 => {
+            parse_duration(v).map_err(|e| e.to_string())?.as_secs_f64()
+        }
         Signal::RequestRate => v
             .trim_end_matches("/s")
             .parse::<f64>()

@@ -7,13 +7,13 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// Keeps the watch alive; dropping it stops watching.
-pub struct FileWatch {
+pub(crate) struct FileWatch {
     _watcher: notify::RecommendedWatcher,
 }
 
 /// Call `on_change` (from a background thread) after `path` changed and then stayed quiet for
 /// `debounce`.
-pub fn watch_file(
+pub(crate) fn watch_file(
     path: &Path,
     debounce: Duration,
     on_change: impl Fn() + Send + 'static,
