@@ -9,6 +9,7 @@ mod logging;
 mod reload;
 mod run;
 mod shutdown;
+mod watch;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

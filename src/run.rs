@@ -203,7 +203,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
     });
     let _watch = {
         let r = reloader.clone();
-        match gatehouse_config::watch::watch_file(path, Duration::from_millis(200), move || {
+        match crate::watch::watch_file(path, Duration::from_millis(200), move || {
             r.reload("file change");
         }) {
             Ok(w) => Some(w),

@@ -2,7 +2,7 @@
 //! (created at runtime through the admin API, persisted, with an expiry).
 
 use gatehouse_config::{Maintenance, Schedule};
-use jiff::{civil, tz::TimeZone, Timestamp, ToSpan};
+use jiff::{civil, Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -70,9 +70,8 @@ pub fn maintenance_window(m: &Maintenance, now: Timestamp) -> Option<(Timestamp,
             duration,
             timezone,
         } => {
-            let tz = TimeZone::get(timezone).unwrap_or(TimeZone::UTC);
             let length = jiff::SignedDuration::try_from(*duration).ok()?;
-            let today = now.to_zoned(tz.clone()).date();
+            let today = now.to_zoned(timezone.clone()).date();
             // A window that started up to 7 days ago may still be on; then the next 8 days.
             for offset in -7i64..=8 {
                 let date = today.checked_add(offset.days()).ok()?;
@@ -89,7 +88,7 @@ pub fn maintenance_window(m: &Maintenance, now: Timestamp) -> Option<(Timestamp,
                         0,
                     ),
                 );
-                let Ok(zoned) = local.to_zoned(tz.clone()) else {
+                let Ok(zoned) = local.to_zoned(timezone.clone()) else {
                     continue;
                 };
                 let s = zoned.timestamp();
@@ -123,7 +122,7 @@ mod tests {
                 days,
                 start,
                 duration: Duration::from_secs(hours * 3600),
-                timezone: tz.into(),
+                timezone: jiff::tz::TimeZone::get(tz).expect("tzdb"),
             },
         }
     }

@@ -13,30 +13,50 @@
 //! assert_eq!(config.routes[0].name, "app");
 //! ```
 
-mod alerting;
-mod compile;
-pub mod condition;
+// Shared machinery: the problem collector and its typed readers, YAML path -> line, `${VAR}`
+// expansion, units (durations, sizes, rates), secrets, defaults.
+mod compiler;
+pub mod defaults;
+mod document;
 mod env;
 mod error;
-mod lines;
-mod model;
-pub mod origin;
-mod policy;
-mod probes;
-mod raw;
-mod raw_policy;
-mod status;
-mod telemetry;
+pub mod secret;
 pub mod units;
-pub mod watch;
+mod yaml_lines;
 
+// One module per section: `mod.rs` holds the validated types, `raw.rs` the YAML as written,
+// `compile.rs` the checks from one to the other (and `tests.rs` their tests).
+pub mod admin;
+pub mod alerting;
+pub mod headers;
+pub mod policy;
+pub mod probes;
+pub mod routes;
+pub mod server;
+pub mod status;
+pub mod telemetry;
+pub mod tls;
+pub mod upstreams;
+
+pub use admin::*;
+pub use alerting::maintenance::*;
+pub use alerting::notifiers::*;
+pub use alerting::rules::*;
 pub use alerting::*;
+pub use document::Config;
 pub use error::{ConfigError, ConfigErrors};
-pub use model::*;
+pub use headers::*;
+pub use policy::origin;
 pub use policy::*;
+pub use probes::condition::*;
 pub use probes::*;
+pub use routes::*;
+pub use secret::*;
+pub use server::*;
 pub use status::*;
 pub use telemetry::*;
+pub use tls::*;
+pub use upstreams::*;
 
 use std::path::Path;
 
@@ -80,7 +100,7 @@ impl Config {
         else {
             return;
         };
-        let index = lines::LineIndex::build(&text);
+        let index = yaml_lines::LineIndex::build(&text);
         for p in problems.iter_mut().filter(|p| p.line.is_none()) {
             p.line = index.line_of(&p.path);
         }
@@ -101,10 +121,10 @@ fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
             message: format!("not valid YAML: {e}"),
         }]
     })?;
-    let index = lines::LineIndex::build(text);
+    let index = yaml_lines::LineIndex::build(text);
     let mut errors = Vec::new();
     env::substitute(&mut doc, "", lookup, &mut errors);
-    let mut compiler = compile::Compiler {
+    let mut compiler = compiler::Compiler {
         errors,
         defined_upstreams: Default::default(),
         warnings: Vec::new(),
@@ -131,13 +151,5 @@ fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
     Err(errors)
 }
 
-#[cfg(test)]
-mod alerting_tests;
-#[cfg(test)]
-mod notifier_tests;
-#[cfg(test)]
-mod policy_tests;
-#[cfg(test)]
-mod probe_tests;
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 //! else gets no Access-Control-Allow-Origin (and the upstream's own CORS headers are dropped,
 //! so that the route's policy is the only one in force).
 
+use super::origin::OriginMatch;
 use gatehouse_config::origin::{Origin, OriginPattern};
 use gatehouse_config::Cors;
 use http::HeaderValue;

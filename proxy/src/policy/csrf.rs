@@ -5,6 +5,7 @@
 //! (as in Go's `http.CrossOriginProtection` and the OWASP "verify origin" guidance).
 
 use super::cors::CorsRuntime;
+use super::origin::OriginMatch;
 use gatehouse_config::origin::Origin;
 use gatehouse_config::Csrf;
 use pingora::http::RequestHeader;

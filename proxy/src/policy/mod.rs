@@ -20,6 +20,7 @@ mod headers;
 mod key;
 mod lockout;
 mod metrics;
+mod origin;
 mod rate_limit;
 mod redis_store;
 mod response;
