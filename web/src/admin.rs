@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use bytes::Bytes;
 use gatehouse_config::ConnectionLimits;
@@ -56,24 +56,22 @@ pub async fn serve(
 /// the API always answered).
 pub fn router(state: AdminState) -> Router {
     let state = Arc::new(state);
-    Router::new()
+    let history = get(admin_probes::history).fallback(use_get);
+    // Push monitors may GET or POST (cron one-liners); HEAD is not a beat.
+    let heartbeat = post(admin_probes::heartbeat)
+        .get(admin_probes::heartbeat)
+        .head(use_post)
+        .fallback(use_post);
+    let withdraw = delete(admin_alerts::withdraw).fallback(admin_alerts::announcements_usage);
+    let expire = delete(admin_alerts::expire).fallback(admin_alerts::silences_usage);
+    let table = Router::new()
         .route("/healthz", get(healthz).fallback(use_get))
         .route("/readyz", get(readyz).fallback(use_get))
         .route("/metrics", get(metrics).fallback(use_get))
         .route("/api/v1/routes", get(routes).fallback(use_get))
         .route("/api/v1/probes", get(admin_probes::list).fallback(use_get))
-        .route(
-            "/api/v1/probes/{*rest}",
-            get(admin_probes::history).fallback(use_get),
-        )
-        // Push monitors may GET or POST (cron one-liners); HEAD is not a beat.
-        .route(
-            "/api/v1/heartbeat/{*name}",
-            post(admin_probes::heartbeat)
-                .get(admin_probes::heartbeat)
-                .head(use_post)
-                .fallback(use_post),
-        )
+        .route("/api/v1/probes/{*rest}", history.clone())
+        .route("/api/v1/heartbeat/{*name}", heartbeat.clone())
         .route(
             "/api/v1/incidents",
             get(admin_alerts::incidents).fallback(use_get),
@@ -88,24 +86,26 @@ pub fn router(state: AdminState) -> Router {
                 .post(admin_alerts::announce)
                 .fallback(admin_alerts::announcements_usage),
         )
-        .route(
-            "/api/v1/announcements/{*id}",
-            axum::routing::delete(admin_alerts::withdraw)
-                .fallback(admin_alerts::announcements_usage),
-        )
+        .route("/api/v1/announcements/{*id}", withdraw.clone())
         .route(
             "/api/v1/silences",
             get(admin_alerts::silences)
                 .post(admin_alerts::silence)
                 .fallback(admin_alerts::silences_usage),
         )
-        .route(
-            "/api/v1/silences/{*id}",
-            axum::routing::delete(admin_alerts::expire).fallback(admin_alerts::silences_usage),
-        )
+        .route("/api/v1/silences/{*id}", expire.clone())
+        // A wildcard never matches an empty tail; these answered for an empty name before.
+        .route("/api/v1/probes/", history)
+        .route("/api/v1/heartbeat/", heartbeat)
+        .route("/api/v1/announcements/", withdraw)
+        .route("/api/v1/silences/", expire)
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), guard))
-        .with_state(state)
+        .with_state(state.clone());
+    // The guard wraps the whole table from outside, so it also sees (and strips) the `Allow`
+    // header axum's method routers add to their 405s.
+    Router::new()
+        .fallback_service(table)
+        .layer(middleware::from_fn_with_state(state, guard))
 }
 
 /// The Host guard and the tokens (`admin_auth.rs`), before any route. The `Allow` header
@@ -214,12 +214,8 @@ async fn routes(State(state): Admin) -> Response {
     text(StatusCode::OK, body, "application/json")
 }
 
-/// A path parameter as sent (not percent-decoded: names are matched as they always were);
-/// empty when the route has none.
-pub(crate) fn raw_param(params: &axum::extract::RawPathParams, key: &str) -> String {
-    params
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v.to_string())
-        .unwrap_or_default()
+/// The path after `prefix` as sent (not percent-decoded, as names were always matched);
+/// the route table has already chosen the handler.
+pub(crate) fn tail<'a>(uri: &'a http::Uri, prefix: &str) -> &'a str {
+    uri.path().strip_prefix(prefix).unwrap_or_default()
 }

@@ -4,8 +4,8 @@
 //! `GET|POST /api/v1/announcements`, `DELETE /api/v1/announcements/{id}` (what the status
 //! page shows visitors).
 
-use crate::admin::{raw_param, text, Admin, PLAIN};
-use axum::extract::{RawPathParams, Request, State};
+use crate::admin::{tail, text, Admin, PLAIN};
+use axum::extract::{Request, State};
 use axum::response::Response;
 use gatehouse_alerting::{Refusal, SilenceRequest};
 use http::StatusCode;
@@ -90,12 +90,9 @@ fn created<T: serde::Serialize>(v: &T) -> Response {
 }
 
 /// `POST /api/v1/incidents/{id}/updates`.
-pub(crate) async fn incident_update(
-    State(state): Admin,
-    params: RawPathParams,
-    req: Request,
-) -> Response {
-    let id = raw_param(&params, "id");
+pub(crate) async fn incident_update(State(state): Admin, req: Request) -> Response {
+    let uri = req.uri().clone();
+    let id = tail(&uri, "/api/v1/incidents/").trim_end_matches("/updates");
     let Ok(id) = id.parse::<i64>() else {
         return json_error(StatusCode::NOT_FOUND, format!("no incident `{id}`"));
     };
@@ -140,8 +137,8 @@ pub(crate) async fn announce(State(state): Admin, req: Request) -> Response {
 }
 
 /// `DELETE /api/v1/announcements/{id}`.
-pub(crate) async fn withdraw(State(state): Admin, params: RawPathParams) -> Response {
-    let id = raw_param(&params, "id");
+pub(crate) async fn withdraw(State(state): Admin, uri: http::Uri) -> Response {
+    let id = tail(&uri, "/api/v1/announcements/");
     let removed = match id.parse::<i64>() {
         Ok(n) => state.alerting.remove_announcement(n).await,
         Err(_) => Ok(false),
@@ -192,9 +189,9 @@ pub(crate) async fn silence(State(state): Admin, req: Request) -> Response {
 }
 
 /// `DELETE /api/v1/silences/{id}` (expire now).
-pub(crate) async fn expire(State(state): Admin, params: RawPathParams) -> Response {
-    let id = raw_param(&params, "id");
-    match state.alerting.expire_silence(&id).await {
+pub(crate) async fn expire(State(state): Admin, uri: http::Uri) -> Response {
+    let id = tail(&uri, "/api/v1/silences/");
+    match state.alerting.expire_silence(id).await {
         Ok(Some(s)) => text(
             StatusCode::OK,
             serde_json::to_string(&s).unwrap_or_default(),

@@ -2,8 +2,7 @@
 //! `GET /api/v1/probes/{name}/history?range=24h|7d|30d|90d` and
 //! `POST /api/v1/heartbeat/{name}` (token as `Authorization: Bearer TOKEN` or `?token=TOKEN`).
 
-use crate::admin::{raw_param, text, Admin, PLAIN};
-use axum::extract::RawPathParams;
+use crate::admin::{tail, text, Admin, PLAIN};
 use axum::response::Response;
 use gatehouse_config::{Probe, ProbeKind};
 use gatehouse_probes::{BeatError, Range};
@@ -56,13 +55,9 @@ pub(crate) async fn list(axum::extract::State(state): Admin) -> Response {
 
 /// `/api/v1/probes/{name}/history?range=...` (any other path under `/api/v1/probes/` is a
 /// 404 that says so; a name is everything before `/history`).
-pub(crate) async fn history(
-    axum::extract::State(state): Admin,
-    params: RawPathParams,
-    uri: Uri,
-) -> Response {
+pub(crate) async fn history(axum::extract::State(state): Admin, uri: Uri) -> Response {
     let probes = &state.probes;
-    let rest = raw_param(&params, "rest");
+    let rest = tail(&uri, "/api/v1/probes/");
     let Some(name) = rest.strip_suffix("/history") else {
         return text(
             StatusCode::NOT_FOUND,
@@ -107,11 +102,10 @@ pub(crate) async fn history(
 /// `POST /api/v1/heartbeat/{name}` (or GET).
 pub(crate) async fn heartbeat(
     axum::extract::State(state): Admin,
-    params: RawPathParams,
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let name = raw_param(&params, "name");
+    let name = tail(&uri, "/api/v1/heartbeat/");
     let bearer = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -120,7 +114,7 @@ pub(crate) async fn heartbeat(
     let token = bearer
         .or_else(|| query_param(&uri, "token"))
         .unwrap_or_default();
-    match state.probes.beat(&name, &token) {
+    match state.probes.beat(name, &token) {
         Ok(()) => text(StatusCode::OK, "ok\n", PLAIN),
         Err(BeatError::NotFound) => text(
             StatusCode::NOT_FOUND,
