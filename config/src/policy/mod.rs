@@ -154,8 +154,6 @@ pub struct IpGate {
     pub deny: Vec<IpNet>,
 }
 
-/// A secret that never shows in logs or debug output.
-
 /// API-key gate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyGate {
