@@ -12,6 +12,7 @@ pub struct Builder {
     timeout: Duration,
     max_response: usize,
     extra_roots: Vec<CertificateDer<'static>>,
+    proxy_from_env: bool,
 }
 
 impl Builder {
@@ -35,11 +36,24 @@ impl Builder {
         self
     }
 
+    /// Send through the proxy the environment names (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`,
+    /// with `NO_PROXY` exceptions, as curl does). Off by default: only the notifiers, which
+    /// always did, turn it on; ACME, OTLP and Sentry connect directly, as they always have
+    /// (a collector on `localhost` must not be sent to a proxy that `NO_PROXY` forgot).
+    pub fn proxy_from_env(mut self, on: bool) -> Builder {
+        self.proxy_from_env = on;
+        self
+    }
+
     /// The client. Needs no Tokio runtime; requests must be sent from one.
     pub fn build(self) -> Result<Client, Error> {
         let roots = roots::roots_with(&self.extra_roots).map_err(Error::Root)?;
         let tls = roots::client_config(roots)?;
-        let inner = reqwest::Client::builder()
+        let mut inner = reqwest::Client::builder();
+        if !self.proxy_from_env {
+            inner = inner.no_proxy();
+        }
+        let inner = inner
             .use_preconfigured_tls(tls)
             .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
@@ -71,6 +85,7 @@ impl Client {
             timeout: Duration::from_secs(30),
             max_response: 1024 * 1024,
             extra_roots: Vec::new(),
+            proxy_from_env: false,
         }
     }
 
@@ -99,8 +114,9 @@ impl Client {
             .await
     }
 
-    /// Send `request` and read the whole response within `timeout`. Any status is a
-    /// response; the caller decides what a 4xx or 5xx means.
+    /// Send `request` and read the response within `timeout`: its body up to the client's
+    /// `max_response`, the rest is left unread (cut, not an error: the status was answered).
+    /// Any status is a response; the caller decides what a 4xx or 5xx means.
     pub async fn send_within(
         &self,
         request: RequestBuilder,
@@ -112,20 +128,50 @@ impl Client {
             *out.status_mut() = response.status();
             *out.version_mut() = response.version();
             *out.headers_mut() = std::mem::take(response.headers_mut());
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(Error::request)? {
-                if body.len() + chunk.len() > self.max_response {
-                    return Err(Error::TooLarge(self.max_response));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            *out.body_mut() = Bytes::from(body);
+            *out.body_mut() = read_capped(&mut response, self.max_response).await?;
             Ok(out)
         };
         tokio::time::timeout(timeout, exchange)
             .await
             .unwrap_or(Err(Error::Timeout(timeout)))
     }
+}
+
+impl Client {
+    /// Send `request` within `timeout` and return its status without waiting for the body
+    /// of a 2xx answer (a receiver that accepted must not be retried because its body is
+    /// slow); of any other answer the first `keep` bytes of the body are read too.
+    pub async fn send_for_status(
+        &self,
+        request: RequestBuilder,
+        timeout: Duration,
+        keep: usize,
+    ) -> Result<(http::StatusCode, Bytes), Error> {
+        let exchange = async {
+            let mut response = request.send().await.map_err(Error::request)?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok((status, Bytes::new()));
+            }
+            Ok((status, read_capped(&mut response, keep).await?))
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or(Err(Error::Timeout(timeout)))
+    }
+}
+
+/// At most `cap` bytes of the body; what follows is not read.
+async fn read_capped(response: &mut reqwest::Response, cap: usize) -> Result<Bytes, Error> {
+    let mut body = Vec::new();
+    while body.len() < cap {
+        let Some(chunk) = response.chunk().await.map_err(Error::request)? else {
+            break;
+        };
+        let room = cap - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    Ok(Bytes::from(body))
 }
 
 #[cfg(test)]
@@ -171,11 +217,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_large_body_and_a_slow_peer_are_errors() {
+    async fn a_large_body_is_cut_and_a_slow_peer_is_an_error() {
         let url = server(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n0123456789").await;
         let client = Client::builder().max_response(4).build().unwrap();
-        let err = client.send(client.post(&url)).await.unwrap_err();
-        assert!(matches!(err, Error::TooLarge(4)), "{err}");
+        let rsp = client.send(client.post(&url)).await.unwrap();
+        assert_eq!(rsp.body().as_ref(), b"0123");
+
+        // A 2xx is an answer without its body; of another status the body is kept, cut.
+        let slow_ok = server(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n01").await;
+        let (status, body) = client
+            .send_for_status(client.post(&slow_ok), Duration::from_secs(5), 3)
+            .await
+            .unwrap();
+        assert_eq!((status.as_u16(), body.len()), (200, 0));
+        let failed = server(b"HTTP/1.1 503 Busy\r\ncontent-length: 6\r\n\r\nbusy!!").await;
+        let (status, body) = client
+            .send_for_status(client.post(&failed), Duration::from_secs(5), 3)
+            .await
+            .unwrap();
+        assert_eq!((status.as_u16(), body.as_ref()), (503, &b"bus"[..]));
 
         let url = server(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n01").await;
         let client = Client::builder()

@@ -53,9 +53,6 @@ pub enum Error {
     /// The exchange (connecting, sending, reading the whole response) took too long.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
-    /// The response body is larger than the client's cap.
-    #[error("the response is larger than {0} bytes")]
-    TooLarge(usize),
     /// The request did not get a (complete) response: connection refused, TLS, DNS, a
     /// malformed request... The URL is never part of the message: webhook URLs are
     /// credentials.
@@ -87,13 +84,13 @@ impl Error {
     }
 
     /// Whether another attempt may succeed: timeouts and failed connections may pass; a
-    /// request that cannot be built, a client that cannot be set up or an oversized answer
-    /// fail the same way every time.
+    /// request that cannot be built or a client that cannot be set up fail the same way
+    /// every time.
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Timeout(_) => true,
             Error::Request { retryable, .. } => *retryable,
-            Error::CaFile(_) | Error::Root(_) | Error::Build(_) | Error::TooLarge(_) => false,
+            Error::CaFile(_) | Error::Root(_) | Error::Build(_) => false,
         }
     }
 }

@@ -8,14 +8,16 @@
 //!   phase-timing client but take their roots and provider from here too.
 //! - **Deadlines**: every exchange (connect, request, the whole response body) has one
 //!   ([`Builder::timeout`], [`Client::send_within`]).
-//! - **Response size**: bodies are read up to a cap ([`Builder::max_response`]); a larger one
-//!   is an error, so a misbehaving peer cannot make gatehouse buffer without end.
+//! - **Response size**: bodies are read up to a cap ([`Builder::max_response`]) and the rest is
+//!   left unread, so a misbehaving peer cannot make gatehouse buffer without end; a sender
+//!   that needs only the status does not wait for a 2xx body ([`Client::send_for_status`]).
 //! - **Redirects are never followed**: a POST to a webhook or a collector that redirects is a
 //!   config to fix, not something to follow silently (and instant-acme follows the CA's links
 //!   itself).
-//! - **Proxies from the environment are honoured**, as curl and Caddy do: `HTTPS_PROXY`,
-//!   `HTTP_PROXY`, `ALL_PROXY` (and lower-case) with `NO_PROXY` exceptions. A host that may
-//!   only reach the Internet through an egress proxy needs that for ACME and notifiers alike.
+//! - **Proxies**: connections are direct unless a client is built with
+//!   [`Builder::proxy_from_env`], which honours `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` (HTTP
+//!   proxies) and `NO_PROXY` as curl does. The notifiers turn it on (they always honoured the
+//!   environment); ACME, OTLP and Sentry connect directly, as they always did.
 //! - **HTTP/1.1** only: every peer speaks it, and one connection per request in flight is
 //!   plenty for the volumes here.
 

@@ -17,22 +17,24 @@ const BODY_KEPT: usize = 300;
 
 /// The shared client (see `gatehouse_outbound` for its TLS, redirect and proxy policies).
 pub(super) fn client() -> Result<Client, NotifyError> {
-    Client::builder().build().map_err(NotifyError::Client)
+    Client::builder()
+        .proxy_from_env(true)
+        .build()
+        .map_err(NotifyError::Client)
 }
 
 /// Send `request`; a 2xx answer is success, anything else an error with the status and the
 /// start of the body.
 pub(super) async fn send(ctx: &Ctx<'_>, request: RequestBuilder) -> Result<(), NotifyError> {
-    let response = ctx
+    let (status, body) = ctx
         .client
-        .send_within(request, ctx.timeout)
+        .send_for_status(request, ctx.timeout, BODY_KEPT * 4)
         .await
         .map_err(NotifyError::request)?;
-    let status = response.status();
     if status.is_success() {
         return Ok(());
     }
-    let text = String::from_utf8_lossy(response.body());
+    let text = String::from_utf8_lossy(&body);
     Err(NotifyError::Status {
         status: status.as_u16(),
         body: super::text::truncate(text.trim(), BODY_KEPT),

@@ -72,7 +72,8 @@ impl AcmeHttp {
             .post(url)
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(body);
-        Ok(self.inner.send(request).await?.status())
+        let answer = self.inner.send_for_status(request, REQUEST_TIMEOUT, 0);
+        Ok(answer.await?.0)
     }
 }
 
