@@ -92,6 +92,18 @@ async fn status_page_with_a_probe_up_and_one_down() {
     assert!(csp.contains("script-src 'sha256-"));
     assert_eq!(h["cache-control"], "public, max-age=30");
     let html = r.text().await.unwrap();
+    // The CSP names the hashes of exactly the inline style and script the page carries.
+    for (tag, directive) in [("style", "style-src"), ("script", "script-src")] {
+        let open = format!("<{tag}>");
+        let start = html.find(&open).unwrap_or_else(|| panic!("no <{tag}>")) + open.len();
+        let end = start + html[start..].find(&format!("</{tag}>")).unwrap();
+        let digest = ring::digest::digest(&ring::digest::SHA256, html[start..end].as_bytes());
+        let hash = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, digest);
+        assert!(
+            csp.contains(&format!("{directive} 'sha256-{hash}'")),
+            "{csp} lacks the hash of the page's {tag}"
+        );
+    }
     assert!(html.contains(">Major outage</div>"));
     assert!(
         !html.contains(&app.addr.to_string()),
