@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use axum::Router;
-use gatehouse_config::ConnectionLimits;
+use gatehouse_config::server::ConnectionLimits;
 use gatehouse_web::listener::ListenerMetrics;
 use http::StatusCode;
 use std::net::SocketAddr;

@@ -6,7 +6,7 @@
 //! rate: at most [`BURST`] per source line every [`WINDOW`]; the rest are counted, and
 //! [`report_suppressed`] says once a window how many were left out.
 
-use gatehouse_config::{LogConfig, LogFormat};
+use gatehouse_config::server::{LogConfig, LogFormat};
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};

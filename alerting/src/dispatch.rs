@@ -5,7 +5,7 @@
 //! and each notifier gets one notification with its alerts of the group.
 
 use crate::notification::{dedup_key, Alert, Notification, Status};
-use gatehouse_config::{AlertingConfig, NotifyRoute, Severity};
+use gatehouse_config::alerting::{AlertingConfig, NotifyRoute, Severity};
 use jiff::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

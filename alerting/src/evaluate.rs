@@ -2,7 +2,7 @@
 //! verdict per subject (bad or not, and the value measured, in words).
 
 use crate::facts::{CertFact, Facts};
-use gatehouse_config::{Cmp, RuleKind, SelfCheck, Signal, SignalWindow, Target};
+use gatehouse_config::alerting::rules::{Cmp, RuleKind, SelfCheck, Signal, SignalWindow, Target};
 use gatehouse_signals::{TrafficSignals, Window, WindowStats};
 use jiff::Timestamp;
 use std::time::Duration;

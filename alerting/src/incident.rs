@@ -1,7 +1,7 @@
 //! One incident per rule and subject, and the state machine that opens and closes it:
 //! ok → pending → firing → resolved, with thresholds, a hold time and the flapping guard.
 
-use gatehouse_config::{Flapping, Severity};
+use gatehouse_config::alerting::{Flapping, Severity};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};

@@ -1,7 +1,7 @@
 //! What a notifier is given: one notification for one group of alerts. The same shape is the
 //! generic webhook's JSON body (documented in the README), so its fields are a public schema.
 
-use gatehouse_config::Severity;
+use gatehouse_config::alerting::Severity;
 use jiff::Timestamp;
 use serde::Serialize;
 use std::collections::BTreeMap;

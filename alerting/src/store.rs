@@ -4,7 +4,7 @@
 
 use crate::incident::Incident;
 use crate::suppress::Silence;
-use gatehouse_config::Severity;
+use gatehouse_config::alerting::Severity;
 use jiff::Timestamp;
 use rusqlite::{params, Connection, Row};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! What keeps a firing alert quiet: maintenance windows (from the config) and silences
 //! (created at runtime through the admin API, persisted, with an expiry).
 
-use gatehouse_config::{Maintenance, Schedule};
+use gatehouse_config::alerting::maintenance::{Maintenance, Schedule};
 use jiff::{civil, Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

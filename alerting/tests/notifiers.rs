@@ -5,7 +5,12 @@
 mod support;
 
 use gatehouse_alerting::Notification;
-use gatehouse_config::*;
+use gatehouse_config::alerting::notifiers::{
+    DiscordNotifier, EmailNotifier, NotifierKind, NtfyNotifier, OpsgenieNotifier,
+    PagerDutyNotifier, SlackNotifier, SmtpTls, TeamsNotifier, TelegramNotifier, WebhookNotifier,
+};
+use gatehouse_config::alerting::Severity;
+use gatehouse_config::secret::Secret;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use support::receiver::Receiver;

@@ -5,7 +5,8 @@
 mod support;
 
 use gatehouse_alerting::notify::NotifyError;
-use gatehouse_config::*;
+use gatehouse_config::alerting::notifiers::{NotifierKind, NtfyNotifier, SlackNotifier};
+use gatehouse_config::secret::Secret;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::receiver::{Receiver, Reply};

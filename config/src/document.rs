@@ -3,15 +3,22 @@
 //! two listeners).
 
 use crate::admin::raw::RawAdmin;
+use crate::admin::AdminConfig;
+use crate::alerting::AlertingConfig;
 use crate::compiler::Compiler;
 use crate::defaults;
 use crate::error::ConfigError;
+use crate::policy::RedisConfig;
+use crate::probes::ProbesConfig;
+use crate::routes::Route;
 use crate::server::raw::{RawDemo, RawLog, RawServer};
+use crate::server::*;
 use crate::server::{ConnectionLimits, DemoConfig};
+use crate::status::StatusPageConfig;
+use crate::telemetry::TelemetryConfig;
 use crate::tls::raw::RawTls;
-use crate::{admin::AdminConfig, alerting::AlertingConfig, probes::ProbesConfig};
-use crate::{policy::RedisConfig, routes::Route, server::*, status::StatusPageConfig};
-use crate::{telemetry::TelemetryConfig, tls::TlsConfig, upstreams::Upstream};
+use crate::tls::TlsConfig;
+use crate::upstreams::Upstream;
 use serde_yaml::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;

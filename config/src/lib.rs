@@ -38,27 +38,12 @@ pub mod telemetry;
 pub mod tls;
 pub mod upstreams;
 
-pub use admin::*;
-pub use alerting::maintenance::*;
-pub use alerting::notifiers::*;
-pub use alerting::rules::*;
-pub use alerting::*;
 pub use document::Config;
 pub use error::{ConfigError, ConfigErrors};
-pub use headers::*;
-pub use policy::origin;
-pub use policy::*;
-pub use probes::condition::*;
-pub use probes::*;
-pub use routes::*;
-pub use secret::*;
-pub use server::*;
-pub use status::*;
-pub use telemetry::*;
-pub use tls::*;
-pub use upstreams::*;
 
+use routes::Route;
 use std::path::Path;
+use upstreams::Upstream;
 
 impl Config {
     /// Parse and validate YAML text, taking `${VAR}` values from the process environment.

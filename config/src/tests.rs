@@ -1,5 +1,8 @@
 use super::*;
+use routes::HostPattern;
 use std::time::Duration;
+use tls::{Challenge, DnsHookTarget};
+use upstreams::HealthCheckKind;
 
 const GOOD: &str = r#"
 listeners:

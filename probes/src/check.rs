@@ -4,7 +4,7 @@ use crate::condition;
 use crate::heartbeat::Heartbeats;
 use crate::kinds::{self, Attempt};
 use crate::result::CheckResult;
-use gatehouse_config::{Probe, ProbeKind};
+use gatehouse_config::probes::{Probe, ProbeKind};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 

@@ -5,7 +5,7 @@
 //! "`status == 200`: status was 500". Measured text is shortened to about 100 characters.
 
 use crate::observation::Observation;
-use gatehouse_config::{Condition, Literal, Op, Phase, Subject};
+use gatehouse_config::probes::condition::{Condition, Literal, Op, Phase, Subject};
 use serde_json::Value;
 use std::cmp::Ordering;
 use std::time::Duration;

@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::result::Phases;
-use gatehouse_config::condition::parse_condition;
-use gatehouse_config::KindTag;
+use gatehouse_config::probes::condition::parse_condition;
+use gatehouse_config::probes::KindTag;
 use http::{HeaderMap, HeaderValue};
 
 /// `text` parsed for the first kind that measures its subject.

@@ -4,7 +4,7 @@
 //! restart).
 
 use crate::kinds::Attempt;
-use gatehouse_config::{HeartbeatProbe, Probe, ProbeKind};
+use gatehouse_config::probes::{HeartbeatProbe, Probe, ProbeKind};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};

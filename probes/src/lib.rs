@@ -26,7 +26,7 @@ pub use observation::Observation;
 pub use result::{CheckResult, Phases};
 pub use store::{History, MemoryStore, Range, Retention, SqliteStore, Store, StoreError};
 
-use gatehouse_config::{Probe, ProbesConfig, StoreConfig};
+use gatehouse_config::probes::{Probe, ProbesConfig, StoreConfig};
 use hub::Hub;
 use scheduler::Scheduler;
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 
 use crate::check::{self, Armed, Prepared};
 use crate::hub::Hub;
-use gatehouse_config::{Probe, ProbeKind};
+use gatehouse_config::probes::{Probe, ProbeKind};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};

@@ -19,7 +19,7 @@ fn retention() -> Retention {
     }
 }
 
-fn config(probes: &str) -> gatehouse_config::ProbesConfig {
+fn config(probes: &str) -> gatehouse_config::probes::ProbesConfig {
     let yaml = format!(
         "listeners: [{{ name: http, address: \"127.0.0.1:1\" }}]\nupstreams:\n  app: {{ backends: [{{ address: \"127.0.0.1:1\" }}] }}\nroutes: [{{ name: app, upstream: app }}]\nstore: {{ memory: true }}\n{probes}"
     );

@@ -4,7 +4,7 @@
 
 use crate::metrics::ProxyMetrics;
 use crate::passive::Passive;
-use gatehouse_config::{HealthCheckKind, Upstream};
+use gatehouse_config::upstreams::{HealthCheckKind, Upstream};
 use pingora::http::RequestHeader;
 use pingora::lb::discovery::Static;
 use pingora::lb::health_check::{HealthCheck, HttpHealthCheck, TcpHealthCheck};
@@ -216,7 +216,7 @@ impl Pool {
 
 fn health_check(
     upstream: &str,
-    hc: &gatehouse_config::HealthCheck,
+    hc: &gatehouse_config::upstreams::HealthCheck,
 ) -> Result<Box<dyn HealthCheck + Send + Sync + 'static>, String> {
     match &hc.kind {
         HealthCheckKind::Tcp => {

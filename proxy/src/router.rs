@@ -3,7 +3,7 @@
 //! canonical (see `crate::canonical`); matching ignores each segment's `;parameters`, as
 //! Tomcat and Spring do, so `/admin;x/y` is judged as `/admin/y`.
 
-use gatehouse_config::{HostPattern, Route};
+use gatehouse_config::routes::{HostPattern, Route};
 use std::collections::HashMap;
 
 /// Routes indexed for matching. Values are indexes into the config's route list.

@@ -7,7 +7,8 @@ use crate::policy::{Headers, PolicyStores, RoutePolicy};
 use crate::pool::{Pool, PoolError};
 use crate::router::Router;
 use arc_swap::ArcSwap;
-use gatehouse_config::{Config, Route};
+use gatehouse_config::routes::Route;
+use gatehouse_config::Config;
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -16,7 +16,7 @@ use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use bytes::Bytes;
-use gatehouse_config::ConnectionLimits;
+use gatehouse_config::server::ConnectionLimits;
 use gatehouse_probes::Probes;
 use gatehouse_signals::TrafficSignals;
 use http::{Method, StatusCode};

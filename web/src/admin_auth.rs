@@ -8,7 +8,7 @@
 use crate::admin::{text, PLAIN};
 use crate::WebError;
 use axum::response::Response;
-use gatehouse_config::{AdminConfig, AdminScope};
+use gatehouse_config::admin::{AdminConfig, AdminScope};
 use http::{HeaderValue, Method, Request, StatusCode, Version};
 use prometheus::{IntCounterVec, Opts, Registry};
 use ring::hmac;
@@ -213,7 +213,8 @@ fn allowed(admin: &AdminConfig, host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse_config::{AdminToken, Secret};
+    use gatehouse_config::admin::AdminToken;
+    use gatehouse_config::secret::Secret;
 
     fn admin(listen: &str, tokens: &[(&str, AdminScope)]) -> AdminConfig {
         AdminConfig {
@@ -229,7 +230,7 @@ mod tests {
                 .collect(),
             hosts: vec!["admin.internal".into()],
             metrics_open: false,
-            connections: gatehouse_config::ConnectionLimits::ADMIN,
+            connections: gatehouse_config::server::ConnectionLimits::ADMIN,
         }
     }
 

@@ -4,7 +4,7 @@
 
 use crate::admin::{tail, text, Admin, PLAIN};
 use axum::response::Response;
-use gatehouse_config::{Probe, ProbeKind};
+use gatehouse_config::probes::{Probe, ProbeKind};
 use gatehouse_probes::{BeatError, Range};
 use http::{HeaderMap, StatusCode, Uri};
 use serde_json::{json, Value};

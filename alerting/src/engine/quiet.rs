@@ -5,7 +5,7 @@ use super::{Engine, Key};
 use crate::incident::Incident;
 use crate::store::AlertStore;
 use crate::suppress::{maintenance_active, maintenance_covers, Silence};
-use gatehouse_config::RuleKind;
+use gatehouse_config::alerting::rules::RuleKind;
 use jiff::Timestamp;
 use std::collections::BTreeMap;
 

@@ -1,6 +1,6 @@
 //! Summary templates.
 
-use gatehouse_config::Rule;
+use gatehouse_config::alerting::rules::Rule;
 use std::collections::BTreeMap;
 
 /// `{subject}`, `{value}`, `{rule}`, `{severity}` and `{labels.NAME}` filled in.

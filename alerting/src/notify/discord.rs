@@ -6,7 +6,7 @@ use super::text::{colour, escape_markdown, fit, since, truncate, upper};
 use super::{Deliver, NotifyError};
 use crate::Notification;
 use async_trait::async_trait;
-use gatehouse_config::DiscordNotifier;
+use gatehouse_config::alerting::notifiers::DiscordNotifier;
 use serde_json::{json, Value};
 
 pub(super) struct Discord {

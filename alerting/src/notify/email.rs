@@ -6,7 +6,7 @@ use super::http::Ctx;
 use super::{Deliver, NotifyError};
 use crate::Notification;
 use async_trait::async_trait;
-use gatehouse_config::{EmailNotifier, SmtpTls};
+use gatehouse_config::alerting::notifiers::{EmailNotifier, SmtpTls};
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;

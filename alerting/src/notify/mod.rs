@@ -24,7 +24,7 @@ pub use metrics::NotifyMetrics;
 
 use crate::Notification;
 use async_trait::async_trait;
-use gatehouse_config::{Notifier, NotifierKind};
+use gatehouse_config::alerting::notifiers::{Notifier, NotifierKind};
 use http::Ctx;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -6,7 +6,8 @@ use super::text::truncate;
 use super::{Deliver, NotifyError};
 use crate::{Notification, Status};
 use async_trait::async_trait;
-use gatehouse_config::{NtfyNotifier, Severity};
+use gatehouse_config::alerting::notifiers::NtfyNotifier;
+use gatehouse_config::alerting::Severity;
 use gatehouse_outbound::header::AUTHORIZATION;
 use serde_json::{json, Value};
 

@@ -6,7 +6,8 @@ use super::text::truncate;
 use super::{Deliver, NotifyError};
 use crate::{Notification, Status};
 use async_trait::async_trait;
-use gatehouse_config::{PagerDutyNotifier, Severity};
+use gatehouse_config::alerting::notifiers::PagerDutyNotifier;
+use gatehouse_config::alerting::Severity;
 use serde_json::{json, Value};
 
 pub(super) struct PagerDuty {

@@ -7,7 +7,7 @@ use super::text::{colour_hex, escape_html, fit, since, truncate, upper};
 use super::{Deliver, NotifyError};
 use crate::Notification;
 use async_trait::async_trait;
-use gatehouse_config::SlackNotifier;
+use gatehouse_config::alerting::notifiers::SlackNotifier;
 use serde_json::{json, Value};
 
 pub(super) struct Slack {

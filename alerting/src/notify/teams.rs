@@ -6,7 +6,8 @@ use super::text::{since, truncate, upper};
 use super::{Deliver, NotifyError};
 use crate::{Notification, Status};
 use async_trait::async_trait;
-use gatehouse_config::{Severity, TeamsNotifier};
+use gatehouse_config::alerting::notifiers::TeamsNotifier;
+use gatehouse_config::alerting::Severity;
 use serde_json::{json, Value};
 
 pub(super) struct Teams {

@@ -6,7 +6,7 @@ use super::text::{escape_html, fit, since, upper};
 use super::{Deliver, NotifyError};
 use crate::Notification;
 use async_trait::async_trait;
-use gatehouse_config::TelegramNotifier;
+use gatehouse_config::alerting::notifiers::TelegramNotifier;
 use serde_json::{json, Value};
 
 pub(super) struct Telegram {

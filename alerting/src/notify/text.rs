@@ -1,7 +1,7 @@
 //! Text helpers shared by the message formats: limits, colours, escaping.
 
 use crate::{Alert, Notification, Status};
-use gatehouse_config::Severity;
+use gatehouse_config::alerting::Severity;
 
 /// At most `max` bytes of `s`, cut at a character boundary, ending in `…` when cut.
 pub(super) fn truncate(s: &str, max: usize) -> String {

@@ -5,7 +5,7 @@ use super::http::{self, Ctx};
 use super::{Deliver, NotifyError};
 use crate::Notification;
 use async_trait::async_trait;
-use gatehouse_config::WebhookNotifier;
+use gatehouse_config::alerting::notifiers::WebhookNotifier;
 use gatehouse_outbound::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use ring::hmac;
 

@@ -6,7 +6,9 @@ pub mod smtp;
 
 use gatehouse_alerting::notify::{Notifiers, NotifyMetrics};
 use gatehouse_alerting::{dedup_key, Alert, Notification, Status};
-use gatehouse_config::{Notifier, NotifierKind, Secret, Severity, WebhookNotifier};
+use gatehouse_config::alerting::notifiers::{Notifier, NotifierKind, WebhookNotifier};
+use gatehouse_config::alerting::Severity;
+use gatehouse_config::secret::Secret;
 use jiff::Timestamp;
 use prometheus::{Encoder, Registry, TextEncoder};
 use std::collections::BTreeMap;

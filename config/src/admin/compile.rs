@@ -48,8 +48,11 @@ impl Compiler {
                 );
             }
         }
-        let connections =
-            self.connection_limits(raw.connections, "admin", crate::ConnectionLimits::ADMIN);
+        let connections = self.connection_limits(
+            raw.connections,
+            "admin",
+            crate::server::ConnectionLimits::ADMIN,
+        );
         let listen = listen?;
         if !listen.ip().is_loopback() && tokens.is_empty() {
             self.err(
@@ -129,7 +132,8 @@ fn host_name(h: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::{AdminScope, Config};
+    use crate::admin::AdminScope;
+    use crate::Config;
 
     const BASE: &str = "listeners: [{ name: http, address: \"127.0.0.1:8080\" }]\nupstreams:\n  app: { backends: [{ address: \"127.0.0.1:3000\" }] }\nroutes: [{ name: app, upstream: app }]\n";
 

@@ -437,7 +437,7 @@ impl Compiler {
             for (i, item) in items.iter().enumerate() {
                 if item == "self" || item == "src" {
                     list.push(item.clone());
-                } else if crate::origin::Origin::parse(item).is_some() {
+                } else if crate::policy::origin::Origin::parse(item).is_some() {
                     list.push(format!("\"{item}\""));
                 } else {
                     self.err(

@@ -1,4 +1,5 @@
-use crate::{Config, ConnectionLimits};
+use crate::server::ConnectionLimits;
+use crate::Config;
 use std::time::Duration;
 
 const BASE: &str = "listeners: [{ name: http, address: \"127.0.0.1:8080\" }]\nupstreams:\n  app: { backends: [{ address: \"127.0.0.1:3000\" }] }\nroutes: [{ name: app, upstream: app }]\n";

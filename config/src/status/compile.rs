@@ -33,7 +33,7 @@ impl Compiler {
         let connections = self.connection_limits(
             raw.connections,
             "status_page",
-            crate::ConnectionLimits::STATUS_PAGE,
+            crate::server::ConnectionLimits::STATUS_PAGE,
         );
         let path = match raw.path.as_deref().map(str::trim) {
             None | Some("") | Some("/") => "/".to_string(),

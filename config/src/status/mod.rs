@@ -23,7 +23,7 @@ pub struct StatusPageConfig {
     /// What the page shows, in order.
     pub components: Vec<Component>,
     /// Head deadline, idle timeout and connection cap of its listener.
-    pub connections: crate::ConnectionLimits,
+    pub connections: crate::server::ConnectionLimits,
 }
 
 /// One thing visitors see, backed by probes and routes.

@@ -2,7 +2,7 @@
 //! cache, so every check is a real query.
 
 use super::Attempt;
-use gatehouse_config::{DnsProbe, DnsRecordType};
+use gatehouse_config::probes::{DnsProbe, DnsRecordType};
 use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig, ResolverOpts};
 use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::proto::rr::RecordType;

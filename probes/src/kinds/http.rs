@@ -4,7 +4,7 @@
 use super::tls::{Tls, Verify};
 use super::{connect, Attempt};
 use bytes::{Bytes, BytesMut};
-use gatehouse_config::HttpProbe;
+use gatehouse_config::probes::HttpProbe;
 use http::{HeaderValue, Method, Request};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;

@@ -3,7 +3,7 @@
 //! else over the counters since Redis started.
 
 use super::Attempt;
-use gatehouse_config::RedisProbe;
+use gatehouse_config::probes::RedisProbe;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 

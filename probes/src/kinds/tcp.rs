@@ -1,7 +1,7 @@
 //! TCP probes: connect, optionally send bytes and read until the expected text arrives.
 
 use super::{connect, split_address, Attempt};
-use gatehouse_config::TcpProbe;
+use gatehouse_config::probes::TcpProbe;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -4,7 +4,7 @@
 
 use super::tls::{Tls, Verify};
 use super::{connect, split_address, Attempt};
-use gatehouse_config::TlsProbe;
+use gatehouse_config::probes::TlsProbe;
 use std::time::{Duration, Instant};
 
 pub(crate) fn prepare(p: &TlsProbe) -> Result<Tls, String> {

@@ -4,7 +4,7 @@
 //! record name with a trailing dot, e.g. `_acme-challenge.example.com.`.
 
 use super::http::AcmeHttp;
-use gatehouse_config::{DnsHook, DnsHookTarget};
+use gatehouse_config::tls::{DnsHook, DnsHookTarget};
 use std::process::Stdio;
 
 /// What the hook is asked to do.

@@ -19,7 +19,7 @@ pub use store::{directory_key, write_atomic, AcmeStore, Stored};
 pub use tokens::{Http01Tokens, CHALLENGE_PREFIX};
 
 use crate::tls::{load_pem, CertResolver, LoadedCert};
-use gatehouse_config::{AcmeCertificate, AcmeConfig};
+use gatehouse_config::tls::{AcmeCertificate, AcmeConfig};
 use instant_acme::{
     Account, AccountCredentials, CertificateIdentifier, ExternalAccountKey, NewAccount,
 };

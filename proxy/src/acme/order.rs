@@ -5,7 +5,7 @@
 use super::dns_hook::{self, Action};
 use super::http::AcmeHttp;
 use super::tokens::Http01Tokens;
-use gatehouse_config::{AcmeCertificate, Challenge};
+use gatehouse_config::tls::{AcmeCertificate, Challenge};
 use instant_acme::{
     Account, AuthorizationStatus, CertificateIdentifier, ChallengeType, Error as AcmeError,
     Identifier, NewOrder, Order, OrderStatus, RetryPolicy,

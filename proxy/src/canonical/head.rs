@@ -4,7 +4,7 @@
 
 use super::Rejection;
 use crate::respond::Refusal;
-use gatehouse_config::RequestLimits;
+use gatehouse_config::server::RequestLimits;
 
 /// What the raw head says about the body's framing.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

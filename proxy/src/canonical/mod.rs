@@ -11,7 +11,7 @@ pub use host::{parse_host, Host};
 pub use path::{canonical_path, PathError};
 
 use crate::respond::Refusal;
-use gatehouse_config::ServerConfig;
+use gatehouse_config::server::ServerConfig;
 use http::header::{HOST, TRANSFER_ENCODING};
 use http::{HeaderName, HeaderValue, Uri, Version};
 use pingora::http::RequestHeader;

@@ -6,8 +6,8 @@ use crate::policy::{self, Answer};
 use crate::respond::{self, respond, Refusal};
 use crate::state::CompiledRoute;
 use bytes::Bytes;
-use gatehouse_config::origin::Origin;
-use gatehouse_config::CSP_REPORT_PATH;
+use gatehouse_config::headers::CSP_REPORT_PATH;
+use gatehouse_config::policy::origin::Origin;
 use pingora::prelude::*;
 use pingora::proxy::Session;
 

@@ -20,7 +20,7 @@ use crate::telemetry::Telemetry;
 use crate::tls::CertResolver;
 use async_trait::async_trait;
 use bytes::Bytes;
-use gatehouse_config::UpstreamProtocol;
+use gatehouse_config::upstreams::UpstreamProtocol;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};

@@ -6,7 +6,7 @@
 use super::bounded::{Bounded, Held};
 use super::gates::sha256;
 use base64::Engine;
-use gatehouse_config::BasicAuth;
+use gatehouse_config::policy::BasicAuth;
 use pingora::http::RequestHeader;
 use prometheus::IntCounter;
 use std::collections::HashMap;
@@ -239,7 +239,7 @@ pub fn hash_password(password: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse_config::Secret;
+    use gatehouse_config::secret::Secret;
     use prometheus::IntCounter;
 
     fn req(header: &str, value: &str) -> RequestHeader {

@@ -3,8 +3,8 @@
 //! so that the route's policy is the only one in force).
 
 use super::origin::OriginMatch;
-use gatehouse_config::origin::{Origin, OriginPattern};
-use gatehouse_config::Cors;
+use gatehouse_config::policy::origin::{Origin, OriginPattern};
+use gatehouse_config::policy::Cors;
 use http::HeaderValue;
 use pingora::http::RequestHeader;
 

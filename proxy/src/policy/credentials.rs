@@ -4,7 +4,7 @@
 //! credentials the edge consumed are removed before the request is forwarded, unless the gate
 //! says `forward_credentials: true`.
 
-use gatehouse_config::EdgePolicy;
+use gatehouse_config::policy::EdgePolicy;
 use http::HeaderName;
 use pingora::http::RequestHeader;
 
@@ -60,7 +60,8 @@ impl Credentials {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse_config::{ApiKeyGate, BasicAuth, Secret};
+    use gatehouse_config::policy::{ApiKeyGate, BasicAuth};
+    use gatehouse_config::secret::Secret;
 
     fn policy(api_forward: Option<(&str, bool)>, basic_forward: Option<bool>) -> EdgePolicy {
         EdgePolicy {

@@ -6,8 +6,8 @@
 
 use super::cors::CorsRuntime;
 use super::origin::OriginMatch;
-use gatehouse_config::origin::Origin;
-use gatehouse_config::Csrf;
+use gatehouse_config::policy::origin::Origin;
+use gatehouse_config::policy::Csrf;
 use pingora::http::RequestHeader;
 
 fn unsafe_method(m: &http::Method) -> bool {
@@ -68,7 +68,7 @@ mod tests {
     #[test]
     fn origin_rules() {
         let csrf = Csrf {
-            trusted_origins: vec![gatehouse_config::origin::OriginPattern::parse(
+            trusted_origins: vec![gatehouse_config::policy::origin::OriginPattern::parse(
                 "https://admin.example.com",
             )
             .expect("pattern")],

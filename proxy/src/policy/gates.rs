@@ -1,7 +1,7 @@
 //! Gates: client-address allow/deny lists and API keys (compared in constant time, never
 //! logged). HTTP basic authentication is in `basic.rs`.
 
-use gatehouse_config::{ApiKeyGate, IpGate};
+use gatehouse_config::policy::{ApiKeyGate, IpGate};
 use pingora::http::RequestHeader;
 use std::net::IpAddr;
 use subtle::ConstantTimeEq;
@@ -66,7 +66,7 @@ impl ApiKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse_config::Secret;
+    use gatehouse_config::secret::Secret;
 
     fn req(header: &str, value: &str) -> RequestHeader {
         let mut r = RequestHeader::build("GET", b"/", None).expect("req");

@@ -2,7 +2,7 @@
 //! written on every response of the route (upstream's and the proxy's own), replacing any
 //! the upstream sent so that each is present exactly once.
 
-use gatehouse_config::SecurityHeaders;
+use gatehouse_config::headers::SecurityHeaders;
 use http::{HeaderName, HeaderValue};
 use pingora::http::ResponseHeader;
 

@@ -3,7 +3,7 @@
 //! instance (Redis), and never hold a raw API key. An IPv6 client is keyed by its /64: one
 //! subscriber usually holds a whole /64 and could otherwise take a fresh bucket per address.
 
-use gatehouse_config::KeyPart;
+use gatehouse_config::policy::KeyPart;
 use pingora::http::RequestHeader;
 use std::net::IpAddr;
 

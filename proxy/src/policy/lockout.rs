@@ -8,7 +8,7 @@
 
 use super::bounded::{Bounded, Held};
 use super::key::Key;
-use gatehouse_config::LockoutRule;
+use gatehouse_config::policy::LockoutRule;
 use prometheus::{IntCounter, IntGauge};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -170,7 +170,7 @@ impl Drop for Attempt {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse_config::KeyPart;
+    use gatehouse_config::policy::KeyPart;
 
     fn rule(max_failures: u32, window: u64, max_keys: usize) -> LockoutRule {
         LockoutRule {

@@ -1,5 +1,5 @@
 //! Edge policies on the request path: security headers, CORS, CSRF, rate limits, lockouts and
-//! gates, compiled per route from the config (`gatehouse_config::EdgePolicy`).
+//! gates, compiled per route from the config (`gatehouse_config::policy::EdgePolicy`).
 //!
 //! Order on a request (see [`RoutePolicy::check`]): ambiguous credentials → ip → CORS
 //! preflight → lockout → rate limits → api_key / basic_auth → CSRF. CORS preflights come
@@ -37,8 +37,9 @@ pub(crate) use stores::PolicyStores;
 use crate::respond::Refusal;
 use cors::{CorsRuntime, Preflight};
 use credentials::Credentials;
-use gatehouse_config::origin::Origin;
-use gatehouse_config::{Csrf, IpGate, LimitStore, Route};
+use gatehouse_config::policy::origin::Origin;
+use gatehouse_config::policy::{Csrf, IpGate, LimitStore};
+use gatehouse_config::routes::Route;
 use http::HeaderValue;
 use key::key_of;
 use lockout::{Attempt, Lockout};

@@ -12,7 +12,7 @@ use super::key::Key;
 pub(crate) use super::redis_store::Outcome;
 use super::redis_store::RedisStore;
 use super::PolicyMetrics;
-use gatehouse_config::{FailMode, LimitStore, RateLimitRule};
+use gatehouse_config::policy::{FailMode, LimitStore, RateLimitRule};
 use prometheus::{IntCounter, IntGauge};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -207,8 +207,8 @@ impl Limit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gatehouse_config::policy::KeyPart;
     use gatehouse_config::units::Rate;
-    use gatehouse_config::KeyPart;
     use proptest::prelude::*;
 
     fn rule(count: u32, per: Duration, burst: u32) -> RateLimitRule {

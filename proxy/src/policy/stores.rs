@@ -1,7 +1,7 @@
 //! State that outlives one config generation.
 
 use super::{LocalBuckets, Lockout, PolicyMetrics, RedisStore};
-use gatehouse_config::RedisConfig;
+use gatehouse_config::policy::RedisConfig;
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -107,9 +107,9 @@ async fn a_busy_password_check_is_503_and_not_a_failed_login() {
     let mut p = policy(&format!(
         "{{ lockouts: [{{ name: l, statuses: [401, 503], max_failures: 1, window: 1m, block_for: 1m }}], basic_auth: {{ users: {{ alice: \"{hash}\" }} }} }}"
     ));
-    let cfg = gatehouse_config::BasicAuth {
+    let cfg = gatehouse_config::policy::BasicAuth {
         realm: "r".into(),
-        users: vec![("alice".into(), gatehouse_config::Secret(hash))],
+        users: vec![("alice".into(), gatehouse_config::secret::Secret(hash))],
         forward_credentials: false,
     };
     let evicted = IntCounter::new("evicted", "evicted").expect("counter");

@@ -7,7 +7,7 @@
 
 use super::sentry_transport::{Counters, HttpTransport};
 use super::TelemetryMetrics;
-use gatehouse_config::{SentryConfig, TelemetryConfig};
+use gatehouse_config::telemetry::{SentryConfig, TelemetryConfig};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use prometheus::IntCounter;
 use sentry::protocol::{Context as SentryContext, Event, Level, Request, TraceContext};
@@ -285,7 +285,7 @@ mod tests {
             String::from_utf8_lossy(&got).into_owned()
         });
         let sentry = SentryConfig {
-            dsn: gatehouse_config::Secret(format!("http://key@{addr}/3")),
+            dsn: gatehouse_config::secret::Secret(format!("http://key@{addr}/3")),
             environment: "test".into(),
             release: None,
             sample_rate: 1.0,

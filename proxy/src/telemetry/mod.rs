@@ -12,7 +12,7 @@ mod trace;
 pub(crate) use errors::Failure;
 pub(crate) use trace::{finish, span_id, trace_id, trace_id_of_header};
 
-use gatehouse_config::TelemetryConfig;
+use gatehouse_config::telemetry::TelemetryConfig;
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 use std::time::Duration;
 

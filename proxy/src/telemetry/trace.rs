@@ -6,7 +6,7 @@
 use super::client::ExportClient;
 use super::outbox::{Batching, Outbox, Sink};
 use super::TelemetryMetrics;
-use gatehouse_config::{TelemetryConfig, TracingConfig};
+use gatehouse_config::telemetry::{TelemetryConfig, TracingConfig};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};

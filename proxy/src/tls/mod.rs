@@ -6,7 +6,8 @@ mod resolver;
 pub use certs::{load_files, load_pem, name_matches, CertError, LoadedCert};
 pub use resolver::{CertResolver, CertSource, TlsMetrics};
 
-use gatehouse_config::{Config, ConfigError, HostPattern};
+use gatehouse_config::routes::HostPattern;
+use gatehouse_config::{Config, ConfigError};
 
 /// The certificate files of `config`, loaded and checked. Errors name the config path.
 pub fn load_file_certs(config: &Config) -> Result<Vec<LoadedCert>, Vec<ConfigError>> {

@@ -30,7 +30,7 @@
 use super::Handles;
 use axum::extract::ConnectInfo;
 use axum::Router;
-use gatehouse_config::ConnectionLimits;
+use gatehouse_config::server::ConnectionLimits;
 use http::Request;
 use hyper::body::Incoming;
 use hyper::service::service_fn;

@@ -25,7 +25,7 @@ mod tests;
 pub use backoff::{AcceptBackoff, LogGate};
 
 use axum::Router;
-use gatehouse_config::ConnectionLimits;
+use gatehouse_config::server::ConnectionLimits;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use std::future::Future;
 use std::io;

@@ -2,7 +2,7 @@
 //! texts are escaped by maud (the same escaping is right for XML).
 
 use super::model::StatusView;
-use gatehouse_config::StatusPageConfig;
+use gatehouse_config::status::StatusPageConfig;
 use maud::{html, PreEscaped};
 
 pub(crate) fn feed(view: &StatusView, page: &StatusPageConfig) -> String {

@@ -355,7 +355,7 @@ fn reply(
 /// connection cap and accept backoff: `listener`).
 pub async fn serve(
     listener: TcpListener,
-    limits: gatehouse_config::ConnectionLimits,
+    limits: gatehouse_config::server::ConnectionLimits,
     metrics: crate::listener::ListenerMetrics,
     page: Arc<StatusPage>,
 ) {

@@ -3,7 +3,8 @@
 //! state can be tested without a server.
 
 use gatehouse_alerting::{Announcement, Incident, IncidentUpdate};
-use gatehouse_config::{Component, Maintenance, StatusPageConfig};
+use gatehouse_config::alerting::maintenance::Maintenance;
+use gatehouse_config::status::{Component, StatusPageConfig};
 use gatehouse_probes::store::Bucket;
 use gatehouse_probes::History;
 use jiff::{SignedDuration, Timestamp, ToSpan};

@@ -6,7 +6,9 @@
 use super::model::{build, component_level, Inputs, Level, ProbeData};
 use super::{format, html, svg};
 use gatehouse_alerting::{Announcement, Incident, IncidentUpdate};
-use gatehouse_config::{Component, Maintenance, Schedule, Severity, StatusPageConfig};
+use gatehouse_config::alerting::maintenance::{Maintenance, Schedule};
+use gatehouse_config::alerting::Severity;
+use gatehouse_config::status::{Component, StatusPageConfig};
 use gatehouse_probes::store::Bucket;
 use gatehouse_probes::{History, Range};
 use jiff::Timestamp;
@@ -36,7 +38,7 @@ fn page() -> StatusPageConfig {
             c("API", &["api-a", "api-b"], &["api"]),
             c("Web", &["web"], &[]),
         ],
-        connections: gatehouse_config::ConnectionLimits::STATUS_PAGE,
+        connections: gatehouse_config::server::ConnectionLimits::STATUS_PAGE,
     }
 }
 
