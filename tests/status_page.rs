@@ -97,7 +97,7 @@ async fn status_page_with_a_probe_up_and_one_down() {
         let open = format!("<{tag}>");
         let start = html.find(&open).unwrap_or_else(|| panic!("no <{tag}>")) + open.len();
         let end = start + html[start..].find(&format!("</{tag}>")).unwrap();
-        let digest = ring::digest::digest(&ring::digest::SHA256, html[start..end].as_bytes());
+        let digest = ring::digest::digest(&ring::digest::SHA256, &html.as_bytes()[start..end]);
         let hash = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, digest);
         assert!(
             csp.contains(&format!("{directive} 'sha256-{hash}'")),
