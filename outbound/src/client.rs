@@ -204,6 +204,31 @@ mod tests {
         format!("http://{addr}/")
     }
 
+    /// Only a client built with `proxy_from_env` goes through the environment's proxy (the
+    /// notifiers); ACME, OTLP and Sentry connect directly even to a `localhost` collector.
+    /// nextest runs each test in a process of its own, so the variable reaches no other test.
+    #[tokio::test]
+    async fn only_a_client_that_asks_uses_the_environment_proxy() {
+        let proxy = server(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nproxy").await;
+        let target = server(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\ndirect").await;
+        for name in [
+            "NO_PROXY",
+            "no_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+            "http_proxy",
+        ] {
+            std::env::remove_var(name);
+        }
+        std::env::set_var("HTTP_PROXY", proxy.trim_end_matches('/'));
+        let direct = Client::builder().build().unwrap();
+        let rsp = direct.send(direct.post(&target)).await.unwrap();
+        assert_eq!(rsp.body().as_ref(), b"direct");
+        let proxied = Client::builder().proxy_from_env(true).build().unwrap();
+        let rsp = proxied.send(proxied.post(&target)).await.unwrap();
+        assert_eq!(rsp.body().as_ref(), b"proxy");
+    }
+
     #[tokio::test]
     async fn a_response_is_read_whole_and_no_redirect_is_followed() {
         let url = server(
