@@ -314,7 +314,7 @@ fn per_notifier(
         .collect()
 }
 
-fn build(key: &str, alerts: Vec<Alert>, reminder: bool, now: Timestamp) -> Notification {
+pub(crate) fn build(key: &str, alerts: Vec<Alert>, reminder: bool, now: Timestamp) -> Notification {
     let firing = alerts.iter().filter(|a| a.status == Status::Firing).count();
     let status = if firing > 0 {
         Status::Firing

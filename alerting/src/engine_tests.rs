@@ -231,7 +231,7 @@ fn restart_while_firing_does_not_notify_again() {
     let mut e = engine(c, AlertStore::open(Some(&path)).unwrap(), t(10));
     let (open, _) = e.open(t(10));
     assert_eq!(open.len(), 1);
-    assert!(open[0].0.notified);
+    assert!(open[0].0.queued);
     e.on_probe(&ev("web", false, t(11)));
     assert!(
         run(&mut e, 10, 60).is_empty(),

@@ -37,9 +37,12 @@ pub struct Incident {
     pub ended_at: Option<Timestamp>,
     /// Held open by the flapping guard.
     pub flapping: bool,
-    /// A firing notification went out for it.
+    /// A firing notification for it reached at least one notifier.
     pub notified: bool,
-    /// The last notification (firing or reminder) that included it.
+    /// A firing notification for it was handed to the outbox (delivered or still tried).
+    #[serde(skip)]
+    pub queued: bool,
+    /// The last notification (firing or reminder) queued with it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_notified: Option<Timestamp>,
 }

@@ -12,6 +12,7 @@ mod metrics;
 mod notes;
 mod notification;
 pub mod notify;
+pub(crate) mod outbox;
 mod runtime;
 mod store;
 mod suppress;
@@ -21,6 +22,7 @@ pub use incident::Incident;
 pub use metrics::AlertMetrics;
 pub use notes::{Announcement, AnnouncementRequest, IncidentUpdate, UpdateRequest};
 pub use notification::{dedup_key, Alert, Notification, Status};
+pub use outbox::{Delivery, DeliveryState};
 pub use runtime::{
     Alerting, IncidentView, Incidents, Pending, Refusal, SilenceRequest, Sources, StartError,
 };

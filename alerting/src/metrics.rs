@@ -9,6 +9,7 @@ pub struct AlertMetrics {
     pub(crate) suppressed: IntGaugeVec,
     pub(crate) incidents: IntCounterVec,
     pub(crate) dropped: IntCounter,
+    pub(crate) pending: IntGaugeVec,
 }
 
 impl AlertMetrics {
@@ -36,6 +37,14 @@ impl AlertMetrics {
             "gatehouse_alerting_events_dropped_total",
             "Probe results alerting could not take because its queue was full.",
         )?;
+        let pending = IntGaugeVec::new(
+            Opts::new(
+                "gatehouse_notifications_pending",
+                "Notifications in the outbox not delivered yet, per notifier.",
+            ),
+            &["notifier"],
+        )?;
+        registry.register(Box::new(pending.clone()))?;
         registry.register(Box::new(firing.clone()))?;
         registry.register(Box::new(suppressed.clone()))?;
         registry.register(Box::new(incidents.clone()))?;
@@ -45,6 +54,7 @@ impl AlertMetrics {
             suppressed,
             incidents,
             dropped,
+            pending,
         })
     }
 }

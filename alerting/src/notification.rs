@@ -3,12 +3,12 @@
 
 use gatehouse_config::alerting::Severity;
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// Whether an alert (or a whole notification) is firing or resolved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// The condition holds.
@@ -28,7 +28,7 @@ impl Status {
 }
 
 /// One alert inside a notification: one incident of one rule for one subject.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     /// The incident's id (stable across restarts).
     pub id: i64,
@@ -58,6 +58,10 @@ pub struct Alert {
     pub ended_at: Option<Timestamp>,
     /// Held open by the flapping guard.
     pub flapping: bool,
+    /// Resolved, and its firing never reached this notifier (it could not be reached while
+    /// the incident lasted): this one message tells both.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreached: bool,
 }
 
 /// One message to send: the alerts of one group that changed (or, for a reminder, that are
@@ -117,6 +121,9 @@ impl Notification {
             if let Some(end) = a.ended_at {
                 let _ = write!(out, ", resolved {}", end.strftime("%Y-%m-%d %H:%M:%S UTC"));
             }
+            if a.unreached {
+                out.push_str(" (fired and resolved while this notifier could not be reached)");
+            }
             if let Some(r) = &a.runbook {
                 let _ = write!(out, "\n  runbook: {r}");
             }
@@ -153,6 +160,7 @@ impl Notification {
                 started_at: now,
                 ended_at: None,
                 flapping: false,
+                unreached: false,
             }],
             sent_at: now,
             instance: instance.to_string(),

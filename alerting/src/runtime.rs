@@ -9,6 +9,7 @@ use crate::facts::{CertFact, Facts, ProbeEvent};
 use crate::incident::Incident;
 use crate::metrics::AlertMetrics;
 use crate::notify::Notifiers;
+use crate::outbox::{Delivery, Outcome, Settled};
 use crate::store::AlertStore;
 use crate::suppress::Silence;
 use gatehouse_config::Config;
@@ -38,6 +39,8 @@ pub struct IncidentView {
     /// Why it is not notified now (dependency, maintenance window, silence).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suppressed: Option<String>,
+    /// The notifiers its firing reached (`notified` is whether there is one).
+    pub notified_to: Vec<String>,
 }
 
 /// A rule that sees a problem but has not reached its threshold or hold time yet.
@@ -114,7 +117,8 @@ enum Command {
     AddSilence(SilenceRequest, oneshot::Sender<Result<Silence, Refusal>>),
     Expire(String, oneshot::Sender<Option<Result<Silence, Refusal>>>),
     Notes(crate::notes::Command),
-    Stop,
+    Deliveries(oneshot::Sender<Result<Vec<Delivery>, Refusal>>),
+    Stop(Duration),
 }
 
 /// What the engine reads besides probe results.
@@ -267,17 +271,23 @@ impl Alerting {
             .await?
     }
 
-    /// Stop the thread: resolves still waiting for their group interval go out now, and
-    /// the sends in flight get up to `grace` to finish.
+    /// Notifications not delivered yet (pending, oldest first), then those given up
+    /// (failed or expired, newest first).
+    pub async fn deliveries(&self) -> Result<Vec<Delivery>, Refusal> {
+        self.ask(Command::Deliveries).await?
+    }
+
+    /// Stop the thread: resolves still waiting for their group interval are queued, and what
+    /// is due is attempted within `grace`; what is not delivered by then stays in the outbox
+    /// (in the store file) and goes out after the next start.
     pub fn stop(&self, grace: Duration) {
-        let _ = self.tx.send(Command::Stop);
+        let _ = self.tx.send(Command::Stop(grace));
         let handle = self.thread.lock().ok().and_then(|mut t| t.take());
         if let Some(h) = handle {
             let _ = h.join();
         }
-        if !self.notifiers.wait_idle(grace) {
-            tracing::warn!("notifications still being sent at shutdown were cut off");
-        }
+        // Attempts whose outcome came too late are cut off here; they stay pending.
+        let _ = self.notifiers.wait_idle(Duration::from_millis(100));
     }
 }
 
@@ -299,6 +309,7 @@ impl Facts for Merged<'_> {
 }
 
 fn run(mut engine: Engine, rx: Receiver<Command>, sources: Sources, notifiers: Notifiers) {
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<(i64, Outcome)>();
     let mut next_eval = Instant::now();
     let mut next_flush = Instant::now();
     loop {
@@ -310,69 +321,138 @@ fn run(mut engine: Engine, rx: Receiver<Command>, sources: Sources, notifiers: N
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => return,
         };
-        let mut stop = false;
+        let mut stop = None;
         for cmd in first
             .into_iter()
             .chain(std::iter::from_fn(|| rx.try_recv().ok()).take(QUEUE))
         {
-            if handle(&mut engine, &notifiers, cmd) {
-                stop = true;
+            if let Some(grace) = handle(&mut engine, &notifiers, cmd) {
+                stop = Some(grace);
             }
         }
+        settle(&mut engine, &notifiers, done_rx.try_iter());
         let now = Timestamp::now();
         if Instant::now() >= next_eval {
-            let certificates = sources.facts.certificates();
-            let own = engine
-                .store_error
-                .as_ref()
-                .filter(|(t, _)| now.duration_since(*t).unsigned_abs() < Duration::from_secs(120))
-                .map(|(_, e)| e.clone());
-            let facts = Merged {
-                facts: sources.facts.as_ref(),
-                own,
-            };
-            let failing = notifiers.failing();
-            let untried = notifiers.untried();
-            let health: Vec<(String, Option<String>, bool)> = notifiers
-                .names()
-                .into_iter()
-                .map(|n| {
-                    let e = failing
-                        .iter()
-                        .find(|(f, _)| f == &n)
-                        .map(|(_, e)| e.clone());
-                    let tried = !untried.contains(&n);
-                    (n, e, tried)
-                })
-                .collect();
-            engine.evaluate(&Inputs {
-                now,
-                signals: sources.signals.as_deref(),
-                certificates: &certificates,
-                facts: &facts,
-                notifiers: &health,
-            });
+            evaluate(&mut engine, &sources, &notifiers, now);
             next_eval = Instant::now() + engine.config().alerting.evaluation_interval;
         }
-        if Instant::now() >= next_flush || stop {
+        if Instant::now() >= next_flush || stop.is_some() {
             next_flush = Instant::now() + TICK;
-            let mut flushed = engine.flush(now);
-            if stop {
-                flushed.outgoing.extend(engine.flush_resolves(now).outgoing);
+            let flushed = engine.flush(now);
+            if stop.is_some() {
+                engine.flush_resolves(now);
             }
-            for out in flushed.outgoing {
-                tracing::info!(notifier = %out.notifier, title = %out.notification.title, alerts = out.notification.alerts.len(), "sending notification");
-                notifiers.spawn_send(&out.notifier, Arc::new(out.notification));
+            for out in &flushed.outgoing {
+                tracing::info!(notifier = %out.notifier, title = %out.notification.title, alerts = out.notification.alerts.len(), "notification queued");
             }
+            attempt_due(&mut engine, &notifiers, &done_tx, now);
         }
-        if stop {
+        if let Some(grace) = stop {
+            // What is on its way gets `grace` to finish; its outcome is recorded.
+            let deadline = Instant::now() + grace;
+            while engine.delivering() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match done_rx.recv_timeout(left) {
+                    Ok(first) => settle(&mut engine, &notifiers, std::iter::once(first)),
+                    Err(_) => {
+                        tracing::warn!("notifications still being sent at shutdown were cut off; they stay in the outbox and go out after the next start");
+                        break;
+                    }
+                }
+            }
             return;
         }
     }
 }
 
-/// Handle one command; `true` to stop.
-fn handle(engine: &mut Engine, notifiers: &Notifiers, cmd: Command) -> bool {
+/// Start the attempts that are due; count the deliveries that expired waiting.
+fn attempt_due(
+    engine: &mut Engine,
+    notifiers: &Notifiers,
+    done: &std::sync::mpsc::Sender<(i64, Outcome)>,
+    now: Timestamp,
+) {
+    let (attempts, expired) = engine.due(now);
+    for (d, settled) in expired {
+        notifiers.count(&d.notifier, &settled);
+        tracing::error!(notifier = %d.notifier, group = %d.group_key, attempts = d.attempts, error = d.last_error.as_deref().unwrap_or(""), "notification expired undelivered");
+    }
+    for a in attempts {
+        notifiers.spawn_attempt(a.id, &a.notifier, a.notification, a.previous, done.clone());
+    }
+    for (notifier, n) in engine.pending_by_notifier() {
+        engine
+            .metrics()
+            .pending
+            .with_label_values(&[notifier.as_str()])
+            .set(n);
+    }
+}
+
+/// Record the outcomes of attempts.
+fn settle(
+    engine: &mut Engine,
+    notifiers: &Notifiers,
+    outcomes: impl Iterator<Item = (i64, Outcome)>,
+) {
+    let now = Timestamp::now();
+    for (id, outcome) in outcomes {
+        let (delivery, settled) = engine.settle(id, outcome, now);
+        let Some(d) = delivery else {
+            continue;
+        };
+        notifiers.count(&d.notifier, &settled);
+        match &settled {
+            Settled::Delivered { .. } => {
+                tracing::info!(notifier = %d.notifier, group = %d.group_key, attempts = d.attempts, "notification delivered");
+            }
+            Settled::Retrying { next_at } => {
+                tracing::debug!(notifier = %d.notifier, group = %d.group_key, attempts = d.attempts, next = %next_at, "notification will be tried again");
+            }
+            Settled::Failed | Settled::Expired => {
+                tracing::error!(notifier = %d.notifier, group = %d.group_key, attempts = d.attempts, state = d.state.as_str(), error = d.last_error.as_deref().unwrap_or(""), "notification given up");
+            }
+            Settled::Unknown => {}
+        }
+    }
+}
+
+fn evaluate(engine: &mut Engine, sources: &Sources, notifiers: &Notifiers, now: Timestamp) {
+    let certificates = sources.facts.certificates();
+    let own = engine
+        .store_error
+        .as_ref()
+        .filter(|(t, _)| now.duration_since(*t).unsigned_abs() < Duration::from_secs(120))
+        .map(|(_, e)| e.clone());
+    let facts = Merged {
+        facts: sources.facts.as_ref(),
+        own,
+    };
+    let failing = notifiers.failing();
+    let untried = notifiers.untried();
+    let health: Vec<(String, Option<String>, bool)> = notifiers
+        .names()
+        .into_iter()
+        .map(|n| {
+            let e = failing
+                .iter()
+                .find(|(f, _)| f == &n)
+                .map(|(_, e)| e.clone());
+            let tried = !untried.contains(&n);
+            (n, e, tried)
+        })
+        .collect();
+    engine.evaluate(&Inputs {
+        now,
+        signals: sources.signals.as_deref(),
+        certificates: &certificates,
+        facts: &facts,
+        notifiers: &health,
+    });
+}
+
+/// Handle one command; `Some(grace)` to stop.
+fn handle(engine: &mut Engine, notifiers: &Notifiers, cmd: Command) -> Option<Duration> {
     let now = Timestamp::now();
     match cmd {
         Command::Probe(ev) => engine.on_probe(&ev),
@@ -389,6 +469,7 @@ fn handle(engine: &mut Engine, notifiers: &Notifiers, cmd: Command) -> bool {
                         .into_iter()
                         .map(|(incident, suppressed)| IncidentView {
                             duration_seconds: incident.duration(now).as_secs(),
+                            notified_to: engine.reached_by(incident.id),
                             incident,
                             suppressed,
                         })
@@ -401,6 +482,7 @@ fn handle(engine: &mut Engine, notifiers: &Notifiers, cmd: Command) -> bool {
                         .into_iter()
                         .map(|incident| IncidentView {
                             duration_seconds: incident.duration(now).as_secs(),
+                            notified_to: engine.reached_by(incident.id),
                             incident,
                             suppressed: None,
                         })
@@ -433,9 +515,12 @@ fn handle(engine: &mut Engine, notifiers: &Notifiers, cmd: Command) -> bool {
             let _ = tx.send(r);
         }
         Command::Notes(c) => c.run(engine.store(), now),
-        Command::Stop => return true,
+        Command::Deliveries(tx) => {
+            let _ = tx.send(engine.deliveries().map_err(Refusal::store));
+        }
+        Command::Stop(grace) => return Some(grace),
     }
-    false
+    None
 }
 
 fn silence_of(req: SilenceRequest, now: Timestamp) -> Result<Silence, String> {

@@ -74,6 +74,7 @@ impl AlertStore {
         };
         db.execute_batch(SCHEMA)?;
         db.execute_batch(crate::notes::SCHEMA)?;
+        db.execute_batch(crate::outbox::SCHEMA)?;
         // Files from before `resolve_sent`: their resolved incidents count as sent.
         let has: i64 = db.query_row(
             "SELECT COUNT(*) FROM pragma_table_info('incidents') WHERE name = 'resolve_sent'",
@@ -107,7 +108,7 @@ impl AlertStore {
                 ms(i.started_at),
                 i.ended_at.map(ms),
                 i.flapping,
-                i.notified,
+                i.queued,
                 i.last_notified.map(ms),
             ],
         )?;
@@ -125,7 +126,7 @@ impl AlertStore {
                 i.value,
                 i.ended_at.map(ms),
                 i.flapping,
-                i.notified,
+                i.queued,
                 i.last_notified.map(ms),
             ],
         )?;
@@ -159,7 +160,7 @@ impl AlertStore {
         self.db.execute_batch("COMMIT")
     }
 
-    /// Resolved incidents that were notified firing but whose resolve never went out (the
+    /// Resolved incidents whose firing was queued but whose resolve was not queued (the
     /// process stopped first), resolved since `since`.
     pub(crate) fn unsent_resolves(&self, since: Timestamp) -> rusqlite::Result<Vec<Incident>> {
         self.query(
@@ -194,9 +195,13 @@ impl AlertStore {
     }
 
     fn query<P: rusqlite::Params>(&self, tail: &str, p: P) -> rusqlite::Result<Vec<Incident>> {
+        // `notified` is the column's old name for queued; whether the firing reached a
+        // notifier is in the outbox's `alert_reach`.
         let sql = format!(
             "SELECT id, rule, kind, subject, severity, labels, summary, value, cause, runbook,
-                started_at, ended_at, flapping, notified, last_notified FROM incidents {tail}"
+                started_at, ended_at, flapping, notified, last_notified,
+                EXISTS (SELECT 1 FROM alert_reach r WHERE r.incident_id = incidents.id AND r.reached = 1)
+             FROM incidents {tail}"
         );
         let mut stmt = self.db.prepare_cached(&sql)?;
         let rows = stmt.query_map(p, row_incident)?;
@@ -212,6 +217,7 @@ impl AlertStore {
         )?;
         self.db
             .execute("DELETE FROM silences WHERE ends_at < ?1", [cutoff])?;
+        crate::outbox::prune(&self.db, now)?;
         Ok(n)
     }
 
@@ -271,7 +277,8 @@ fn row_incident(r: &Row<'_>) -> rusqlite::Result<Incident> {
         started_at: ts(r.get(10)?),
         ended_at: r.get::<_, Option<i64>>(11)?.map(ts),
         flapping: r.get(12)?,
-        notified: r.get(13)?,
+        queued: r.get(13)?,
+        notified: r.get(15)?,
         last_notified: r.get::<_, Option<i64>>(14)?.map(ts),
     })
 }

@@ -137,6 +137,17 @@ impl Client {
     }
 }
 
+/// What [`Client::send_for_status`] keeps of an answer.
+#[derive(Debug)]
+pub struct Answer {
+    /// The status.
+    pub status: http::StatusCode,
+    /// The headers (e.g. `Retry-After` of a 429 or 503).
+    pub headers: http::HeaderMap,
+    /// The start of the body of an answer other than 2xx; empty for a 2xx.
+    pub body: Bytes,
+}
+
 impl Client {
     /// Send `request` within `timeout` and return its status without waiting for the body
     /// of a 2xx answer (a receiver that accepted must not be retried because its body is
@@ -146,14 +157,21 @@ impl Client {
         request: RequestBuilder,
         timeout: Duration,
         keep: usize,
-    ) -> Result<(http::StatusCode, Bytes), Error> {
+    ) -> Result<Answer, Error> {
         let exchange = async {
             let mut response = request.send().await.map_err(Error::request)?;
             let status = response.status();
-            if status.is_success() {
-                return Ok((status, Bytes::new()));
-            }
-            Ok((status, read_capped(&mut response, keep).await?))
+            let headers = std::mem::take(response.headers_mut());
+            let body = if status.is_success() {
+                Bytes::new()
+            } else {
+                read_capped(&mut response, keep).await?
+            };
+            Ok(Answer {
+                status,
+                headers,
+                body,
+            })
         };
         tokio::time::timeout(timeout, exchange)
             .await
@@ -250,17 +268,20 @@ mod tests {
 
         // A 2xx is an answer without its body; of another status the body is kept, cut.
         let slow_ok = server(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n01").await;
-        let (status, body) = client
+        let answer = client
             .send_for_status(client.post(&slow_ok), Duration::from_secs(5), 3)
             .await
             .unwrap();
-        assert_eq!((status.as_u16(), body.len()), (200, 0));
+        assert_eq!((answer.status.as_u16(), answer.body.len()), (200, 0));
         let failed = server(b"HTTP/1.1 503 Busy\r\ncontent-length: 6\r\n\r\nbusy!!").await;
-        let (status, body) = client
+        let answer = client
             .send_for_status(client.post(&failed), Duration::from_secs(5), 3)
             .await
             .unwrap();
-        assert_eq!((status.as_u16(), body.as_ref()), (503, &b"bus"[..]));
+        assert_eq!(
+            (answer.status.as_u16(), answer.body.as_ref()),
+            (503, &b"bus"[..])
+        );
 
         let url = server(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n01").await;
         let client = Client::builder()

@@ -25,7 +25,7 @@ mod client;
 mod error;
 mod roots;
 
-pub use client::{Builder, Client};
+pub use client::{Answer, Builder, Client};
 pub use error::{CaFileError, Error};
 pub use roots::{
     client_config, provider, read_ca_file, roots_with, roots_with_ca_file, system_roots,

@@ -3,6 +3,7 @@
 //! `runtime.rs` runs it on a thread of its own. `quiet.rs` says why an alert is held
 //! (dependency, maintenance, silence), `render.rs` fills in summary templates.
 
+mod deliver;
 mod quiet;
 mod render;
 
@@ -14,6 +15,7 @@ use crate::facts::ProbeEvent;
 use crate::incident::{Incident, Policy, Tracker, Transition};
 use crate::metrics::AlertMetrics;
 use crate::notification::{Alert, Status};
+use crate::outbox::Outbox;
 use crate::store::AlertStore;
 use crate::suppress::Silence;
 use gatehouse_config::alerting::rules::{Rule, RuleKind};
@@ -49,6 +51,8 @@ pub(crate) struct Engine {
     /// The maintenance windows on at an instant (indexes into the config's list).
     active_maint: std::cell::RefCell<Option<(Timestamp, Vec<usize>)>>,
     dispatcher: Dispatcher,
+    /// Notifications not delivered yet.
+    outbox: Outbox,
     silences: Vec<Silence>,
     metrics: AlertMetrics,
     /// The last failure of the alert store, for the `store_failing` rule.
@@ -106,6 +110,7 @@ impl Engine {
             entries: HashMap::new(),
             probe_down: HashMap::new(),
             dispatcher: Dispatcher::default(),
+            outbox: Outbox::default(),
             silences: Vec::new(),
             metrics,
             store_error: None,
@@ -114,6 +119,16 @@ impl Engine {
             Ok(n) if n > 0 => tracing::info!(removed = n, "old resolved incidents pruned"),
             Ok(_) => {}
             Err(e) => engine.store_failed(now, "prune", &e),
+        }
+        match Outbox::load(&engine.store) {
+            Ok(o) => {
+                let waiting = o.pending().count();
+                if waiting > 0 {
+                    tracing::info!(waiting, "undelivered notifications resume");
+                }
+                engine.outbox = o;
+            }
+            Err(e) => engine.store_failed(now, "read the outbox", &e),
         }
         match engine.store.silences() {
             Ok(s) => engine.silences = s,
@@ -133,7 +148,7 @@ impl Engine {
             };
             let tracker = Tracker::open(incident.flapping, policy(&rule), incident.started_at);
             let key = group_key(&incident.labels, &engine.config.alerting.group_by);
-            let sent = if incident.notified {
+            let sent = if incident.queued {
                 incident.last_notified.or(Some(incident.started_at))
             } else {
                 None
@@ -421,6 +436,7 @@ impl Engine {
                     ended_at: None,
                     flapping: entry.tracker.flapping,
                     notified: false,
+                    queued: false,
                     last_notified: None,
                 };
                 match self.store.insert(&incident) {
@@ -485,7 +501,7 @@ impl Engine {
             .resolved(&key, alert_of(&incident, Status::Resolved));
     }
 
-    /// Send what is due; marks the notified incidents.
+    /// Queue what is due in the outbox; marks the queued incidents.
     pub(crate) fn flush(&mut self, now: Timestamp) -> Flushed {
         let config = Arc::clone(&self.config);
         let mut dispatcher = std::mem::take(&mut self.dispatcher);
@@ -497,6 +513,9 @@ impl Engine {
             dispatcher.flush(now, &config.alerting, &quiet)
         };
         self.dispatcher = dispatcher;
+        // Into the outbox first: a crash before the incidents are marked below sends again
+        // (at least once), never not at all.
+        self.enqueue(&flushed.outgoing, now);
         if !flushed.notified.is_empty() {
             let sent: std::collections::HashSet<i64> = flushed.notified.iter().copied().collect();
             let mut changed = Vec::with_capacity(sent.len());
@@ -506,7 +525,7 @@ impl Engine {
                 .filter_map(|e| e.incident.as_mut())
             {
                 if sent.contains(&i.id) {
-                    i.notified = true;
+                    i.queued = true;
                     i.last_notified = Some(to_millis(now));
                     changed.push(i.clone());
                 }
@@ -533,6 +552,7 @@ impl Engine {
     pub(crate) fn flush_resolves(&mut self, now: Timestamp) -> Flushed {
         let config = Arc::clone(&self.config);
         let flushed = self.dispatcher.flush_resolves(&config.alerting, now);
+        self.enqueue(&flushed.outgoing, now);
         if let Err(e) = self.store.resolve_sent(&flushed.resolved) {
             self.store_failed(now, "mark resolve sent", &e);
         }
@@ -591,5 +611,6 @@ pub(crate) fn alert_of(i: &Incident, status: Status) -> Alert {
         started_at: i.started_at,
         ended_at: i.ended_at,
         flapping: i.flapping,
+        unreached: false,
     }
 }

@@ -38,6 +38,8 @@ pub enum NotifyError {
         status: u16,
         /// The start of the response body.
         body: String,
+        /// How long the service asked to wait (`Retry-After`).
+        retry_after: Option<Duration>,
     },
     /// The mail server refused or the SMTP session failed.
     #[error("email: {message}")]
@@ -62,6 +64,15 @@ impl NotifyError {
             NotifyError::UnknownNotifier(_)
             | NotifyError::Setup { .. }
             | NotifyError::Client(_) => false,
+        }
+    }
+
+    /// How long the service asked to wait before the next attempt (`Retry-After` of a 429 or
+    /// 503 answer).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            NotifyError::Status { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 

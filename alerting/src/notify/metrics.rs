@@ -3,8 +3,9 @@
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use std::time::Duration;
 
-/// `gatehouse_notifications_total{notifier,result}` (after retries; `result` is `ok` or
-/// `error`), `gatehouse_notification_retries_total{notifier}` (attempts repeated after a
+/// `gatehouse_notifications_total{notifier,result}` (once per notification, after retries:
+/// `ok` delivered, `error` refused for good, `expired` not accepted before the outbox's
+/// expiry), `gatehouse_notification_retries_total{notifier}` (attempts repeated after a
 /// failure) and `gatehouse_notification_duration_seconds{notifier}` (one attempt).
 #[derive(Clone)]
 pub struct NotifyMetrics {
@@ -19,7 +20,7 @@ impl NotifyMetrics {
         let sent = IntCounterVec::new(
             Opts::new(
                 "gatehouse_notifications_total",
-                "Notifications by notifier and outcome after every retry (ok or error).",
+                "Notifications by notifier and outcome after every retry (ok, error or expired).",
             ),
             &["notifier", "result"],
         )?;
@@ -50,7 +51,7 @@ impl NotifyMetrics {
 
     /// Create the series of a notifier at zero, so dashboards see it before it sends.
     pub(super) fn init(&self, notifier: &str) {
-        for result in ["ok", "error"] {
+        for result in ["ok", "error", "expired"] {
             let _ = self.sent.with_label_values(&[notifier, result]);
         }
         let _ = self.retries.with_label_values(&[notifier]);
@@ -64,6 +65,10 @@ impl NotifyMetrics {
 
     pub(super) fn retry(&self, notifier: &str) {
         self.retries.with_label_values(&[notifier]).inc();
+    }
+
+    pub(super) fn expired(&self, notifier: &str) {
+        self.sent.with_label_values(&[notifier, "expired"]).inc();
     }
 
     pub(super) fn done(&self, notifier: &str, ok: bool) {

@@ -154,6 +154,87 @@ impl Notifiers {
         });
     }
 
+    /// One attempt of an outbox delivery, in the background: its outcome goes to `done` with
+    /// `id`. `previous` failed attempts came before it; once `1 + retries` have failed in a
+    /// row, the notifier is listed by [`Notifiers::failing`] (the `notifier-failing` rule)
+    /// until one succeeds.
+    pub(crate) fn spawn_attempt(
+        &self,
+        id: i64,
+        name: &str,
+        n: Notification,
+        previous: u32,
+        done: std::sync::mpsc::Sender<(i64, crate::outbox::Outcome)>,
+    ) {
+        use crate::outbox::Outcome;
+        let Some(entry) = self.entry(name) else {
+            let error = NotifyError::UnknownNotifier(name.to_string()).to_string();
+            let _ = done.send((id, Outcome::Failed { error }));
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            let error = "cannot send outside the tokio runtime".to_string();
+            let _ = done.send((
+                id,
+                Outcome::Retry {
+                    error,
+                    retry_after: None,
+                },
+            ));
+            return;
+        };
+        let inner = self.inner.clone();
+        inner.in_flight.fetch_add(1, Ordering::SeqCst);
+        runtime.spawn(async move {
+            let result = retry::once(&inner, &entry, &n).await;
+            let outcome = match result {
+                Ok(()) => {
+                    entry.set_last_error(None);
+                    Outcome::Delivered
+                }
+                Err(e) => {
+                    let failing = !e.is_retryable() || previous >= entry.config.retries;
+                    tracing::warn!(
+                        notifier = %entry.config.name,
+                        kind = entry.config.kind.type_name(),
+                        title = %n.title,
+                        error = %e,
+                        attempt = previous + 1,
+                        "notification attempt failed; it stays in the outbox"
+                    );
+                    if failing {
+                        entry.set_last_error(Some(e.to_string()));
+                    }
+                    if e.is_retryable() {
+                        Outcome::Retry {
+                            retry_after: e.retry_after(),
+                            error: e.to_string(),
+                        }
+                    } else {
+                        Outcome::Failed {
+                            error: e.to_string(),
+                        }
+                    }
+                }
+            };
+            let _ = done.send((id, outcome));
+            inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+
+    /// Count how an outbox delivery settled.
+    pub(crate) fn count(&self, name: &str, settled: &crate::outbox::Settled) {
+        use crate::outbox::Settled;
+        let m = &self.inner.metrics;
+        match settled {
+            Settled::Delivered { .. } => m.done(name, true),
+            Settled::Retrying { .. } => m.retry(name),
+            Settled::Failed => m.done(name, false),
+            Settled::Expired => m.expired(name),
+            Settled::Unknown => {}
+        }
+    }
+
     /// Wait (blocking this thread) until every spawned send has finished, at most `timeout`;
     /// whether they all did. For shutdown, so that a resolve is not cut off mid-retry.
     pub fn wait_idle(&self, timeout: Duration) -> bool {

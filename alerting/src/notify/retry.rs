@@ -1,5 +1,6 @@
-//! One delivery: attempts with the notifier's timeout, retried with exponential backoff and
-//! jitter while the error is one that may pass; counted, timed and logged.
+//! Attempts: one with the notifier's timeout, timed ([`once`], what the outbox makes), or
+//! several with exponential backoff and jitter while the error is one that may pass
+//! (`gatehouse notify-test`); counted and logged.
 
 use super::{Ctx, Entry, Inner, NotifyError};
 use crate::Notification;
@@ -43,7 +44,12 @@ pub(super) async fn deliver(
     result
 }
 
-async fn attempts(inner: &Inner, entry: &Entry, n: &Notification) -> Result<(), NotifyError> {
+/// One attempt, within the notifier's timeout, timed.
+pub(super) async fn once(
+    inner: &Inner,
+    entry: &Entry,
+    n: &Notification,
+) -> Result<(), NotifyError> {
     let sender = match &entry.sender {
         Ok(s) => s,
         Err(e) => {
@@ -53,23 +59,30 @@ async fn attempts(inner: &Inner, entry: &Entry, n: &Notification) -> Result<(), 
             })
         }
     };
-    let name = entry.config.name.as_str();
-    let timeout = entry.config.timeout;
     let ctx = Ctx {
         client: &inner.client,
-        timeout,
+        timeout: entry.config.timeout,
     };
+    let start = Instant::now();
+    let result = tokio::time::timeout(ctx.timeout, sender.deliver(&ctx, n))
+        .await
+        .unwrap_or(Err(NotifyError::Timeout(ctx.timeout)));
+    inner.metrics.attempt(&entry.config.name, start.elapsed());
+    result
+}
+
+/// Attempts with backoff until one succeeds, the error cannot pass, or `retries` are spent
+/// (`gatehouse notify-test` and [`super::Notifiers::spawn_send`]; alert deliveries retry
+/// through the outbox instead).
+async fn attempts(inner: &Inner, entry: &Entry, n: &Notification) -> Result<(), NotifyError> {
+    let name = entry.config.name.as_str();
     let mut attempt = 0;
     loop {
-        let start = Instant::now();
-        let result = tokio::time::timeout(timeout, sender.deliver(&ctx, n))
-            .await
-            .unwrap_or(Err(NotifyError::Timeout(timeout)));
-        inner.metrics.attempt(name, start.elapsed());
-        match result {
+        match once(inner, entry, n).await {
             Err(e) if attempt < entry.config.retries && e.is_retryable() => {
                 let base = Duration::from_nanos(inner.backoff_nanos.load(Ordering::Relaxed));
-                let wait = delay(base, attempt);
+                let wait =
+                    delay(base, attempt).max(e.retry_after().unwrap_or_default().min(BACKOFF_CAP));
                 tracing::debug!(notifier = name, error = %e, attempt = attempt + 1, ?wait, "notification attempt failed; retrying");
                 inner.metrics.retry(name);
                 tokio::time::sleep(wait).await;

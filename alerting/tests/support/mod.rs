@@ -36,6 +36,7 @@ pub fn alert(subject: &str, severity: Severity, summary: &str, runbook: bool) ->
         started_at: "2025-05-01T10:00:00Z".parse::<Timestamp>().unwrap(),
         ended_at: None,
         flapping: false,
+        unreached: false,
     }
 }
 

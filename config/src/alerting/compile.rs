@@ -21,6 +21,9 @@ pub(crate) mod defaults {
     pub(crate) const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
     pub(crate) const NOTIFY_RETRIES: u32 = 3;
     pub(crate) const GROUP_BY: [&str; 2] = ["rule", "group"];
+    pub(crate) const DELIVERY_BACKOFF: Duration = Duration::from_secs(1);
+    pub(crate) const DELIVERY_MAX_BACKOFF: Duration = Duration::from_secs(300);
+    pub(crate) const DELIVERY_EXPIRY: Duration = Duration::from_secs(24 * 3600);
 }
 
 impl Compiler {
@@ -63,6 +66,7 @@ impl Compiler {
             threshold: flap.threshold.unwrap_or(defaults::FLAP_THRESHOLD),
             period: d(self, flap.period, "flapping.period", defaults::FLAP_PERIOD),
         };
+        let delivery = self.delivery(raw.delivery.unwrap_or_default());
         let group_by = raw
             .group_by
             .unwrap_or_else(|| defaults::GROUP_BY.iter().map(|s| s.to_string()).collect());
@@ -92,10 +96,45 @@ impl Compiler {
             group_by,
             send_resolved: raw.send_resolved.unwrap_or(true),
             flapping,
+            delivery,
             rules,
             maintenance,
             notifiers,
             routes,
+        }
+    }
+
+    fn delivery(&mut self, raw: RawDelivery) -> DeliveryPolicy {
+        let d = |c: &mut Compiler, v: Option<String>, name: &str, default: Duration| {
+            c.duration(v.as_deref(), format!("alerting.delivery.{name}"), default)
+        };
+        let backoff = d(self, raw.backoff, "backoff", defaults::DELIVERY_BACKOFF);
+        let max_backoff = d(
+            self,
+            raw.max_backoff,
+            "max_backoff",
+            defaults::DELIVERY_MAX_BACKOFF,
+        );
+        let expiry = d(self, raw.expiry, "expiry", defaults::DELIVERY_EXPIRY);
+        if backoff.is_zero() {
+            self.err("alerting.delivery.backoff", "must be longer than zero");
+        }
+        if max_backoff < backoff {
+            self.err(
+                "alerting.delivery.max_backoff",
+                format!("must not be shorter than `backoff` ({backoff:?})"),
+            );
+        }
+        if expiry < max_backoff {
+            self.err(
+                "alerting.delivery.expiry",
+                format!("must not be shorter than `max_backoff` ({max_backoff:?})"),
+            );
+        }
+        DeliveryPolicy {
+            backoff,
+            max_backoff,
+            expiry,
         }
     }
 

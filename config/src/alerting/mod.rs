@@ -66,6 +66,8 @@ pub struct AlertingConfig {
     pub send_resolved: bool,
     /// Flapping guard.
     pub flapping: Flapping,
+    /// How notifications are retried until a notifier takes them.
+    pub delivery: DeliveryPolicy,
     /// The rules, defaults first (unless `default_rules: false`).
     pub rules: Vec<Rule>,
     /// Maintenance windows.
@@ -84,6 +86,19 @@ pub struct Flapping {
     pub threshold: u32,
     /// The period.
     pub period: Duration,
+}
+
+/// Every notification is kept in the alert store until its notifier accepts it: failed
+/// attempts are retried after `backoff`, doubling up to `max_backoff` (or later when the
+/// notifier says `Retry-After`), until `expiry` has passed since it was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryPolicy {
+    /// The wait after the first failed attempt.
+    pub backoff: Duration,
+    /// The longest wait between two attempts (a `Retry-After` may ask for more, up to an hour).
+    pub max_backoff: Duration,
+    /// How long an undelivered notification is kept trying.
+    pub expiry: Duration,
 }
 
 /// Sends matching notifications to `notifiers`.

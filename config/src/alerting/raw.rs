@@ -16,6 +16,7 @@ pub(crate) struct RawAlerting {
     pub group_by: Option<Vec<String>>,
     pub send_resolved: Option<bool>,
     pub flapping: Option<RawFlapping>,
+    pub delivery: Option<RawDelivery>,
     pub timeout: Option<String>,
     pub retries: Option<u32>,
     pub rules: Option<Value>,
@@ -29,6 +30,14 @@ pub(crate) struct RawAlerting {
 pub(crate) struct RawFlapping {
     pub threshold: Option<u32>,
     pub period: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDelivery {
+    pub backoff: Option<String>,
+    pub max_backoff: Option<String>,
+    pub expiry: Option<String>,
 }
 
 /// One name or a list of names.

@@ -73,7 +73,7 @@ impl AcmeHttp {
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(body);
         let answer = self.inner.send_for_status(request, REQUEST_TIMEOUT, 0);
-        Ok(answer.await?.0)
+        Ok(answer.await?.status)
     }
 }
 

@@ -99,6 +99,7 @@ fn incident(id: i64, kind: &str, subject: &str, open: bool) -> Incident {
         ended_at: (!open).then(|| "2026-11-23T11:30:00Z".parse().unwrap()),
         flapping: false,
         notified: true,
+        queued: true,
         last_notified: None,
     }
 }
