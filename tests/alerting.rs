@@ -54,7 +54,11 @@ async fn down_after_threshold_one_notification_a_reminder_and_one_resolve() {
     // The probe had failed three times in a row when the incident opened.
     let inc = incidents(&g).await;
     assert_eq!(inc["open"].as_array().unwrap().len(), 1, "{inc}");
-    assert_eq!(inc["open"][0]["notified"], true);
+    // `notified` once the webhook's answer is back (a moment after it got the request).
+    wait_for("the incident marked notified", DEADLINE, || async {
+        incidents(&g).await["open"][0]["notified"] == true
+    })
+    .await;
     assert_eq!(
         hook.count(),
         1,
@@ -260,6 +264,11 @@ async fn a_restart_while_firing_sends_no_duplicate() {
         .store(false, std::sync::atomic::Ordering::SeqCst);
     wait_for("the firing notification", DEADLINE, || async {
         hook.count() >= 1
+    })
+    .await;
+    // Delivered and recorded (until then a restart would send it again: at least once).
+    wait_for("the incident marked notified", DEADLINE, || async {
+        incidents(&g).await["open"][0]["notified"] == true
     })
     .await;
     let before = incidents(&g).await["open"][0].clone();

@@ -69,13 +69,20 @@ alerting:
         })
     })
     .await;
+    // Its notification waits in the outbox, retried, not given up.
     assert!(
         g.metric_with(
-            "gatehouse_notifications_total",
-            &[("notifier", "hole"), ("result", "error")]
+            "gatehouse_notification_retries_total",
+            &[("notifier", "hole")]
         )
         .await
         .unwrap_or(0.0)
+            >= 1.0
+    );
+    assert!(
+        g.metric_with("gatehouse_notifications_pending", &[("notifier", "hole")])
+            .await
+            .unwrap_or(0.0)
             >= 1.0
     );
     // A broken config file: the old config keeps serving and the failure is alerted.

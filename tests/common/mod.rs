@@ -246,8 +246,18 @@ impl Gatehouse {
 
     /// Stop the process (by pid) and start it again on the same config, ports and state.
     pub async fn restart(&mut self) {
+        self.kill();
+        self.respawn().await;
+    }
+
+    /// Kill the process (SIGKILL, as a crash would), leaving its state behind.
+    pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Start the process again after [`Gatehouse::kill`], on the same config, ports and state.
+    pub async fn respawn(&mut self) {
         self.child = Self::spawn(&self.config_path, &self.log_path);
         self.wait_ready().await;
     }

@@ -19,12 +19,19 @@ pub struct Received {
     pub path: String,
     pub headers: http::HeaderMap,
     pub body: Bytes,
+    /// The status it was answered with.
+    pub answered: StatusCode,
+    pub at: std::time::Instant,
 }
 
-/// Records every request and answers `status` with an empty body.
+/// How a receiver answers: a status and extra headers (e.g. `Retry-After`).
+pub type Answer = (StatusCode, Vec<(&'static str, String)>);
+
+/// Records every request and answers `status` (see [`Receiver::answer`]) with an empty body.
 pub struct Receiver {
     pub addr: SocketAddr,
     pub received: Arc<Mutex<Vec<Received>>>,
+    answer: Arc<Mutex<Answer>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -39,16 +46,20 @@ impl Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
+        let answer: Arc<Mutex<Answer>> = Arc::new(Mutex::new((status, Vec::new())));
         let rec = received.clone();
+        let ans = answer.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
                 let rec = rec.clone();
+                let ans = ans.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
                         let rec = rec.clone();
+                        let (status, extra) = ans.lock().unwrap().clone();
                         async move {
                             let (parts, body) = req.into_parts();
                             let body = body
@@ -61,9 +72,14 @@ impl Receiver {
                                 path: parts.uri.path().to_string(),
                                 headers: parts.headers,
                                 body,
+                                answered: status,
+                                at: std::time::Instant::now(),
                             });
                             let mut r = Response::new(Full::new(Bytes::new()));
                             *r.status_mut() = status;
+                            for (name, value) in extra {
+                                r.headers_mut().insert(name, value.parse().unwrap());
+                            }
                             Ok::<_, std::convert::Infallible>(r)
                         }
                     });
@@ -76,8 +92,22 @@ impl Receiver {
         Receiver {
             addr,
             received,
+            answer,
             task,
         }
+    }
+
+    /// Answer `status` with `headers` from now on.
+    pub fn answer(&self, status: StatusCode, headers: Vec<(&'static str, String)>) {
+        *self.answer.lock().unwrap() = (status, headers);
+    }
+
+    /// The requests answered with a 2xx: what was delivered.
+    pub fn accepted(&self) -> Vec<Received> {
+        self.all()
+            .into_iter()
+            .filter(|r| r.answered.is_success())
+            .collect()
     }
 
     pub fn url(&self) -> String {

@@ -2,7 +2,7 @@
 //! and is not draining), `/metrics` (Prometheus text format), `/api/v1/routes` (the live
 //! per-route signals as JSON), `/api/v1/probes` and `/api/v1/probes/{name}/history` (probe
 //! state and uptime history), `POST /api/v1/heartbeat/{name}` (push monitors),
-//! `/api/v1/incidents` and `/api/v1/silences` (alerting). Loopback by default; who may use
+//! `/api/v1/incidents`, `/api/v1/silences` and `/api/v1/deliveries` (alerting). Loopback by default; who may use
 //! it (Host guard, bearer tokens and scopes) is decided in `admin_auth.rs`, a middleware
 //! around every route (and the fallback) before any handler.
 
@@ -72,6 +72,10 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/v1/probes", get(admin_probes::list).fallback(use_get))
         .route("/api/v1/probes/{*rest}", history.clone())
         .route("/api/v1/heartbeat/{*name}", heartbeat.clone())
+        .route(
+            "/api/v1/deliveries",
+            get(admin_alerts::deliveries).fallback(use_get),
+        )
         .route(
             "/api/v1/incidents",
             get(admin_alerts::incidents).fallback(use_get),
@@ -156,7 +160,7 @@ async fn not_found(method: Method) -> Response {
     }
     text(
         StatusCode::NOT_FOUND,
-        "not found; try /healthz, /readyz, /metrics, /api/v1/routes, /api/v1/probes, /api/v1/incidents or /api/v1/silences\n",
+        "not found; try /healthz, /readyz, /metrics, /api/v1/routes, /api/v1/probes, /api/v1/incidents, /api/v1/silences or /api/v1/deliveries\n",
         PLAIN,
     )
 }

@@ -44,6 +44,22 @@ pub(crate) async fn incidents(State(state): Admin) -> Response {
     }
 }
 
+/// `GET /api/v1/deliveries`: notifications not delivered yet, and those given up.
+pub(crate) async fn deliveries(State(state): Admin) -> Response {
+    match state.alerting.deliveries().await {
+        Ok(list) => {
+            let pending = list
+                .iter()
+                .filter(|d| d.state == gatehouse_alerting::DeliveryState::Pending)
+                .count();
+            let (pending, given_up) = list.split_at(pending);
+            let view = serde_json::json!({ "pending": pending, "given_up": given_up });
+            text(StatusCode::OK, view.to_string(), JSON)
+        }
+        Err(e) => refused(e),
+    }
+}
+
 /// The JSON body of `req`, or the response saying why it is not one.
 async fn body<T: serde::de::DeserializeOwned>(req: Request, example: &str) -> Result<T, Response> {
     // JSON only: a browser cannot send `application/json` across origins without a CORS

@@ -309,3 +309,29 @@ fn status_page_components_point_at_probes_and_routes() {
         }
     }
 }
+
+#[test]
+fn delivery_defaults_and_mistakes() {
+    let c = Config::from_yaml(BASE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.alerting.delivery,
+        DeliveryPolicy {
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            expiry: Duration::from_secs(86_400),
+        }
+    );
+    let c = load("  delivery: { backoff: 200ms, max_backoff: 1s, expiry: 1h }\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.alerting.delivery.backoff, Duration::from_millis(200));
+    let e = error("  delivery: { backoff: 10m }\n");
+    assert!(
+        e.contains("alerting.delivery.max_backoff") && e.contains("shorter than `backoff`"),
+        "{e}"
+    );
+    let e = error("  delivery:\n    expiry: 1m\n");
+    assert!(e.contains("alerting.delivery.expiry"), "{e}");
+    assert!(e.contains("line "), "names the line: {e}");
+    let e = error("  delivery: { backof: 1s }\n");
+    assert!(e.contains("backof"), "{e}");
+}
