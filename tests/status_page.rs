@@ -317,3 +317,60 @@ async fn status_page_with_a_probe_up_and_one_down() {
         browser.errors
     );
 }
+
+/// A component's state follows its alert, not its last check: failed checks below the
+/// rule's threshold leave it operational; once the rule fires it is the outage.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_check_is_not_an_outage_until_the_alert_fires() {
+    let app = Upstream::start("app").await;
+    let port = free_port();
+    let body = format!(
+        "upstreams:
+  app: {{ backends: [{{ address: \"{app}\" }}] }}
+routes:
+  - {{ name: app, upstream: app }}
+probes:
+  - {{ name: web, interval: 200ms, timeout: 1s, http: {{ url: \"http://{app}/health\" }} }}
+alerting:
+  group_wait: 200ms
+  rules:
+    - {{ name: probe-down, probe: web, failure_threshold: 30 }}
+status_page:
+  listen: \"127.0.0.1:{port}\"
+  components:
+    - {{ name: Website, probes: [web] }}
+",
+        app = app.addr
+    );
+    let _g = Gatehouse::start(&body).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let website = |v: &Value| v["groups"][0]["components"][0]["status"].clone();
+    wait_for("a first view", DEADLINE, || async {
+        website(&status_json(&base).await) == "operational"
+    })
+    .await;
+    app.healthy
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let failing_since = jiff::Timestamp::now();
+    // A view built a second into the failures (about 5 failed checks of the 30 the rule
+    // needs): the page must not say outage yet.
+    wait_for(
+        "a view built after a few failed checks",
+        DEADLINE,
+        || async {
+            let v = status_json(&base).await;
+            let built: jiff::Timestamp = v["generated_at"].as_str().unwrap().parse().unwrap();
+            built.duration_since(failing_since).as_secs_f64() >= 1.0
+        },
+    )
+    .await;
+    let v = status_json(&base).await;
+    assert_eq!(website(&v), "operational", "failed checks, no alert: {v}");
+    assert_eq!(v["status"], "operational");
+    wait_for("the outage once the rule fires", DEADLINE, || async {
+        website(&status_json(&base).await) == "major_outage"
+    })
+    .await;
+    let v = status_json(&base).await;
+    assert_eq!(v["incidents"][0]["title"], "Website: major outage");
+}

@@ -18,6 +18,7 @@ use axum::Router;
 use base64::Engine as _;
 use bytes::Bytes;
 use gatehouse_alerting::Alerting;
+use gatehouse_config::alerting::rules::RuleKind;
 use gatehouse_probes::{Probes, Range};
 use gatehouse_proxy::SharedState;
 use http::{header, HeaderValue, Method, StatusCode};
@@ -129,11 +130,14 @@ impl StatusPage {
             .iter()
             .flat_map(|c| c.probes.iter().cloned())
             .collect();
-        let states: BTreeMap<String, Option<bool>> = self
+        let states: BTreeMap<String, (Option<bool>, u64)> = self
             .probes
             .states()
             .into_iter()
-            .map(|(p, s)| (p.name, s.map(|s| s.last.up)))
+            .map(|(p, s)| {
+                let state = s.map_or((None, 0), |s| (Some(s.last.up), s.streak));
+                (p.name, state)
+            })
             .collect();
         let store = self.probes.store();
         let histories = tokio::task::spawn_blocking(move || {
@@ -143,11 +147,11 @@ impl StatusPage {
                 .map(|n| {
                     let h = |r| store.history(&n, r, at).ok();
                     let data = ProbeData {
-                        up: None,
                         day: h(Range::Day),
                         week: h(Range::Week),
                         month: h(Range::Month),
                         quarter: h(Range::Quarter),
+                        ..ProbeData::default()
                     };
                     (n, data)
                 })
@@ -157,7 +161,20 @@ impl StatusPage {
         .ok()?;
         let mut probes = histories;
         for (name, data) in probes.iter_mut() {
-            data.up = states.get(name).copied().flatten();
+            (data.up, data.streak) = states.get(name).copied().unwrap_or_default();
+            let Some(probe) = config.probes.probes.iter().find(|p| &p.name == name) else {
+                continue;
+            };
+            data.watched = config.alerting.rules.iter().any(|r| match &r.kind {
+                RuleKind::Probe { probes, groups, .. } => {
+                    probes.covers(name) && (groups.is_empty() || groups.contains(&probe.group))
+                }
+                _ => false,
+            });
+            data.labels = probe.labels.clone();
+            data.labels.insert("group".into(), probe.group.clone());
+            data.labels.insert("kind".into(), "probe".into());
+            data.labels.insert("subject".into(), name.clone());
         }
         let since = now
             .checked_sub(SignedDuration::from_hours(90 * 24))

@@ -151,10 +151,19 @@ pub(crate) struct StatusView {
     pub announcements: Vec<Announcement>,
 }
 
-/// Per probe: its last state and its history over the four ranges.
+/// Per probe: its last state, whether an alert rule watches it, and its history over the
+/// four ranges.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ProbeData {
+    /// The last check (`None`: no check yet).
     pub up: Option<bool>,
+    /// Checks in a row with that state.
+    pub streak: u64,
+    /// A probe rule covers it: its incidents, not its checks, say whether it is down.
+    pub watched: bool,
+    /// The labels its alerts carry (`group`, `kind`, `subject` and its own), for
+    /// maintenance windows scoped by labels.
+    pub labels: BTreeMap<String, String>,
     pub day: Option<History>,
     pub week: Option<History>,
     pub month: Option<History>,
@@ -184,27 +193,75 @@ fn covers(c: &Component, subject: &str, kind: &str) -> bool {
     }
 }
 
-fn maintenance_covers(m: &Maintenance, c: &Component) -> bool {
-    m.subjects.is_empty()
-        || m.subjects
-            .iter()
-            .any(|s| c.probes.contains(s) || c.routes.contains(s))
+/// Whether `m` covers a probe or route of `c`: by name (`subjects`) and by the labels its
+/// alerts carry (`labels`), both when given, as alerting decides what a window keeps quiet.
+fn maintenance_covers(
+    m: &Maintenance,
+    c: &Component,
+    probes: &BTreeMap<String, ProbeData>,
+) -> bool {
+    let named = |s: &str| m.subjects.is_empty() || m.subjects.iter().any(|x| x == s);
+    let labelled =
+        |labels: &BTreeMap<String, String>| m.labels.iter().all(|(k, v)| labels.get(k) == Some(v));
+    let probe = c.probes.iter().any(|p| {
+        let own = probes.get(p).map(|d| d.labels.clone()).unwrap_or_default();
+        named(p) && labelled(&own)
+    });
+    let route = c.routes.iter().any(|r| {
+        let labels = BTreeMap::from([
+            ("kind".to_string(), "route".to_string()),
+            ("subject".to_string(), r.clone()),
+            ("group".to_string(), "routes".to_string()),
+        ]);
+        named(r) && labelled(&labels)
+    });
+    probe || route
 }
 
-/// The state of one component.
+/// An unwatched probe (no alert rule covers it) counts as down after this many failed checks
+/// in a row, as the built-in `probe-down` rule would say.
+const UNWATCHED_THRESHOLD: u64 = 3;
+
+/// How one probe of a component is doing, from the alerts about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Health {
+    /// No check yet.
+    Unknown,
+    /// No incident (a failing check that has not reached its rule's threshold included).
+    Fine,
+    /// An open incident (or, unwatched, failing long enough).
+    Down,
+}
+
+/// A probe's health: its open incidents when a rule watches it, else its failure streak.
+pub(crate) fn probe_health(name: &str, data: Option<&ProbeData>, open: &[&Incident]) -> Health {
+    if open.iter().any(|i| i.kind == "probe" && i.subject == name) {
+        return Health::Down;
+    }
+    match data {
+        None | Some(ProbeData { up: None, .. }) => Health::Unknown,
+        Some(d) if !d.watched && d.up == Some(false) && d.streak >= UNWATCHED_THRESHOLD => {
+            Health::Down
+        }
+        Some(_) => Health::Fine,
+    }
+}
+
+/// The state of one component: an outage when its probes' alerts fire (major when all of
+/// them), degraded by a route alert; never by one failed check.
 pub(crate) fn component_level(
-    probes_up: &[Option<bool>],
+    probes: &[Health],
     open: &[&Incident],
     in_maintenance: bool,
 ) -> Level {
-    let known: Vec<bool> = probes_up.iter().flatten().copied().collect();
-    let down = known.iter().filter(|up| !**up).count();
-    let route_trouble = open.iter().any(|i| i.kind == "route");
-    let level = if down > 0 && down == known.len() {
+    let known = probes.iter().filter(|h| **h != Health::Unknown).count();
+    let down = probes.iter().filter(|h| **h == Health::Down).count();
+    let degraded = open.iter().any(|i| i.kind == "route");
+    let level = if down > 0 && down == known {
         Level::MajorOutage
     } else if down > 0 {
         Level::PartialOutage
-    } else if route_trouble {
+    } else if degraded {
         Level::Degraded
     } else {
         Level::Operational
@@ -264,12 +321,15 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
             .copied()
             .filter(|i| covers(c, &i.subject, &i.kind))
             .collect();
-        let in_maintenance = input
-            .maintenance
+        let in_maintenance = input.maintenance.iter().any(|m| {
+            maintenance_covers(m, c, input.probes) && gatehouse_alerting::maintenance_active(m, now)
+        });
+        let health: Vec<Health> = c
+            .probes
             .iter()
-            .any(|m| maintenance_covers(m, c) && gatehouse_alerting::maintenance_active(m, now));
-        let ups: Vec<Option<bool>> = data.iter().map(|d| d.up).collect();
-        let level = component_level(&ups, &mine, in_maintenance);
+            .map(|p| probe_health(p, input.probes.get(p), &mine))
+            .collect();
+        let level = component_level(&health, &mine, in_maintenance);
         levels.insert(c.name.as_str(), level);
         let pick = |f: fn(&ProbeData) -> Option<&History>| -> Vec<&History> {
             data.iter().filter_map(|d| f(d)).collect()
@@ -398,7 +458,7 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
             let components: Vec<String> = cfg
                 .components
                 .iter()
-                .filter(|c| maintenance_covers(m, c))
+                .filter(|c| maintenance_covers(m, c, input.probes))
                 .map(|c| c.name.clone())
                 .collect();
             let (s, e) = gatehouse_alerting::maintenance_window(m, now)?;
@@ -426,7 +486,7 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
     }
 }
 
-/// What an incident did to its component: a probe down is an outage (major when it is the
+/// What an incident did to its component: a probe alert is an outage (major when it is the
 /// component's only probe), a route alert a degradation.
 fn impact_of(i: &Incident, c: &Component) -> Level {
     match i.kind.as_str() {

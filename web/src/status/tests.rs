@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use super::model::{build, component_level, Inputs, Level, ProbeData};
+use super::model::{build, component_level, probe_health, Health, Inputs, Level, ProbeData};
 use super::{format, html, svg};
 use gatehouse_alerting::{Announcement, Incident, IncidentUpdate};
 use gatehouse_config::alerting::maintenance::{Maintenance, Schedule};
@@ -73,6 +73,22 @@ fn probes(states: &[(&str, Option<bool>)]) -> BTreeMap<String, ProbeData> {
                 n.to_string(),
                 ProbeData {
                     up: *up,
+                    streak: 1,
+                    watched: true,
+                    labels: BTreeMap::from([
+                        ("group".to_string(), "default".to_string()),
+                        ("kind".to_string(), "probe".to_string()),
+                        ("subject".to_string(), n.to_string()),
+                        (
+                            "tier".to_string(),
+                            if n.starts_with("api") {
+                                "backend"
+                            } else {
+                                "frontend"
+                            }
+                            .to_string(),
+                        ),
+                    ]),
                     day: Some(history(1000, 1, Range::Day)),
                     week: Some(history(1000, 1, Range::Week)),
                     month: Some(history(1000, 1, Range::Month)),
@@ -267,7 +283,14 @@ fn maintenance_shows_instead_of_an_outage_and_is_listed() {
             end: now().as_second() + 90000,
         },
     };
-    let (v, page) = render(&states, &[], &[m, later], &[], &[]);
+    // Alerts are quiet in the window, but the incident is recorded: it is what shows.
+    let (v, page) = render(
+        &states,
+        &[incident(4, "probe", "web", true)],
+        &[m, later],
+        &[],
+        &[],
+    );
     assert_eq!(v.status, Level::Maintenance);
     assert!(page.contains(">Maintenance in progress</div>"));
     assert!(page.contains("Web server upgrade") && page.contains("In progress"));
@@ -302,21 +325,94 @@ fn announcements_and_badges() {
 
 #[test]
 fn component_levels() {
+    use Health::*;
     assert_eq!(
-        component_level(&[None, None], &[], false),
+        component_level(&[Unknown, Unknown], &[], false),
         Level::Operational,
         "no data yet"
     );
+    assert_eq!(component_level(&[Down], &[], true), Level::Maintenance);
+    assert_eq!(component_level(&[Fine], &[], true), Level::Operational);
     assert_eq!(
-        component_level(&[Some(false)], &[], true),
-        Level::Maintenance
-    );
-    assert_eq!(
-        component_level(&[Some(true)], &[], true),
-        Level::Operational
-    );
-    assert_eq!(
-        component_level(&[Some(false), None], &[], false),
+        component_level(&[Down, Unknown], &[], false),
         Level::MajorOutage
     );
+    assert_eq!(
+        component_level(&[Down, Fine], &[], false),
+        Level::PartialOutage
+    );
+}
+
+#[test]
+fn one_failed_check_is_not_an_outage_a_firing_alert_is() {
+    let states = [
+        ("api-a", Some(true)),
+        ("api-b", Some(true)),
+        ("web", Some(false)),
+    ];
+    // The check failed once; the rule has not fired (pending): still operational.
+    let (v, _) = render(&states, &[], &[], &[], &[]);
+    assert_eq!(v.status, Level::Operational);
+    assert_eq!(v.groups[0].components[1].status, Level::Operational);
+    // The rule fires: the outage.
+    let (v, _) = render(&states, &[incident(1, "probe", "web", true)], &[], &[], &[]);
+    assert_eq!(v.groups[0].components[1].status, Level::MajorOutage);
+    // The probe's checks pass again but the incident is open (its success threshold is
+    // not met yet): still the outage, as the alert says.
+    let (v, _) = render(&ALL_UP, &[incident(1, "probe", "web", true)], &[], &[], &[]);
+    assert_eq!(v.groups[0].components[1].status, Level::MajorOutage);
+}
+
+#[test]
+fn an_unwatched_probe_counts_after_three_failures_in_a_row() {
+    let mut data = ProbeData {
+        up: Some(false),
+        streak: 2,
+        watched: false,
+        ..ProbeData::default()
+    };
+    assert_eq!(probe_health("web", Some(&data), &[]), Health::Fine);
+    data.streak = 3;
+    assert_eq!(probe_health("web", Some(&data), &[]), Health::Down);
+    data.watched = true;
+    assert_eq!(
+        probe_health("web", Some(&data), &[]),
+        Health::Fine,
+        "a watched probe waits for its rule"
+    );
+    assert_eq!(probe_health("web", None, &[]), Health::Unknown);
+}
+
+#[test]
+fn a_maintenance_window_scoped_by_labels_shows_only_where_it_applies() {
+    let m = Maintenance {
+        name: "backend-patching".into(),
+        description: Some("Patching the API nodes".into()),
+        subjects: vec![],
+        labels: BTreeMap::from([("tier".to_string(), "backend".to_string())]),
+        schedule: Schedule::Once {
+            start: now().as_second() - 600,
+            end: now().as_second() + 600,
+        },
+    };
+    // Both components have a firing incident; only the API's probes carry `tier: backend`.
+    let states = [
+        ("api-a", Some(false)),
+        ("api-b", Some(false)),
+        ("web", Some(false)),
+    ];
+    let open = [
+        incident(1, "probe", "api-a", true),
+        incident(2, "probe", "api-b", true),
+        incident(3, "probe", "web", true),
+    ];
+    let (v, _) = render(&states, &open, &[m], &[], &[]);
+    assert_eq!(v.groups[0].components[0].status, Level::Maintenance);
+    assert_eq!(
+        v.groups[0].components[1].status,
+        Level::MajorOutage,
+        "the window does not cover Web"
+    );
+    assert_eq!(v.maintenance.len(), 1);
+    assert_eq!(v.maintenance[0].components, ["API"]);
 }
