@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 /// What a probe prepares once per (re)configuration: TLS configs, resolvers, clients.
 pub(crate) enum Prepared {
     Http(kinds::http::Prepared),
-    Tls(kinds::tls::Tls),
+    Tls(kinds::tls_client::Tls),
     Dns(Box<hickory_resolver::TokioResolver>),
     Redis(kinds::redis::Prepared),
     Plain,

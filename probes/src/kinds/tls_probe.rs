@@ -2,7 +2,7 @@
 //! valid for the name (an invalid chain is measured, not an error, so `cert_expiry` still
 //! shows for a self-signed certificate).
 
-use super::tls::{Tls, Verify};
+use super::tls_client::{Tls, Verify};
 use super::{connect, split_address, Attempt};
 use gatehouse_config::probes::TlsProbe;
 use std::time::{Duration, Instant};
