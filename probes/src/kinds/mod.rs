@@ -5,8 +5,8 @@ pub(crate) mod dns;
 pub(crate) mod http;
 pub(crate) mod redis;
 pub(crate) mod tcp;
+pub(crate) mod tls;
 pub(crate) mod tls_client;
-pub(crate) mod tls_probe;
 
 use crate::observation::Observation;
 use std::net::SocketAddr;
