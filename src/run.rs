@@ -119,7 +119,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         Alerting::start(
             config.clone(),
             Sources {
-                signals: Some(Arc::new(proxy_metrics.signals().clone())),
+                signals: Some(Arc::new(proxy_metrics.traffic().clone())),
                 facts: Arc::new(crate::alerts::GatehouseFacts {
                     certs: certs.clone(),
                     acme: acme_manager,
@@ -155,14 +155,14 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
             registry: registry.clone(),
             ready: ready.clone(),
             draining: draining.clone(),
-            signals: Arc::new(proxy_metrics.signals().clone()),
+            signals: Arc::new(proxy_metrics.traffic().clone()),
             probes: probes.clone(),
             alerting: alerting.clone(),
             shared: shared.clone(),
             guard: Arc::new(AdminGuard::new(&registry)?),
         },
     ));
-    control.spawn(proxy_metrics.signals().clone().run_ticker());
+    control.spawn(proxy_metrics.traffic().clone().run_ticker());
     control.spawn(logging::report_suppressed());
     if let Some(page) = &config.status_page {
         let listener = control

@@ -9,8 +9,8 @@ use crate::engine::Engine;
 use crate::facts::ProbeEvent;
 use crate::metrics::AlertMetrics;
 use crate::notification::Status;
+use crate::silence::Silence;
 use crate::store::AlertStore;
-use crate::suppress::Silence;
 use gatehouse_config::Config;
 use jiff::Timestamp;
 use std::collections::BTreeMap;
@@ -271,26 +271,26 @@ fn flapping_incident_is_held_open() {
 }
 
 /// Route signals the test sets by hand.
-struct Signals(std::sync::Mutex<gatehouse_signals::WindowStats>);
+struct Signals(std::sync::Mutex<gatehouse_traffic::WindowStats>);
 
-impl gatehouse_signals::TrafficSignals for Signals {
+impl gatehouse_traffic::TrafficSignals for Signals {
     fn routes(&self) -> Vec<String> {
         vec!["app".into()]
     }
     fn window(
         &self,
         _: &str,
-        _: gatehouse_signals::Window,
-    ) -> Option<gatehouse_signals::WindowStats> {
+        _: gatehouse_traffic::Window,
+    ) -> Option<gatehouse_traffic::WindowStats> {
         self.0.lock().ok().map(|s| s.clone())
     }
-    fn snapshot(&self) -> Vec<gatehouse_signals::RouteSnapshot> {
+    fn snapshot(&self) -> Vec<gatehouse_traffic::RouteSnapshot> {
         Vec::new()
     }
 }
 
-fn stats(requests: u64, errors: u64) -> gatehouse_signals::WindowStats {
-    gatehouse_signals::WindowStats {
+fn stats(requests: u64, errors: u64) -> gatehouse_traffic::WindowStats {
+    gatehouse_traffic::WindowStats {
         requests,
         server_errors: errors,
         error_ratio: (requests > 0).then(|| errors as f64 / requests as f64),

@@ -3,7 +3,7 @@
 
 use crate::facts::{CertFact, Facts};
 use gatehouse_config::alerting::rules::{Cmp, RuleKind, SelfCheck, Signal, SignalWindow, Target};
-use gatehouse_signals::{TrafficSignals, Window, WindowStats};
+use gatehouse_traffic::{TrafficSignals, Window, WindowStats};
 use jiff::Timestamp;
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! What the engine is told: probe results as they come, and on every evaluation the
 //! certificates and gatehouse's own health (read through [`Facts`], which the binary
 //! implements over the proxy and the probe store). Route signals come through
-//! [`gatehouse_signals::TrafficSignals`].
+//! [`gatehouse_traffic::TrafficSignals`].
 
 use jiff::Timestamp;
 

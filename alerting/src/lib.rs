@@ -8,25 +8,27 @@ mod engine;
 mod evaluate;
 mod facts;
 mod incident;
+mod maintenance;
 mod metrics;
-mod notes;
 mod notification;
 pub mod notify;
 pub(crate) mod outbox;
 mod runtime;
+mod silence;
+mod status_posts;
 mod store;
-mod suppress;
 
 pub use facts::{CertFact, Facts, NoFacts, ProbeEvent};
 pub use incident::Incident;
+pub use maintenance::{maintenance_active, maintenance_window};
 pub use metrics::AlertMetrics;
-pub use notes::{Announcement, AnnouncementRequest, IncidentUpdate, UpdateRequest};
 pub use notification::{dedup_key, Alert, Notification, Status};
 pub use outbox::{Delivery, DeliveryState};
 pub use runtime::{
     Alerting, IncidentView, Incidents, Pending, Refusal, SilenceRequest, Sources, StartError,
 };
-pub use suppress::{maintenance_active, maintenance_window, Silence};
+pub use silence::Silence;
+pub use status_posts::{Announcement, AnnouncementRequest, IncidentUpdate, IncidentUpdateRequest};
 
 /// The name this gatehouse signs its notifications with: the host name.
 pub fn instance_name() -> String {

@@ -10,10 +10,10 @@ use crate::incident::Incident;
 use crate::metrics::AlertMetrics;
 use crate::notify::Notifiers;
 use crate::outbox::{Delivery, Outcome, Settled};
+use crate::silence::Silence;
 use crate::store::AlertStore;
-use crate::suppress::Silence;
 use gatehouse_config::Config;
-use gatehouse_signals::TrafficSignals;
+use gatehouse_traffic::TrafficSignals;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -116,7 +116,7 @@ enum Command {
     Silences(oneshot::Sender<Vec<Silence>>),
     AddSilence(SilenceRequest, oneshot::Sender<Result<Silence, Refusal>>),
     Expire(String, oneshot::Sender<Option<Result<Silence, Refusal>>>),
-    Notes(crate::notes::Command),
+    Posts(crate::status_posts::Command),
     Deliveries(oneshot::Sender<Result<Vec<Delivery>, Refusal>>),
     Stop(Duration),
 }
@@ -235,9 +235,9 @@ impl Alerting {
     pub async fn add_update(
         &self,
         id: i64,
-        req: crate::notes::UpdateRequest,
-    ) -> Result<Option<crate::notes::IncidentUpdate>, Refusal> {
-        self.ask(|tx| Command::Notes(crate::notes::Command::AddUpdate(id, req, tx)))
+        req: crate::status_posts::IncidentUpdateRequest,
+    ) -> Result<Option<crate::status_posts::IncidentUpdate>, Refusal> {
+        self.ask(|tx| Command::Posts(crate::status_posts::Command::AddUpdate(id, req, tx)))
             .await?
     }
 
@@ -245,29 +245,29 @@ impl Alerting {
     pub async fn updates_since(
         &self,
         from: Timestamp,
-    ) -> Result<Vec<crate::notes::IncidentUpdate>, Refusal> {
-        self.ask(|tx| Command::Notes(crate::notes::Command::Updates(from, tx)))
+    ) -> Result<Vec<crate::status_posts::IncidentUpdate>, Refusal> {
+        self.ask(|tx| Command::Posts(crate::status_posts::Command::Updates(from, tx)))
             .await?
     }
 
     /// Post an announcement.
     pub async fn add_announcement(
         &self,
-        req: crate::notes::AnnouncementRequest,
-    ) -> Result<crate::notes::Announcement, Refusal> {
-        self.ask(|tx| Command::Notes(crate::notes::Command::AddAnnouncement(req, tx)))
+        req: crate::status_posts::AnnouncementRequest,
+    ) -> Result<crate::status_posts::Announcement, Refusal> {
+        self.ask(|tx| Command::Posts(crate::status_posts::Command::AddAnnouncement(req, tx)))
             .await?
     }
 
     /// Announcements still shown.
-    pub async fn announcements(&self) -> Result<Vec<crate::notes::Announcement>, Refusal> {
-        self.ask(|tx| Command::Notes(crate::notes::Command::Announcements(tx)))
+    pub async fn announcements(&self) -> Result<Vec<crate::status_posts::Announcement>, Refusal> {
+        self.ask(|tx| Command::Posts(crate::status_posts::Command::Announcements(tx)))
             .await?
     }
 
     /// Delete an announcement; `Ok(false)` when there is none with that id.
     pub async fn remove_announcement(&self, id: i64) -> Result<bool, Refusal> {
-        self.ask(|tx| Command::Notes(crate::notes::Command::RemoveAnnouncement(id, tx)))
+        self.ask(|tx| Command::Posts(crate::status_posts::Command::RemoveAnnouncement(id, tx)))
             .await?
     }
 
@@ -514,7 +514,7 @@ fn handle(engine: &mut Engine, notifiers: &Notifiers, cmd: Command) -> Option<Du
             }
             let _ = tx.send(r);
         }
-        Command::Notes(c) => c.run(engine.store(), now),
+        Command::Posts(c) => c.run(engine.store(), now),
         Command::Deliveries(tx) => {
             let _ = tx.send(engine.deliveries().map_err(Refusal::store));
         }

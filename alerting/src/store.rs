@@ -3,7 +3,7 @@
 //! read back at start-up, so a restart neither forgets nor re-notifies them.
 
 use crate::incident::Incident;
-use crate::suppress::Silence;
+use crate::silence::Silence;
 use gatehouse_config::alerting::Severity;
 use jiff::Timestamp;
 use rusqlite::{params, Connection, Row};
@@ -73,7 +73,7 @@ impl AlertStore {
             None => Connection::open_in_memory()?,
         };
         db.execute_batch(SCHEMA)?;
-        db.execute_batch(crate::notes::SCHEMA)?;
+        db.execute_batch(crate::status_posts::SCHEMA)?;
         db.execute_batch(crate::outbox::SCHEMA)?;
         // Files from before `resolve_sent`: their resolved incidents count as sent.
         let has: i64 = db.query_row(

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 /// What a probe prepares once per (re)configuration: TLS configs, resolvers, clients.
 pub(crate) enum Prepared {
     Http(kinds::http::Prepared),
-    Tls(kinds::tls::Tls),
+    Tls(kinds::tls_client::Tls),
     Dns(Box<hickory_resolver::TokioResolver>),
     Redis(kinds::redis::Prepared),
     Plain,
@@ -23,7 +23,7 @@ impl Prepared {
     pub(crate) fn new(probe: &Probe) -> Prepared {
         let r = match &probe.kind {
             ProbeKind::Http(p) => kinds::http::prepare(p).map(Prepared::Http),
-            ProbeKind::Tls(p) => kinds::tls_probe::prepare(p).map(Prepared::Tls),
+            ProbeKind::Tls(p) => kinds::tls::prepare(p).map(Prepared::Tls),
             ProbeKind::Dns(p) => {
                 kinds::dns::prepare(p, probe.timeout).map(|r| Prepared::Dns(Box::new(r)))
             }
@@ -51,7 +51,7 @@ async fn attempt(armed: &Armed, heartbeats: &Heartbeats) -> Attempt {
         },
         (ProbeKind::Http(p), Prepared::Http(prep)) => kinds::http::check(p, prep, timeout).await,
         (ProbeKind::Tcp(p), _) => kinds::tcp::check(p, timeout).await,
-        (ProbeKind::Tls(p), Prepared::Tls(tls)) => kinds::tls_probe::check(p, tls, timeout).await,
+        (ProbeKind::Tls(p), Prepared::Tls(tls)) => kinds::tls::check(p, tls, timeout).await,
         (ProbeKind::Dns(p), Prepared::Dns(r)) => kinds::dns::check(p, r, timeout).await,
         (ProbeKind::Redis(_), Prepared::Redis(prep)) => kinds::redis::check(prep, timeout).await,
         (ProbeKind::Heartbeat(h), _) => heartbeats.attempt(&armed.name, h),

@@ -20,16 +20,16 @@ mod pool;
 mod request_id;
 mod respond;
 mod router;
-mod signals;
 mod state;
 mod telemetry;
 pub mod tls;
+mod traffic;
 
 pub use gateway::{Gateway, RequestCtx};
 pub use heartbeat::{BeatRefusal, HeartbeatSink};
 pub use metrics::ProxyMetrics;
 pub use policy::hash_password;
 pub use pool::{Pool, PoolError};
-pub use signals::Signals;
 pub use state::{ProxyState, SharedState};
 pub use telemetry::Telemetry;
+pub use traffic::TrafficWindows;

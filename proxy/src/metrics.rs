@@ -21,7 +21,7 @@ pub struct ProxyMetrics {
     pub(crate) ejections: IntCounterVec,
     pub(crate) rejected: IntCounterVec,
     pub(crate) policy: crate::policy::PolicyMetrics,
-    pub(crate) signals: crate::signals::Signals,
+    pub(crate) traffic: crate::traffic::TrafficWindows,
 }
 
 /// Latency buckets (seconds): 1 ms to 60 s.
@@ -78,7 +78,7 @@ impl ProxyMetrics {
                 &["reason"],
             )?,
             policy: crate::policy::PolicyMetrics::register(registry)?,
-            signals: crate::signals::Signals::register(registry)?,
+            traffic: crate::traffic::TrafficWindows::register(registry)?,
         };
         registry.register(Box::new(m.requests_total.clone()))?;
         registry.register(Box::new(m.request_duration.clone()))?;
@@ -96,8 +96,8 @@ impl ProxyMetrics {
     }
 
     /// The live per-route signals (sliding windows) of the traffic.
-    pub fn signals(&self) -> &crate::signals::Signals {
-        &self.signals
+    pub fn traffic(&self) -> &crate::traffic::TrafficWindows {
+        &self.traffic
     }
 
     /// The number of requests being processed now.
@@ -215,9 +215,9 @@ mod tests {
     fn exported_shapes_follow_prometheus_conventions() {
         let registry = Registry::new();
         let m = ProxyMetrics::register(&registry).expect("register");
-        m.signals
+        m.traffic
             .route("api")
-            .record(500, 0.01, Some(crate::signals::CacheResult::Hit));
+            .record(500, 0.01, Some(crate::traffic::CacheResult::Hit));
         m.policy
             .decision("api", "rate_limit", "burst", "limited")
             .inc();

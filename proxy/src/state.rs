@@ -18,7 +18,7 @@ pub(crate) struct CompiledRoute {
     pub(crate) pool: Arc<Pool>,
     pub(crate) metrics: RouteMetrics,
     pub(crate) policy: RoutePolicy,
-    pub(crate) signals: crate::signals::RouteSignals,
+    pub(crate) traffic: crate::traffic::RouteTraffic,
 }
 
 /// Everything the request path reads, for one config generation.
@@ -95,11 +95,11 @@ impl ProxyState {
                 pool,
                 metrics: RouteMetrics::new(metrics, &route.name),
                 policy,
-                signals: metrics.signals.route(&route.name),
+                traffic: metrics.traffic.route(&route.name),
             });
         }
         let names: Vec<&str> = config.routes.iter().map(|r| r.name.as_str()).collect();
-        metrics.signals.retain(&names);
+        metrics.traffic.retain(&names);
         // Gauges of backends that are gone would otherwise report their last value forever.
         if let Some(prev) = previous {
             for (name, pool) in &prev.pools {

@@ -18,7 +18,7 @@ use axum::Router;
 use bytes::Bytes;
 use gatehouse_config::server::ConnectionLimits;
 use gatehouse_probes::Probes;
-use gatehouse_signals::TrafficSignals;
+use gatehouse_traffic::TrafficSignals;
 use http::{Method, StatusCode};
 use prometheus::{Encoder, Registry, TextEncoder};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,11 +1,11 @@
 //! The engine: every rule's trackers, the open incidents, the dispatcher and the silences.
 //! It is synchronous and takes `now` from its caller, so tests drive it with their own clock;
-//! `runtime.rs` runs it on a thread of its own. `quiet.rs` says why an alert is held
+//! `runtime.rs` runs it on a thread of its own. `suppression.rs` says why an alert is held
 //! (dependency, maintenance, silence), `render.rs` fills in summary templates.
 
 mod deliver;
-mod quiet;
 mod render;
+mod suppression;
 
 use render::render;
 
@@ -16,8 +16,8 @@ use crate::incident::{Incident, Policy, Tracker, Transition};
 use crate::metrics::AlertMetrics;
 use crate::notification::{Alert, Status};
 use crate::outbox::Outbox;
+use crate::silence::Silence;
 use crate::store::AlertStore;
-use crate::suppress::Silence;
 use gatehouse_config::alerting::rules::{Rule, RuleKind};
 use gatehouse_config::Config;
 use jiff::Timestamp;

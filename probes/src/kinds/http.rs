@@ -1,7 +1,7 @@
 //! HTTP(S) probes: one fresh connection per hop, each phase timed (DNS, connect, TLS, first
 //! byte), the body read up to a limit, redirects followed when asked.
 
-use super::tls::{Tls, Verify};
+use super::tls_client::{Tls, Verify};
 use super::{connect, Attempt};
 use bytes::{Bytes, BytesMut};
 use gatehouse_config::probes::HttpProbe;

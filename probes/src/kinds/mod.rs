@@ -6,7 +6,7 @@ pub(crate) mod http;
 pub(crate) mod redis;
 pub(crate) mod tcp;
 pub(crate) mod tls;
-pub(crate) mod tls_probe;
+pub(crate) mod tls_client;
 
 use crate::observation::Observation;
 use std::net::SocketAddr;

@@ -49,7 +49,7 @@ pub struct RequestCtx {
     /// The status the upstream answered with (as opposed to one the proxy made).
     pub(super) upstream_status: Option<u16>,
     /// What the upstream's cache headers said.
-    pub(super) cache: Option<crate::signals::CacheResult>,
+    pub(super) cache: Option<crate::traffic::CacheResult>,
     /// The validated host (see `crate::canonical`); `None` before canonicalization and for
     /// HTTP/1.0 requests that name none.
     pub(super) host: Option<crate::canonical::Host>,

@@ -420,7 +420,7 @@ impl ProxyHttp for Gateway {
                 upstream.status.is_server_error() && route.pool.definition.passive_health.on_5xx;
             route.pool.report(*addr, !failed);
         }
-        ctx.cache = crate::signals::classify(&upstream.headers);
+        ctx.cache = crate::traffic::classify(&upstream.headers);
         if ctx.total_deadline_passed() {
             return Error::e_explain(
                 respond::TOTAL_TIMEOUT,

@@ -76,7 +76,7 @@ pub(super) fn finished(
     let span = ctx.trace.take();
     let route = ctx.route();
     if let Some(r) = route.filter(|_| ctx.state.config.telemetry.signals) {
-        r.signals.record(status, elapsed.as_secs_f64(), ctx.cache);
+        r.traffic.record(status, elapsed.as_secs_f64(), ctx.cache);
     }
     let route_name = route.map_or("", |r| r.config.name.as_str());
     let upstream = route.map_or("", |r| r.config.upstream.as_str());

@@ -1,47 +1,9 @@
-//! What keeps a firing alert quiet: maintenance windows (from the config) and silences
-//! (created at runtime through the admin API, persisted, with an expiry).
+//! Maintenance windows (from the config): when one is on, and which alerts it covers. The
+//! engine's `suppression.rs` decides, per alert, whether a window holds it.
 
 use gatehouse_config::alerting::maintenance::{Maintenance, Schedule};
 use jiff::{civil, Timestamp, ToSpan};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// A silence: alerts whose labels match every matcher are not notified until `ends_at`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Silence {
-    /// Random id.
-    pub id: String,
-    /// Label name → value; a value ending in `*` matches by prefix.
-    pub matchers: BTreeMap<String, String>,
-    /// From.
-    pub starts_at: Timestamp,
-    /// Until.
-    pub ends_at: Timestamp,
-    /// Why.
-    pub comment: String,
-    /// Who.
-    pub created_by: String,
-}
-
-impl Silence {
-    /// In force at `now`.
-    pub fn active(&self, now: Timestamp) -> bool {
-        self.starts_at <= now && now < self.ends_at
-    }
-
-    /// Whether it covers an alert with `labels`.
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        !self.matchers.is_empty()
-            && self.matchers.iter().all(|(k, want)| {
-                labels
-                    .get(k)
-                    .is_some_and(|have| match want.strip_suffix('*') {
-                        Some(prefix) => have.starts_with(prefix),
-                        None => have == want,
-                    })
-            })
-    }
-}
 
 /// Whether `m` covers an alert about `subject` with `labels`.
 pub(crate) fn maintenance_covers(
@@ -172,27 +134,5 @@ mod tests {
         assert!(maintenance_active(&m, ts("2026-12-01T02:00:00Z")));
         assert!(!maintenance_active(&m, ts("2026-12-01T03:00:00Z")));
         assert!(maintenance_window(&m, ts("2026-12-02T00:00:00Z")).is_none());
-    }
-
-    #[test]
-    fn silence_matchers() {
-        let mut labels = BTreeMap::new();
-        labels.insert("rule".to_string(), "probe-down".to_string());
-        labels.insert("subject".to_string(), "api-eu".to_string());
-        let mut s = Silence {
-            id: "x".into(),
-            matchers: BTreeMap::new(),
-            starts_at: ts("2026-01-01T00:00:00Z"),
-            ends_at: ts("2026-01-02T00:00:00Z"),
-            comment: String::new(),
-            created_by: String::new(),
-        };
-        assert!(!s.matches(&labels), "no matchers match nothing");
-        s.matchers.insert("subject".into(), "api-*".into());
-        assert!(s.matches(&labels));
-        s.matchers.insert("rule".into(), "other".into());
-        assert!(!s.matches(&labels));
-        assert!(s.active(ts("2026-01-01T12:00:00Z")));
-        assert!(!s.active(ts("2026-01-02T00:00:00Z")));
     }
 }

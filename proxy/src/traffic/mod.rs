@@ -1,6 +1,6 @@
 //! Live per-route signals from real traffic: request rate, 5xx and 4xx ratios, latency
 //! quantiles and upstream cache-hit ratio over 1m/5m/1h sliding windows. Read through
-//! [`gatehouse_signals::TrafficSignals`] (the alert rules, the admin API's JSON); the ratios
+//! [`gatehouse_traffic::TrafficSignals`] (the alert rules, the admin API's JSON); the ratios
 //! are also Prometheus gauges (computed at scrape time, in `collector.rs`).
 
 mod cache;
@@ -10,7 +10,7 @@ mod window;
 
 pub(crate) use cache::{classify, CacheResult};
 
-use gatehouse_signals::{RouteSnapshot, TrafficSignals, Window, WindowStats};
+use gatehouse_traffic::{RouteSnapshot, TrafficSignals, Window, WindowStats};
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -19,7 +19,7 @@ use window::RouteWindows;
 
 /// The windows of every route, kept across config reloads (by route name).
 #[derive(Clone)]
-pub struct Signals(Arc<Inner>);
+pub struct TrafficWindows(Arc<Inner>);
 
 struct Inner {
     routes: RwLock<BTreeMap<String, Arc<RouteWindows>>>,
@@ -27,14 +27,14 @@ struct Inner {
 }
 
 /// What one compiled route records into.
-pub(crate) struct RouteSignals {
+pub(crate) struct RouteTraffic {
     windows: Arc<RouteWindows>,
     hit: IntCounter,
     miss: IntCounter,
     bypass: IntCounter,
 }
 
-impl RouteSignals {
+impl RouteTraffic {
     /// Count one finished request.
     pub(crate) fn record(&self, status: u16, seconds: f64, cache: Option<CacheResult>) {
         match cache {
@@ -47,7 +47,7 @@ impl RouteSignals {
     }
 }
 
-impl Signals {
+impl TrafficWindows {
     /// Register the signal metrics in `registry`.
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
         let lookups = IntCounterVec::new(
@@ -58,16 +58,16 @@ impl Signals {
             &["route", "result"],
         )?;
         registry.register(Box::new(lookups.clone()))?;
-        let signals = Signals(Arc::new(Inner {
+        let windows = TrafficWindows(Arc::new(Inner {
             routes: RwLock::new(BTreeMap::new()),
             lookups,
         }));
-        registry.register(Box::new(collector::WindowCollector::new(signals.clone())?))?;
-        Ok(signals)
+        registry.register(Box::new(collector::WindowCollector::new(windows.clone())?))?;
+        Ok(windows)
     }
 
     /// The recorder for `route`: the same windows as before when the route existed.
-    pub(crate) fn route(&self, route: &str) -> RouteSignals {
+    pub(crate) fn route(&self, route: &str) -> RouteTraffic {
         let windows = {
             let mut map = self.0.routes.write().unwrap_or_else(|p| p.into_inner());
             map.entry(route.to_string())
@@ -75,7 +75,7 @@ impl Signals {
                 .clone()
         };
         let l = |r: CacheResult| self.0.lookups.with_label_values(&[route, r.as_str()]);
-        RouteSignals {
+        RouteTraffic {
             windows,
             hit: l(CacheResult::Hit),
             miss: l(CacheResult::Miss),
@@ -102,7 +102,7 @@ impl Signals {
         }
     }
 
-    /// Run [`Signals::tick`] on schedule until the runtime ends.
+    /// Run [`TrafficWindows::tick`] on schedule until the runtime ends.
     pub async fn run_ticker(self) {
         let mut every = tokio::time::interval(window::TICK);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -114,7 +114,7 @@ impl Signals {
     }
 }
 
-impl TrafficSignals for Signals {
+impl TrafficSignals for TrafficWindows {
     fn routes(&self) -> Vec<String> {
         let map = self.0.routes.read().unwrap_or_else(|p| p.into_inner());
         map.keys().cloned().collect()

@@ -6,7 +6,7 @@
 
 use super::cache::CacheResult;
 use super::histogram::{AtomicHistogram, Histogram};
-use gatehouse_signals::{Latency, Window, WindowStats};
+use gatehouse_traffic::{Latency, Window, WindowStats};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;

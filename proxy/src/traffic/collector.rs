@@ -5,18 +5,18 @@
 //! The windows' latency quantiles and request rate are not exported: Prometheus computes
 //! both from `gatehouse_http_request_duration_seconds` (a histogram of the same requests) and
 //! `gatehouse_http_requests_total`, and a gauge with a `quantile` label would pass for a
-//! summary. They stay in [`gatehouse_signals::TrafficSignals`], read by the alert rules and
+//! summary. They stay in [`gatehouse_traffic::TrafficSignals`], read by the alert rules and
 //! the admin API's `/api/v1/routes`.
 
-use super::Signals;
-use gatehouse_signals::TrafficSignals;
+use super::TrafficWindows;
+use gatehouse_traffic::TrafficSignals;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{GaugeVec, Opts};
 use std::sync::Mutex;
 
 pub(super) struct WindowCollector {
-    signals: Signals,
+    windows: TrafficWindows,
     gauges: Mutex<Gauges>,
     descs: Vec<Desc>,
 }
@@ -38,7 +38,7 @@ impl Gauges {
 }
 
 impl WindowCollector {
-    pub(super) fn new(signals: Signals) -> Result<Self, prometheus::Error> {
+    pub(super) fn new(windows: TrafficWindows) -> Result<Self, prometheus::Error> {
         let g = |name: &str, help: &str| GaugeVec::new(Opts::new(name, help), &["route", "window"]);
         let gauges = Gauges {
             error_ratio: g(
@@ -60,7 +60,7 @@ impl WindowCollector {
             .flat_map(|g| g.desc().into_iter().cloned())
             .collect();
         Ok(WindowCollector {
-            signals,
+            windows,
             gauges: Mutex::new(gauges),
             descs,
         })
@@ -77,7 +77,7 @@ impl Collector for WindowCollector {
         for v in g.all() {
             v.reset();
         }
-        for snap in self.signals.snapshot() {
+        for snap in self.windows.snapshot() {
             let route = snap.route.as_str();
             for (w, s) in &snap.windows {
                 let labels = [route, w.as_str()];

@@ -1,16 +1,19 @@
-//! Why a firing alert is held (a parent down, a maintenance window, a silence), the open
-//! incidents as the API lists them, and the silences.
+//! Suppression: why a firing alert is held, in one place (a parent probe down, then a
+//! maintenance window, then a silence), the open incidents as the API lists them with that
+//! reason, and the engine's list of silences. What a maintenance window or a silence covers
+//! is in `maintenance.rs` and `silence.rs`.
 
 use super::{Engine, Key};
 use crate::incident::Incident;
+use crate::maintenance::{maintenance_active, maintenance_covers};
+use crate::silence::Silence;
 use crate::store::AlertStore;
-use crate::suppress::{maintenance_active, maintenance_covers, Silence};
 use gatehouse_config::alerting::rules::RuleKind;
 use jiff::Timestamp;
 use std::collections::BTreeMap;
 
 /// An open incident and why it is not notified now, if it is not.
-pub(crate) type Quiet = (Incident, Option<String>);
+pub(crate) type OpenIncident = (Incident, Option<String>);
 
 impl Engine {
     /// A parent counts as down while a probe rule sees it failing (pending or firing, so a
@@ -88,8 +91,8 @@ impl Engine {
     }
 
     /// Open incidents with why they are quiet, and the pending ones (rule, subject).
-    pub(crate) fn open(&self, now: Timestamp) -> (Vec<Quiet>, Vec<Key>) {
-        let mut open: Vec<Quiet> = self
+    pub(crate) fn open(&self, now: Timestamp) -> (Vec<OpenIncident>, Vec<Key>) {
+        let mut open: Vec<OpenIncident> = self
             .entries
             .values()
             .filter_map(|e| e.incident.as_ref())

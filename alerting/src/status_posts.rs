@@ -1,5 +1,6 @@
-//! What operators write for visitors: updates on an incident ("we found the cause...") and
-//! announcements (planned work, notices). Kept in the alert store beside the incidents.
+//! Status-page posts: what operators write for visitors, updates on an incident ("we found
+//! the cause...") and announcements (planned work, notices). Kept in the alert store beside
+//! the incidents.
 
 use crate::runtime::Refusal;
 use crate::store::{ms, ts, AlertStore};
@@ -44,7 +45,7 @@ pub struct IncidentUpdate {
 /// `POST /api/v1/incidents/{id}/updates`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct UpdateRequest {
+pub struct IncidentUpdateRequest {
     /// `investigating` (default), `identified`, `monitoring` or `resolved`.
     #[serde(default)]
     pub status: Option<String>,
@@ -189,9 +190,9 @@ impl AlertStore {
 
 type Reply<T> = tokio::sync::oneshot::Sender<Result<T, Refusal>>;
 
-/// The engine thread's part of the notes API.
+/// The engine thread's part of the status-post API.
 pub(crate) enum Command {
-    AddUpdate(i64, UpdateRequest, Reply<Option<IncidentUpdate>>),
+    AddUpdate(i64, IncidentUpdateRequest, Reply<Option<IncidentUpdate>>),
     Updates(Timestamp, Reply<Vec<IncidentUpdate>>),
     AddAnnouncement(AnnouncementRequest, Reply<Announcement>),
     Announcements(Reply<Vec<Announcement>>),
