@@ -157,9 +157,24 @@ fn a_child_is_quiet_while_its_parent_is_down() {
     let (open, _) = e.open(t(20));
     let api = open.iter().find(|(i, _)| i.subject == "api").unwrap();
     assert_eq!(api.1.as_deref(), Some("depends on `db`, which is down"));
-    // The parent recovers, the child stays down: now the child is notified.
+    // The parent recovers, the child stays down: it is held for its settle time (twice its
+    // success threshold, 1, at its interval, 60 s: until 120 s after db recovered) ...
     e.on_probe(&ev("db", true, t(21)));
-    let sent = run(&mut e, 21, 40);
+    let held = run(&mut e, 21, 140);
+    assert!(
+        held.iter()
+            .all(|(_, o)| o.notification.alerts.iter().all(|a| a.subject == "db")),
+        "only db's resolve; api settles after db recovered: {held:?}"
+    );
+    let (open, _) = e.open(t(140));
+    let api = open.iter().find(|(i, _)| i.subject == "api").unwrap();
+    assert!(
+        api.1.as_deref().unwrap_or("").contains("settling until"),
+        "{:?}",
+        api.1
+    );
+    // ... then, still down, it is notified.
+    let sent = run(&mut e, 141, 160);
     let firing: Vec<&str> = sent
         .iter()
         .flat_map(|(_, o)| {
@@ -169,6 +184,35 @@ fn a_child_is_quiet_while_its_parent_is_down() {
         })
         .collect();
     assert_eq!(firing, ["api"]);
+}
+
+#[test]
+fn a_child_recovering_soon_after_its_parent_never_pages() {
+    let probes = PROBES.replace(
+        "depends_on: [db],",
+        "depends_on: [db], depends_on_settle: 30s,",
+    );
+    let mut e = engine(config(BASE, &probes), AlertStore::open(None).unwrap(), t(0));
+    for s in 0..3 {
+        e.on_probe(&ev("db", false, t(s)));
+        e.on_probe(&ev("api", false, t(s)));
+    }
+    let sent = run(&mut e, 0, 20);
+    assert_eq!(sent.len(), 1, "db only: {sent:?}");
+    // db recovers at 21; api a few checks later (before its settle of 30 s is over).
+    e.on_probe(&ev("db", true, t(21)));
+    let mut sent = run(&mut e, 21, 24);
+    e.on_probe(&ev("api", false, t(25)));
+    sent.extend(run(&mut e, 25, 39));
+    e.on_probe(&ev("api", true, t(40)));
+    sent.extend(run(&mut e, 40, 120));
+    let api: Vec<&Outgoing> = sent
+        .iter()
+        .map(|(_, o)| o)
+        .filter(|o| o.notification.alerts.iter().any(|a| a.subject == "api"))
+        .collect();
+    assert!(api.is_empty(), "no page for api: {api:?}");
+    // Without the settle time it would have paged between 21 and 40.
 }
 
 #[test]

@@ -42,6 +42,10 @@ pub(crate) struct Engine {
     entries: HashMap<Key, Entry>,
     /// The last result of each probe: `true` when it was down.
     probe_down: HashMap<String, bool>,
+    /// Whether each probe that was down (failing, pending or firing) still is, and since when
+    /// it recovered (or when it was last seen down): its dependents stay held for their
+    /// settle time after it recovered.
+    last_down: HashMap<String, (bool, Timestamp)>,
     /// Probe name → index in `config.probes.probes`.
     probe_index: HashMap<String, usize>,
     /// Since when a periodic rule's subject has had too little data to judge.
@@ -109,6 +113,7 @@ impl Engine {
             store,
             entries: HashMap::new(),
             probe_down: HashMap::new(),
+            last_down: HashMap::new(),
             dispatcher: Dispatcher::default(),
             outbox: Outbox::default(),
             silences: Vec::new(),
@@ -256,6 +261,8 @@ impl Engine {
         }
         self.probe_down
             .retain(|name, _| self.probe_index.contains_key(name));
+        self.last_down
+            .retain(|name, _| self.probe_index.contains_key(name));
         self.metrics.firing.reset();
         self.metrics.suppressed.reset();
         // Every rule's counter exists from the start, so its first incident is an increase.
@@ -292,6 +299,7 @@ impl Engine {
                 }
             }
         }
+        self.note_down(&ev.probe, ev.at);
     }
 
     /// The periodic rules.

@@ -1,16 +1,19 @@
-//! Suppression: why a firing alert is held, in one place (a parent probe down, then a
-//! maintenance window, then a silence), the open incidents as the API lists them with that
+//! Suppression: why a firing alert is held, in one place (a parent probe down or settling
+//! after it recovered, then a maintenance window, then a silence), the open incidents as the API lists them with that
 //! reason, and the engine's list of silences. What a maintenance window or a silence covers
 //! is in `maintenance.rs` and `silence.rs`.
 
 use super::{Engine, Key};
+use crate::evaluate::covers_probe;
 use crate::incident::Incident;
 use crate::maintenance::{maintenance_active, maintenance_covers};
 use crate::silence::Silence;
 use crate::store::AlertStore;
 use gatehouse_config::alerting::rules::RuleKind;
-use jiff::Timestamp;
+use gatehouse_config::probes::Probe;
+use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// An open incident and why it is not notified now, if it is not.
 pub(crate) type OpenIncident = (Incident, Option<String>);
@@ -28,6 +31,43 @@ impl Engine {
                         .get(&(r.name.clone(), parent.to_string()))
                         .is_some_and(|e| e.tracker.firing || e.tracker.pending())
             })
+    }
+
+    /// After a result of `probe`: remember when it was last down, and when it recovered
+    /// (the first result no longer down).
+    pub(super) fn note_down(&mut self, probe: &str, at: Timestamp) {
+        let down = self.parent_down(probe);
+        let was = self.last_down.get(probe).is_some_and(|(d, _)| *d);
+        if down || was {
+            self.last_down.insert(probe.to_string(), (down, at));
+        }
+    }
+
+    /// How long `p`'s alerts stay held after a parent recovers: its `depends_on_settle`, or
+    /// twice what the success threshold of the rules watching it takes at its interval (so
+    /// that a child coming back a few checks after its parent never pages).
+    fn settle_time(&self, p: &Probe) -> Duration {
+        p.depends_on_settle.unwrap_or_else(|| {
+            let threshold = self
+                .config
+                .alerting
+                .rules
+                .iter()
+                .filter_map(|r| match &r.kind {
+                    RuleKind::Probe {
+                        probes,
+                        groups,
+                        success_threshold,
+                        ..
+                    } if covers_probe(probes, groups, &p.name, &p.group) => {
+                        Some(*success_threshold)
+                    }
+                    _ => None,
+                })
+                .max()
+                .unwrap_or(1);
+            p.interval.saturating_mul(threshold.saturating_mul(2))
+        })
     }
 
     /// The maintenance windows on at `now`, worked out once per instant (a flush asks for
@@ -71,6 +111,20 @@ impl Engine {
                         return Some((
                             "dependency",
                             format!("depends on `{parent}`, which is down"),
+                        ));
+                    }
+                    let settle = SignedDuration::try_from(self.settle_time(p)).unwrap_or_default();
+                    if let Some(until) = self
+                        .last_down
+                        .get(parent)
+                        .and_then(|(_, t)| t.checked_add(settle).ok())
+                        .filter(|until| now < *until)
+                    {
+                        return Some((
+                            "dependency",
+                            format!(
+                                "depends on `{parent}`, which recovered; settling until {until}"
+                            ),
                         ));
                     }
                 }

@@ -235,6 +235,10 @@ impl Compiler {
                 Err(e) => self.err(format!("{path}.conditions[{j}]"), e.render(text)),
             }
         }
+        let depends_on_settle = raw
+            .depends_on_settle
+            .as_deref()
+            .map(|v| self.duration(Some(v), format!("{path}.depends_on_settle"), Duration::ZERO));
         let group = raw.group.unwrap_or_else(|| "default".into());
         if group.trim().is_empty() {
             self.err(format!("{path}.group"), "must not be empty");
@@ -250,6 +254,7 @@ impl Compiler {
             conditions,
             labels: raw.labels,
             depends_on: raw.depends_on,
+            depends_on_settle,
         })
     }
 

@@ -52,6 +52,10 @@ pub struct Probe {
     /// Probes this one depends on: while one of them is down, this probe's alerts are
     /// suppressed.
     pub depends_on: Vec<String>,
+    /// How long this probe's alerts stay held after a parent recovers, for this probe to
+    /// recover in turn (`None`: twice what its rules' success threshold takes at its
+    /// interval).
+    pub depends_on_settle: Option<Duration>,
 }
 
 /// The kind of a probe, with its settings.

@@ -46,6 +46,7 @@ pub(crate) struct RawProbe {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub depends_on: Vec<String>,
+    pub depends_on_settle: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
