@@ -335,3 +335,66 @@ async fn error_ratio_rule_fires_from_real_5xx_traffic() {
         Some(1.0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_recovering_seconds_after_its_database_never_pages() {
+    let db = Upstream::start("db").await;
+    let app = Upstream::start("app").await;
+    let hook = Receiver::start(StatusCode::OK).await;
+    let body = with_route(
+        &app,
+        &format!(
+            "probes:
+  - {{ name: db, interval: 200ms, timeout: 1s, http: {{ url: \"http://{}/health\" }} }}
+  - {{ name: api, interval: 200ms, timeout: 1s, depends_on: [db], depends_on_settle: 5s, http: {{ url: \"http://{}/health\" }} }}
+{}",
+            db.addr,
+            app.addr,
+            alerting(&hook, "  rules:\n    - { name: down, probe: \"*\", failure_threshold: 2, success_threshold: 1 }")
+        ),
+    );
+    let g = Gatehouse::start(&body).await;
+    checks_pass(&g, "api", 2).await;
+    db.healthy.store(false, std::sync::atomic::Ordering::SeqCst);
+    app.healthy
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    wait_for("db's page", DEADLINE, || async {
+        notifications(&hook)
+            .iter()
+            .any(|n| n["alerts"][0]["subject"] == "db")
+    })
+    .await;
+    db.healthy.store(true, std::sync::atomic::Ordering::SeqCst);
+    // The app comes back 2 s after its database (10 checks; its rule would have paged).
+    checks_pass(&g, "db", 10).await;
+    let held = incidents(&g).await;
+    let api = held["open"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["subject"] == "api")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        api["suppressed"]
+            .as_str()
+            .unwrap_or("")
+            .contains("settling until"),
+        "api is held while it settles: {held}"
+    );
+    app.healthy.store(true, std::sync::atomic::Ordering::SeqCst);
+    checks_pass(&g, "api", 10).await;
+    let all = notifications(&hook);
+    assert!(
+        all.iter().all(|n| n["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["subject"] != "api")),
+        "no page for api: {all:?}"
+    );
+    assert!(
+        all.iter().any(|n| n["status"] == "resolved"),
+        "db's resolve went out: {all:?}"
+    );
+}
