@@ -419,7 +419,7 @@ impl Engine {
                     runbook: rule.runbook.clone(),
                     started_at: to_millis(now),
                     ended_at: None,
-                    flapping: entry.tracker.flapping,
+                    flapping: entry.tracker.flapping(),
                     notified: false,
                     last_notified: None,
                 };
@@ -443,7 +443,7 @@ impl Engine {
                 }
             }
             Transition::Firing | Transition::HeldFlapping => {
-                let tracker_flapping = entry.tracker.flapping;
+                let tracker_flapping = entry.tracker.flapping();
                 let Some(incident) = entry.incident.as_mut() else {
                     return;
                 };
@@ -454,8 +454,9 @@ impl Engine {
                     incident.value = value;
                     changed = true;
                 }
-                if tracker_flapping && !incident.flapping {
-                    incident.flapping = true;
+                // Flapping starts (or ends while still bad): one notification says so.
+                if tracker_flapping != incident.flapping {
+                    incident.flapping = tracker_flapping;
                     changed = true;
                 }
                 if changed {
@@ -467,7 +468,7 @@ impl Engine {
                 }
             }
             Transition::Resolve => {
-                // The entry stays: its tracker remembers the openings for the flapping guard.
+                // The entry stays: its tracker remembers the openings and checks for flap control.
                 if let Some(incident) = entry.incident.take() {
                     self.close(incident, now, &value);
                 }
@@ -524,7 +525,7 @@ impl Engine {
         self.silences.retain(|s| s.ends_at > now);
         let flapping = config.alerting.flapping;
         self.entries
-            .retain(|_, e| e.incident.is_some() || !e.tracker.idle(now, flapping.period));
+            .retain(|_, e| e.incident.is_some() || !e.tracker.idle(now, flapping));
         self.refresh_metrics(now);
         flushed
     }

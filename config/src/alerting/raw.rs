@@ -29,6 +29,10 @@ pub(crate) struct RawAlerting {
 pub(crate) struct RawFlapping {
     pub threshold: Option<u32>,
     pub period: Option<String>,
+    pub window: Option<u32>,
+    pub high: Option<u32>,
+    pub low: Option<u32>,
+    pub settle: Option<String>,
 }
 
 /// One name or a list of names.

@@ -309,3 +309,58 @@ fn status_page_components_point_at_probes_and_routes() {
         }
     }
 }
+
+#[test]
+fn flap_control_defaults_old_keys_and_new_ones() {
+    let c = Config::from_yaml(BASE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.alerting.flapping,
+        Flapping {
+            threshold: 4,
+            period: Duration::from_secs(1800),
+            window: 20,
+            high: 20,
+            low: 5,
+            settle: Duration::ZERO,
+        }
+    );
+    // The old keys alone still work, and leave the rate at its defaults.
+    let c = load("  flapping: { threshold: 0, period: 10m }\n").unwrap_or_else(|e| panic!("{e}"));
+    let f = c.alerting.flapping;
+    assert_eq!((f.threshold, f.period), (0, Duration::from_secs(600)));
+    assert_eq!((f.window, f.high, f.low), (20, 20, 5));
+    let c = load("  flapping: { window: 30, high: 40, low: 10, settle: 5s }\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let f = c.alerting.flapping;
+    assert_eq!((f.window, f.high, f.low), (30, 40, 10));
+    assert_eq!(f.settle, Duration::from_secs(5));
+    assert_eq!(f.threshold, 4);
+    let c = load("  flapping: { window: 0 }\n").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.alerting.flapping.window, 0, "the rate can be turned off");
+}
+
+#[test]
+fn flap_control_mistakes_name_their_path_and_line() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "  flapping: { window: 500 }\n",
+            "alerting.flapping.window (line 10): 500 checks: give 2 to 100 (or 0 to turn the rate off)",
+        ),
+        ("  flapping: { window: 1 }\n", "alerting.flapping.window (line 10)"),
+        (
+            "  flapping: { high: 150 }\n",
+            "alerting.flapping.high (line 10): 150 is a percentage: at most 100",
+        ),
+        (
+            "  flapping: { high: 10, low: 30 }\n",
+            "alerting.flapping.low (line 10): 30% is above `high` (10%)",
+        ),
+        ("  flapping: { high: 0 }\n", "alerting.flapping.high (line 10): must be above 0"),
+        ("  flapping: { settle: soon }\n", "alerting.flapping.settle"),
+        ("  flapping: { hi: 3 }\n", "alerting.flapping.hi"),
+    ];
+    for (yaml, want) in cases {
+        let e = error(yaml);
+        assert!(e.contains(want), "for\n{yaml}\nexpected `{want}` in:\n{e}");
+    }
+}
