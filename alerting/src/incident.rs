@@ -56,12 +56,30 @@ impl Incident {
 /// When a tracker fires and resolves.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Policy {
-    /// Bad observations in a row before firing.
+    /// Bad observations before firing: in a row, or of the last `fire_of`.
     pub fire_count: u32,
+    /// See `fire_count`.
+    pub fire_of: Option<u32>,
     /// How long it must have been bad before firing.
     pub hold: Duration,
-    /// Good observations in a row before resolving.
+    /// Good observations before resolving: in a row, or of the last `resolve_of`.
     pub resolve_count: u32,
+    /// See `resolve_count`.
+    pub resolve_of: Option<u32>,
+}
+
+/// Whether `count` observations like the newest one (bad or good) are in a row (`streak`
+/// long), or among the last `of` of `history`.
+fn met(history: u128, count: u32, of: Option<u32>, streak: u32, bad: bool) -> bool {
+    match of {
+        None => streak >= count,
+        Some(of) => {
+            let of = of.min(127);
+            let bads = (history & ((1u128 << of) - 1)).count_ones();
+            let like = if bad { bads } else { of - bads };
+            like >= count
+        }
+    }
 }
 
 /// What an observation did.
@@ -185,7 +203,14 @@ impl Tracker {
                 return Transition::Firing;
             }
             let held = now.duration_since(since).unsigned_abs() >= policy.hold;
-            if self.bad_streak >= policy.fire_count && held {
+            let enough = met(
+                self.history,
+                policy.fire_count,
+                policy.fire_of,
+                self.bad_streak,
+                true,
+            );
+            if enough && held {
                 self.firing = true;
                 self.note_open(now, flapping);
                 Transition::Fire
@@ -200,7 +225,14 @@ impl Tracker {
             if !self.firing {
                 return Transition::None;
             }
-            if self.good_streak < policy.resolve_count {
+            let enough = met(
+                self.history,
+                policy.resolve_count,
+                policy.resolve_of,
+                self.good_streak,
+                false,
+            );
+            if !enough {
                 return Transition::Firing;
             }
             let good_for = now.duration_since(good_since).unsigned_abs();
@@ -256,6 +288,8 @@ mod tests {
             fire_count: 3,
             hold: Duration::ZERO,
             resolve_count: 2,
+            fire_of: None,
+            resolve_of: None,
         };
         let mut t = Tracker::default();
         assert_eq!(t.observe(true, at(0), p, NO_FLAP), Transition::Pending);
@@ -277,6 +311,8 @@ mod tests {
             fire_count: 1,
             hold: Duration::from_secs(60),
             resolve_count: 1,
+            fire_of: None,
+            resolve_of: None,
         };
         let mut t = Tracker::default();
         assert_eq!(t.observe(true, at(0), p, NO_FLAP), Transition::Pending);
@@ -293,6 +329,8 @@ mod tests {
             fire_count: 1,
             hold: Duration::ZERO,
             resolve_count: 1,
+            fire_of: None,
+            resolve_of: None,
         };
         let flap = Flapping {
             threshold: 3,
@@ -334,6 +372,8 @@ mod tests {
         fire_count: 3,
         hold: Duration::ZERO,
         resolve_count: 2,
+        fire_of: None,
+        resolve_of: None,
     };
 
     const RATE: Flapping = Flapping {
@@ -457,5 +497,53 @@ mod tests {
                 .all(|(_, x)| *x == Transition::HeldFlapping),
             "{seen:?}"
         );
+    }
+
+    const THREE_OF_FIVE: Policy = Policy {
+        fire_count: 3,
+        fire_of: Some(5),
+        hold: Duration::ZERO,
+        resolve_count: 2,
+        resolve_of: None,
+    };
+
+    #[test]
+    fn three_of_five_fires_on_a_target_failing_every_other_check() {
+        let mut t = Tracker::default();
+        let seen: Vec<Transition> = (0..5)
+            .map(|s| t.observe(s % 2 == 0, at(s), THREE_OF_FIVE, NO_FLAP))
+            .collect();
+        use Transition::*;
+        assert_eq!(seen, [Pending, None, Pending, None, Fire]);
+        // Consecutive 3 never fires on the same pattern.
+        let mut t = Tracker::default();
+        assert!((0..50).all(|s| t.observe(s % 2 == 0, at(s), P32, NO_FLAP) != Fire));
+        // Two bad in the last five is not enough, however long it goes on.
+        let mut t = Tracker::default();
+        assert!((0..50).all(|s| t.observe(s % 3 == 0, at(s), THREE_OF_FIVE, NO_FLAP) != Fire));
+    }
+
+    #[test]
+    fn k_of_n_resolves_with_good_checks_of_the_last_n() {
+        let p = Policy {
+            resolve_count: 3,
+            resolve_of: Some(4),
+            ..THREE_OF_FIVE
+        };
+        let mut t = Tracker::default();
+        for s in 0..3 {
+            t.observe(true, at(s), p, NO_FLAP);
+        }
+        assert!(t.firing);
+        assert_eq!(t.observe(false, at(3), p, NO_FLAP), Transition::Firing);
+        assert_eq!(t.observe(false, at(4), p, NO_FLAP), Transition::Firing);
+        assert_eq!(t.observe(true, at(5), p, NO_FLAP), Transition::Firing);
+        // good, good, bad, good: three of the last four.
+        assert_eq!(t.observe(false, at(6), p, NO_FLAP), Transition::Resolve);
+        // After a restart the history counts as bad: three good checks make three of four.
+        let mut t = Tracker::open(false, p, at(10));
+        assert_eq!(t.observe(false, at(11), p, NO_FLAP), Transition::Firing);
+        assert_eq!(t.observe(false, at(12), p, NO_FLAP), Transition::Firing);
+        assert_eq!(t.observe(false, at(13), p, NO_FLAP), Transition::Resolve);
     }
 }

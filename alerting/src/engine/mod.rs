@@ -62,19 +62,25 @@ fn policy(rule: &Rule) -> Policy {
             success_threshold,
             ..
         } => Policy {
-            fire_count: *failure_threshold,
+            fire_count: failure_threshold.count,
+            fire_of: failure_threshold.of,
             hold: Duration::ZERO,
-            resolve_count: *success_threshold,
+            resolve_count: success_threshold.count,
+            resolve_of: success_threshold.of,
         },
         RuleKind::Route { hold, .. } => Policy {
             fire_count: 1,
+            fire_of: None,
             hold: *hold,
             resolve_count: 1,
+            resolve_of: None,
         },
         _ => Policy {
             fire_count: 1,
+            fire_of: None,
             hold: Duration::ZERO,
             resolve_count: 1,
+            resolve_of: None,
         },
     }
 }

@@ -35,6 +35,14 @@ pub(crate) struct RawFlapping {
     pub settle: Option<String>,
 }
 
+/// `{ count: 3, of: 5 }`: 3 of the last 5 checks.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawThreshold {
+    pub count: u32,
+    pub of: u32,
+}
+
 /// One name or a list of names.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -58,8 +66,9 @@ pub(crate) struct RawRule {
     pub name: String,
     pub probe: Option<OneOrMany>,
     pub group: Option<OneOrMany>,
-    pub failure_threshold: Option<u32>,
-    pub success_threshold: Option<u32>,
+    /// A number (in a row) or a [`RawThreshold`] mapping.
+    pub failure_threshold: Option<Value>,
+    pub success_threshold: Option<Value>,
     pub route: Option<OneOrMany>,
     pub when: Option<String>,
     pub window: Option<String>,

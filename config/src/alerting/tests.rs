@@ -98,8 +98,8 @@ fn rules_of_every_kind_and_a_replaced_default() {
         RuleKind::Probe {
             probes: Target::Names(vec!["api".into()]),
             groups: vec![],
-            failure_threshold: 5,
-            success_threshold: 1
+            failure_threshold: Threshold::consecutive(5),
+            success_threshold: Threshold::consecutive(1)
         }
     );
     let slow = rules
@@ -358,6 +358,87 @@ fn flap_control_mistakes_name_their_path_and_line() {
         ("  flapping: { high: 0 }\n", "alerting.flapping.high (line 10): must be above 0"),
         ("  flapping: { settle: soon }\n", "alerting.flapping.settle"),
         ("  flapping: { hi: 3 }\n", "alerting.flapping.hi"),
+    ];
+    for (yaml, want) in cases {
+        let e = error(yaml);
+        assert!(e.contains(want), "for\n{yaml}\nexpected `{want}` in:\n{e}");
+    }
+}
+
+#[test]
+fn thresholds_in_a_row_or_k_of_the_last_n() {
+    let c = load(
+        "  rules:
+    - { name: a, probe: api, failure_threshold: { count: 3, of: 5 }, success_threshold: { count: 2, of: 2 } }
+    - { name: b, probe: api }
+",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let kind = |name: &str| {
+        c.alerting
+            .rules
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.kind.clone())
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    assert!(matches!(
+        kind("a"),
+        RuleKind::Probe {
+            failure_threshold: Threshold {
+                count: 3,
+                of: Some(5)
+            },
+            success_threshold: Threshold {
+                count: 2,
+                of: Some(2)
+            },
+            ..
+        }
+    ));
+    assert!(matches!(
+        kind("b"),
+        RuleKind::Probe {
+            failure_threshold: Threshold { count: 3, of: None },
+            success_threshold: Threshold { count: 2, of: None },
+            ..
+        }
+    ));
+}
+
+#[test]
+fn threshold_mistakes_name_their_path_and_line() {
+    let rule = |t: &str| format!("  rules:\n    - {{ name: x, probe: api, {t} }}\n");
+    let cases: &[(String, &str)] = &[
+        (
+            rule("failure_threshold: { count: 5, of: 3 }"),
+            "alerting.rules[0].failure_threshold (line 11): 5 of the last 3 can never happen: `of` must be at least `count`",
+        ),
+        (
+            rule("success_threshold: { count: 3, of: 500 }"),
+            "alerting.rules[0].success_threshold (line 11): `of: 500`: at most 100 checks are kept",
+        ),
+        (
+            rule("failure_threshold: { count: 0, of: 5 }"),
+            "alerting.rules[0].failure_threshold (line 11): must be at least 1",
+        ),
+        (
+            rule("failure_threshold: 0"),
+            "alerting.rules[0].failure_threshold (line 11): must be at least 1",
+        ),
+        (
+            rule("failure_threshold: \"3 of 5\""),
+            "alerting.rules[0].failure_threshold (line 11): give checks in a row (`3`) or some of the last checks (`{ count: 3, of: 5 }`)",
+        ),
+        (
+            rule("failure_threshold: { count: 3 }"),
+            "alerting.rules[0].failure_threshold (line 11): missing field `of`",
+        ),
+        (
+            rule("failure_threshold: { count: 3, out_of: 5 }"),
+            "alerting.rules[0].failure_threshold.out_of",
+        ),
+        (rule("failure_threshold: -2"), "alerting.rules[0].failure_threshold (line 11): `-2` is not a number of checks"),
     ];
     for (yaml, want) in cases {
         let e = error(yaml);
