@@ -111,7 +111,14 @@ impl Dispatcher {
             return;
         }
         match group.members.get_mut(&alert.id) {
-            Some(m) => m.alert = alert,
+            Some(m) => {
+                // Flapping starting (or ending while it still fires) is news worth one
+                // notification; any other change waits for the next reminder.
+                if m.alert.flapping != alert.flapping && alert.status == Status::Firing {
+                    m.notified = false;
+                }
+                m.alert = alert;
+            }
             None => {
                 group.members.insert(
                     alert.id,

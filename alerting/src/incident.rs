@@ -1,5 +1,6 @@
 //! One incident per rule and subject, and the state machine that opens and closes it:
-//! ok → pending → firing → resolved, with thresholds, a hold time and the flapping guard.
+//! ok → pending → firing → resolved, with thresholds, a hold time, a settle time and flap
+//! control (a percent state change over a window of checks, and the older openings guard).
 
 use gatehouse_config::alerting::{Flapping, Severity};
 use jiff::{SignedDuration, Timestamp};
@@ -58,12 +59,30 @@ impl Incident {
 /// When a tracker fires and resolves.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Policy {
-    /// Bad observations in a row before firing.
+    /// Bad observations before firing: in a row, or of the last `fire_of`.
     pub fire_count: u32,
+    /// See `fire_count`.
+    pub fire_of: Option<u32>,
     /// How long it must have been bad before firing.
     pub hold: Duration,
-    /// Good observations in a row before resolving.
+    /// Good observations before resolving: in a row, or of the last `resolve_of`.
     pub resolve_count: u32,
+    /// See `resolve_count`.
+    pub resolve_of: Option<u32>,
+}
+
+/// Whether `count` observations like the newest one (bad or good) are in a row (`streak`
+/// long), or among the last `of` of `history`.
+fn met(history: u128, count: u32, of: Option<u32>, streak: u32, bad: bool) -> bool {
+    match of {
+        None => streak >= count,
+        Some(of) => {
+            let of = of.min(127);
+            let bads = (history & ((1u128 << of) - 1)).count_ones();
+            let like = if bad { bads } else { of - bads };
+            like >= count
+        }
+    }
 }
 
 /// What an observation did.
@@ -92,23 +111,52 @@ pub(crate) struct Tracker {
     good_since: Option<Timestamp>,
     /// Whether an incident is open.
     pub firing: bool,
-    /// Held open as flapping.
-    pub flapping: bool,
+    /// Flapping by the state-change rate; cleared when the rate falls below `low`.
+    rate_flapping: bool,
+    /// Flapping by the openings guard; cleared when healthy for its period.
+    count_flapping: bool,
     /// When recent incidents opened (within the flapping period).
     opens: VecDeque<Timestamp>,
+    /// The latest observations, newest in bit 0, 1 for bad; before the first, good (a
+    /// tracker is made at its subject's first bad observation). 128 bits hold the longest
+    /// window plus the state before it.
+    history: u128,
+}
+
+/// Nagios' percent state change over the last `window` transitions of `history`: each change
+/// weighs from 1.25 (newest) down to 0.75 (oldest), so a subject that flapped a while ago
+/// and has been steady since reads lower than one flapping now.
+pub(crate) fn percent_change(history: u128, window: u32) -> f64 {
+    if window < 2 {
+        return 0.0;
+    }
+    let span = f64::from(window - 1);
+    let changes = history ^ (history >> 1);
+    let sum: f64 = (0..window.min(127))
+        .filter(|i| (changes >> i) & 1 == 1)
+        .map(|i| 1.25 - 0.5 * f64::from(i) / span)
+        .sum();
+    sum * 100.0 / f64::from(window)
 }
 
 impl Tracker {
-    /// A tracker for an incident that is open (after a restart).
+    /// A tracker for an incident that is open (after a restart): bad all along, and still
+    /// flapping (as the openings guard, held until calm for its period) when it was.
     pub(crate) fn open(flapping: bool, policy: Policy, since: Timestamp) -> Tracker {
         Tracker {
             firing: true,
-            flapping,
+            count_flapping: flapping,
             bad_streak: policy.fire_count,
             bad_since: Some(since),
             opens: VecDeque::from([since]),
+            history: u128::MAX,
             ..Tracker::default()
         }
+    }
+
+    /// Held open (or about to open) as flapping, by either guard.
+    pub(crate) fn flapping(&self) -> bool {
+        self.rate_flapping || self.count_flapping
     }
 
     /// Bad and not firing yet.
@@ -116,14 +164,18 @@ impl Tracker {
         !self.firing && self.bad_streak > 0
     }
 
-    /// Healthy, not firing, and no opening within `period`: nothing worth keeping.
-    pub(crate) fn idle(&self, now: Timestamp, period: Duration) -> bool {
+    /// Healthy, not firing, not flapping, no bad check within the flapping window and no
+    /// opening within its period: nothing worth keeping.
+    pub(crate) fn idle(&self, now: Timestamp, flapping: Flapping) -> bool {
+        let bits = (flapping.window + 1).min(127);
         !self.firing
             && self.bad_streak == 0
+            && !self.flapping()
+            && self.history & ((1u128 << bits) - 1) == 0
             && self
                 .opens
                 .back()
-                .is_none_or(|t| now.duration_since(*t).unsigned_abs() > period)
+                .is_none_or(|t| now.duration_since(*t).unsigned_abs() > flapping.period)
     }
 
     /// Feed one observation.
@@ -134,6 +186,17 @@ impl Tracker {
         policy: Policy,
         flapping: Flapping,
     ) -> Transition {
+        self.history = (self.history << 1) | u128::from(bad);
+        if flapping.window >= 2 {
+            let rate = percent_change(self.history, flapping.window);
+            if self.rate_flapping {
+                self.rate_flapping = rate >= f64::from(flapping.low);
+            } else {
+                self.rate_flapping = rate >= f64::from(flapping.high);
+            }
+        } else {
+            self.rate_flapping = false;
+        }
         if bad {
             self.good_streak = 0;
             self.good_since = None;
@@ -143,7 +206,14 @@ impl Tracker {
                 return Transition::Firing;
             }
             let held = now.duration_since(since).unsigned_abs() >= policy.hold;
-            if self.bad_streak >= policy.fire_count && held {
+            let enough = met(
+                self.history,
+                policy.fire_count,
+                policy.fire_of,
+                self.bad_streak,
+                true,
+            );
+            if enough && held {
                 self.firing = true;
                 self.note_open(now, flapping);
                 Transition::Fire
@@ -158,14 +228,25 @@ impl Tracker {
             if !self.firing {
                 return Transition::None;
             }
-            if self.good_streak < policy.resolve_count {
+            let enough = met(
+                self.history,
+                policy.resolve_count,
+                policy.resolve_of,
+                self.good_streak,
+                false,
+            );
+            if !enough {
                 return Transition::Firing;
             }
-            if self.flapping && now.duration_since(good_since).unsigned_abs() < flapping.period {
+            let good_for = now.duration_since(good_since).unsigned_abs();
+            if self.rate_flapping || (self.count_flapping && good_for < flapping.period) {
                 return Transition::HeldFlapping;
             }
+            if good_for < flapping.settle {
+                return Transition::Firing;
+            }
             self.firing = false;
-            self.flapping = false;
+            self.count_flapping = false;
             Transition::Resolve
         }
     }
@@ -182,7 +263,7 @@ impl Tracker {
         }
         self.opens.push_back(now);
         if flapping.threshold > 0 && self.opens.len() >= flapping.threshold as usize {
-            self.flapping = true;
+            self.count_flapping = true;
         }
     }
 }
@@ -198,6 +279,10 @@ mod tests {
     const NO_FLAP: Flapping = Flapping {
         threshold: 0,
         period: Duration::from_secs(60),
+        window: 0,
+        high: 20,
+        low: 5,
+        settle: Duration::ZERO,
     };
 
     #[test]
@@ -206,6 +291,8 @@ mod tests {
             fire_count: 3,
             hold: Duration::ZERO,
             resolve_count: 2,
+            fire_of: None,
+            resolve_of: None,
         };
         let mut t = Tracker::default();
         assert_eq!(t.observe(true, at(0), p, NO_FLAP), Transition::Pending);
@@ -227,6 +314,8 @@ mod tests {
             fire_count: 1,
             hold: Duration::from_secs(60),
             resolve_count: 1,
+            fire_of: None,
+            resolve_of: None,
         };
         let mut t = Tracker::default();
         assert_eq!(t.observe(true, at(0), p, NO_FLAP), Transition::Pending);
@@ -243,10 +332,13 @@ mod tests {
             fire_count: 1,
             hold: Duration::ZERO,
             resolve_count: 1,
+            fire_of: None,
+            resolve_of: None,
         };
         let flap = Flapping {
             threshold: 3,
             period: Duration::from_secs(100),
+            ..NO_FLAP
         };
         let mut t = Tracker::default();
         for i in 0..2 {
@@ -257,12 +349,204 @@ mod tests {
             );
         }
         assert_eq!(t.observe(true, at(20), p, flap), Transition::Fire);
-        assert!(t.flapping, "third opening within 100 s");
+        assert!(t.flapping(), "third opening within 100 s");
         assert_eq!(t.observe(false, at(25), p, flap), Transition::HeldFlapping);
         assert_eq!(t.observe(true, at(30), p, flap), Transition::Firing);
         assert_eq!(t.observe(false, at(35), p, flap), Transition::HeldFlapping);
         assert_eq!(t.observe(false, at(134), p, flap), Transition::HeldFlapping);
         assert_eq!(t.observe(false, at(135), p, flap), Transition::Resolve);
-        assert!(!t.flapping);
+        assert!(!t.flapping());
+    }
+
+    /// The scenario: probes every second, thresholds 3/2, down 5 s / up 3 s.
+    fn flap(t: &mut Tracker, p: Policy, f: Flapping, from: i64, to: i64) -> Vec<(i64, Transition)> {
+        (from..to)
+            .map(|s| (s, t.observe(s.rem_euclid(8) < 5, at(s), p, f)))
+            .filter(|(_, x)| {
+                !matches!(
+                    x,
+                    Transition::None | Transition::Pending | Transition::Firing
+                )
+            })
+            .collect()
+    }
+
+    const P32: Policy = Policy {
+        fire_count: 3,
+        hold: Duration::ZERO,
+        resolve_count: 2,
+        fire_of: None,
+        resolve_of: None,
+    };
+
+    const RATE: Flapping = Flapping {
+        threshold: 0,
+        period: Duration::from_secs(60),
+        window: 20,
+        high: 20,
+        low: 5,
+        settle: Duration::from_secs(4),
+    };
+
+    #[test]
+    fn percent_change_weighs_recent_changes_more() {
+        assert_eq!(percent_change(0, 20), 0.0);
+        assert_eq!(percent_change(u128::MAX, 20), 0.0);
+        // One change, newest: weight 1.25 of 20 transitions.
+        assert!((percent_change(0b1, 20) - 6.25).abs() < 1e-9);
+        // Bad for the last 20 checks: the change 19 transitions back weighs 0.75.
+        assert!((percent_change((1 << 20) - 1, 20) - 3.75).abs() < 1e-9);
+        // Beyond the window it no longer counts.
+        assert_eq!(percent_change((1 << 25) - 1, 20), 0.0);
+        // Alternating every check: every transition changes, 100 %.
+        assert!((percent_change(0x5555_5555_5555, 20) - 100.0).abs() < 1e-9);
+        assert_eq!(percent_change(0b1, 0), 0.0);
+    }
+
+    #[test]
+    fn a_single_outage_is_not_flapping() {
+        let mut t = Tracker::default();
+        for s in 0..5 {
+            t.observe(true, at(s), P32, RATE);
+        }
+        assert!(t.firing && !t.flapping());
+        assert_eq!(t.observe(false, at(5), P32, RATE), Transition::Firing);
+        assert_eq!(t.observe(false, at(6), P32, RATE), Transition::Firing);
+        assert!(!t.flapping(), "two changes stay under 20 %");
+        // Settled after 4 s of good checks, not at the second good one.
+        assert_eq!(t.observe(false, at(8), P32, RATE), Transition::Firing);
+        assert_eq!(t.observe(false, at(9), P32, RATE), Transition::Resolve);
+    }
+
+    #[test]
+    fn down_5s_up_3s_holds_from_the_second_cycle() {
+        let mut t = Tracker::default();
+        let seen = flap(&mut t, P32, RATE, 0, 60);
+        // One opening, and no resolve for the whole minute: held by the settle time in the
+        // first cycle, as flapping from the second one.
+        assert_eq!(seen[0], (2, Transition::Fire), "{seen:?}");
+        assert!(
+            seen[1..]
+                .iter()
+                .all(|(s, x)| *x == Transition::HeldFlapping && *s > 13),
+            "{seen:?}"
+        );
+        // Flapping from the second cycle's recovery (four changes: 21.6 %).
+        let mut t = Tracker::default();
+        flap(&mut t, P32, RATE, 0, 13);
+        assert!(!t.flapping(), "three changes: 17.3 %");
+        flap(&mut t, P32, RATE, 13, 14);
+        assert!(t.flapping(), "the second cycle's recovery marks it");
+        let mut t = Tracker::default();
+        flap(&mut t, P32, RATE, 0, 60);
+        assert!(t.flapping() && t.firing);
+        // Stable again: good from 60 on. The rate falls below 5 % once the last change is
+        // about half a window back; only then (and after the settle time) it resolves.
+        let mut resolved = None;
+        for s in 61..120 {
+            match t.observe(false, at(s), P32, RATE) {
+                Transition::Firing => assert_eq!(s, 61, "below the success threshold"),
+                Transition::HeldFlapping => assert!(t.flapping()),
+                Transition::Resolve => {
+                    resolved = Some(s);
+                    break;
+                }
+                other => panic!("{other:?} at {s}"),
+            }
+        }
+        let resolved = resolved.unwrap_or(0);
+        assert!((70..90).contains(&resolved), "resolved at {resolved}");
+        assert!(!t.flapping());
+    }
+
+    #[test]
+    fn flapping_that_settles_bad_stays_firing_and_unflagged() {
+        let mut t = Tracker::default();
+        flap(&mut t, P32, RATE, 0, 60);
+        assert!(t.flapping());
+        let mut cleared = None;
+        for s in 60..120 {
+            assert_eq!(t.observe(true, at(s), P32, RATE), Transition::Firing);
+            if !t.flapping() {
+                cleared = Some(s);
+                break;
+            }
+        }
+        assert!(cleared.is_some(), "stable bad ends flapping");
+        assert!(t.firing);
+    }
+
+    #[test]
+    fn without_settle_the_first_cycle_resolves_and_the_rate_still_marks_it() {
+        let no_settle = Flapping {
+            settle: Duration::ZERO,
+            ..RATE
+        };
+        let mut t = Tracker::default();
+        let seen = flap(&mut t, P32, no_settle, 0, 60);
+        assert_eq!(
+            &seen[..3],
+            [
+                (2, Transition::Fire),
+                (6, Transition::Resolve),
+                (10, Transition::Fire)
+            ],
+            "{seen:?}"
+        );
+        // From the second recovery on it is held: no more openings in the minute.
+        assert!(
+            seen[3..]
+                .iter()
+                .all(|(_, x)| *x == Transition::HeldFlapping),
+            "{seen:?}"
+        );
+    }
+
+    const THREE_OF_FIVE: Policy = Policy {
+        fire_count: 3,
+        fire_of: Some(5),
+        hold: Duration::ZERO,
+        resolve_count: 2,
+        resolve_of: None,
+    };
+
+    #[test]
+    fn three_of_five_fires_on_a_target_failing_every_other_check() {
+        let mut t = Tracker::default();
+        let seen: Vec<Transition> = (0..5)
+            .map(|s| t.observe(s % 2 == 0, at(s), THREE_OF_FIVE, NO_FLAP))
+            .collect();
+        use Transition::*;
+        assert_eq!(seen, [Pending, None, Pending, None, Fire]);
+        // Consecutive 3 never fires on the same pattern.
+        let mut t = Tracker::default();
+        assert!((0..50).all(|s| t.observe(s % 2 == 0, at(s), P32, NO_FLAP) != Fire));
+        // Two bad in the last five is not enough, however long it goes on.
+        let mut t = Tracker::default();
+        assert!((0..50).all(|s| t.observe(s % 3 == 0, at(s), THREE_OF_FIVE, NO_FLAP) != Fire));
+    }
+
+    #[test]
+    fn k_of_n_resolves_with_good_checks_of_the_last_n() {
+        let p = Policy {
+            resolve_count: 3,
+            resolve_of: Some(4),
+            ..THREE_OF_FIVE
+        };
+        let mut t = Tracker::default();
+        for s in 0..3 {
+            t.observe(true, at(s), p, NO_FLAP);
+        }
+        assert!(t.firing);
+        assert_eq!(t.observe(false, at(3), p, NO_FLAP), Transition::Firing);
+        assert_eq!(t.observe(false, at(4), p, NO_FLAP), Transition::Firing);
+        assert_eq!(t.observe(true, at(5), p, NO_FLAP), Transition::Firing);
+        // good, good, bad, good: three of the last four.
+        assert_eq!(t.observe(false, at(6), p, NO_FLAP), Transition::Resolve);
+        // After a restart the history counts as bad: three good checks make three of four.
+        let mut t = Tracker::open(false, p, at(10));
+        assert_eq!(t.observe(false, at(11), p, NO_FLAP), Transition::Firing);
+        assert_eq!(t.observe(false, at(12), p, NO_FLAP), Transition::Firing);
+        assert_eq!(t.observe(false, at(13), p, NO_FLAP), Transition::Resolve);
     }
 }

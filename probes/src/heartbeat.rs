@@ -1,7 +1,9 @@
 //! Push monitors: a job calls `POST /api/v1/heartbeat/{name}` with the monitor's token; the
 //! monitor is up while the last beat is within `period` + `grace`. Until the first beat, the
 //! deadline counts from when the monitor was configured (or from the beat stored before a
-//! restart).
+//! restart). A beat is taken at its arrival; one remembered from ahead of the clock (stored
+//! before the clock was stepped back) counts as arriving now, so a dead job is found one
+//! period after that, not when the clock catches up.
 
 use crate::kinds::Attempt;
 use gatehouse_config::probes::{HeartbeatProbe, Probe, ProbeKind};
@@ -57,7 +59,7 @@ impl Heartbeats {
                 }),
                 None => Arc::new(Entry {
                     token: h.token.0.clone(),
-                    last_beat: AtomicI64::new(restored(&p.name).unwrap_or(now)),
+                    last_beat: AtomicI64::new(restored(&p.name).map_or(now, |t| t.min(now))),
                     down: AtomicBool::new(false),
                     wake: Arc::new(Notify::new()),
                 }),
@@ -82,7 +84,8 @@ impl Heartbeats {
             return Err(BeatError::Unauthorized);
         }
         let ms = crate::result::unix_millis(now);
-        entry.last_beat.fetch_max(ms, Ordering::Relaxed);
+        // The arrival time, even when an earlier beat was recorded ahead of it.
+        entry.last_beat.store(ms, Ordering::Relaxed);
         if entry.down.load(Ordering::Relaxed) {
             entry.wake.notify_one();
         }
@@ -96,15 +99,19 @@ impl Heartbeats {
 
     /// Evaluate the deadline now.
     pub(crate) fn attempt(&self, name: &str, h: &HeartbeatProbe) -> Attempt {
+        self.attempt_at(name, h, SystemTime::now())
+    }
+
+    fn attempt_at(&self, name: &str, h: &HeartbeatProbe, now: SystemTime) -> Attempt {
         let mut attempt = Attempt::default();
         let Some(entry) = self.get(name) else {
             attempt.error = Some("the monitor is not configured".into());
             return attempt;
         };
-        let now = crate::result::unix_millis(SystemTime::now());
-        let since = Duration::from_millis(
-            u64::try_from(now - entry.last_beat.load(Ordering::Relaxed)).unwrap_or(0),
-        );
+        let now = crate::result::unix_millis(now);
+        // A last beat ahead of the clock is taken as now: the deadline runs from here.
+        let last = entry.last_beat.fetch_min(now, Ordering::Relaxed).min(now);
+        let since = Duration::from_millis(u64::try_from(now - last).unwrap_or(0));
         let allowed = h.period + h.grace;
         attempt.obs.latency = Some(Duration::ZERO);
         if since > allowed {
@@ -122,4 +129,60 @@ impl Heartbeats {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse_config::probes::{Probe, ProbeKind};
+    use gatehouse_config::secret::Secret;
+
+    fn monitor() -> (Probe, HeartbeatProbe) {
+        let h = HeartbeatProbe {
+            token: Secret("t".into()),
+            period: Duration::from_secs(60),
+            grace: Duration::ZERO,
+        };
+        let p = Probe {
+            name: "cron".into(),
+            group: "default".into(),
+            kind: ProbeKind::Heartbeat(h.clone()),
+            interval: Duration::from_secs(15),
+            timeout: Duration::from_secs(1),
+            retries: 0,
+            retry_delay: Duration::ZERO,
+            conditions: Vec::new(),
+            labels: Default::default(),
+            depends_on: Vec::new(),
+            depends_on_settle: None,
+        };
+        (p, h)
+    }
+
+    #[test]
+    fn a_beat_from_ahead_of_the_clock_counts_from_now() {
+        let (p, h) = monitor();
+        let now = SystemTime::now();
+        let hour = Duration::from_secs(3600);
+        // Stored before a restart by a clock an hour ahead.
+        let future = crate::result::unix_millis(now + hour);
+        let beats = Heartbeats::default();
+        beats.configure(std::slice::from_ref(&p), &|_| Some(future));
+        assert!(beats.attempt_at("cron", &h, now).error.is_none());
+        // Two minutes later the job has not beaten: down, not up for another hour.
+        let later = now + Duration::from_secs(120);
+        assert!(beats.attempt_at("cron", &h, later).error.is_some());
+        // A beat recorded ahead of the clock, then the clock steps back: taken at arrival.
+        beats.beat("cron", "t", now + hour).unwrap_or_default();
+        assert!(beats.attempt_at("cron", &h, now).error.is_none());
+        assert!(beats.attempt_at("cron", &h, later).error.is_some());
+        // A beat arriving after one from the future replaces it.
+        beats.beat("cron", "t", now + hour).unwrap_or_default();
+        beats.beat("cron", "t", now).unwrap_or_default();
+        assert!(beats.attempt_at("cron", &h, later).error.is_some());
+        assert!(beats
+            .attempt_at("cron", &h, now + Duration::from_secs(30))
+            .error
+            .is_none());
+    }
 }

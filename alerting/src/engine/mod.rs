@@ -70,19 +70,25 @@ fn policy(rule: &Rule) -> Policy {
             success_threshold,
             ..
         } => Policy {
-            fire_count: *failure_threshold,
+            fire_count: failure_threshold.count,
+            fire_of: failure_threshold.of,
             hold: Duration::ZERO,
-            resolve_count: *success_threshold,
+            resolve_count: success_threshold.count,
+            resolve_of: success_threshold.of,
         },
         RuleKind::Route { hold, .. } => Policy {
             fire_count: 1,
+            fire_of: None,
             hold: *hold,
             resolve_count: 1,
+            resolve_of: None,
         },
         _ => Policy {
             fire_count: 1,
+            fire_of: None,
             hold: Duration::ZERO,
             resolve_count: 1,
+            resolve_of: None,
         },
     }
 }
@@ -442,7 +448,7 @@ impl Engine {
                     runbook: rule.runbook.clone(),
                     started_at: to_millis(now),
                     ended_at: None,
-                    flapping: entry.tracker.flapping,
+                    flapping: entry.tracker.flapping(),
                     notified: false,
                     queued: false,
                     last_notified: None,
@@ -467,7 +473,7 @@ impl Engine {
                 }
             }
             Transition::Firing | Transition::HeldFlapping => {
-                let tracker_flapping = entry.tracker.flapping;
+                let tracker_flapping = entry.tracker.flapping();
                 let Some(incident) = entry.incident.as_mut() else {
                     return;
                 };
@@ -478,8 +484,9 @@ impl Engine {
                     incident.value = value;
                     changed = true;
                 }
-                if tracker_flapping && !incident.flapping {
-                    incident.flapping = true;
+                // Flapping starts (or ends while still bad): one notification says so.
+                if tracker_flapping != incident.flapping {
+                    incident.flapping = tracker_flapping;
                     changed = true;
                 }
                 if changed {
@@ -491,7 +498,7 @@ impl Engine {
                 }
             }
             Transition::Resolve => {
-                // The entry stays: its tracker remembers the openings for the flapping guard.
+                // The entry stays: its tracker remembers the openings and checks for flap control.
                 if let Some(incident) = entry.incident.take() {
                     self.close(incident, now, &value);
                 }
@@ -551,7 +558,7 @@ impl Engine {
         self.silences.retain(|s| s.ends_at > now);
         let flapping = config.alerting.flapping;
         self.entries
-            .retain(|_, e| e.incident.is_some() || !e.tracker.idle(now, flapping.period));
+            .retain(|_, e| e.incident.is_some() || !e.tracker.idle(now, flapping));
         self.refresh_metrics(now);
         flushed
     }

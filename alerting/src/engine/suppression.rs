@@ -60,7 +60,7 @@ impl Engine {
                         success_threshold,
                         ..
                     } if covers_probe(probes, groups, &p.name, &p.group) => {
-                        Some(*success_threshold)
+                        Some(success_threshold.of.unwrap_or(success_threshold.count))
                     }
                     _ => None,
                 })

@@ -18,6 +18,10 @@ pub(crate) mod defaults {
     pub(crate) const REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
     pub(crate) const FLAP_THRESHOLD: u32 = 4;
     pub(crate) const FLAP_PERIOD: Duration = Duration::from_secs(1800);
+    pub(crate) const FLAP_WINDOW: u32 = 20;
+    pub(crate) const FLAP_HIGH: u32 = 20;
+    pub(crate) const FLAP_LOW: u32 = 5;
+    pub(crate) const FLAP_SETTLE: Duration = Duration::ZERO;
     pub(crate) const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
     pub(crate) const NOTIFY_RETRIES: u32 = 3;
     pub(crate) const GROUP_BY: [&str; 2] = ["rule", "group"];
@@ -61,11 +65,7 @@ impl Compiler {
             "repeat_interval",
             defaults::REPEAT_INTERVAL,
         );
-        let flap = raw.flapping.unwrap_or_default();
-        let flapping = Flapping {
-            threshold: flap.threshold.unwrap_or(defaults::FLAP_THRESHOLD),
-            period: d(self, flap.period, "flapping.period", defaults::FLAP_PERIOD),
-        };
+        let flapping = self.flapping(raw.flapping.unwrap_or_default());
         let delivery = self.delivery(raw.delivery.unwrap_or_default());
         let group_by = raw
             .group_by
@@ -135,6 +135,63 @@ impl Compiler {
             backoff,
             max_backoff,
             expiry,
+        }
+    }
+
+    fn flapping(&mut self, raw: RawFlapping) -> Flapping {
+        let period = self.duration(
+            raw.period.as_deref(),
+            "alerting.flapping.period".into(),
+            defaults::FLAP_PERIOD,
+        );
+        let settle = self.duration(
+            raw.settle.as_deref(),
+            "alerting.flapping.settle".into(),
+            defaults::FLAP_SETTLE,
+        );
+        let window = raw.window.unwrap_or(defaults::FLAP_WINDOW);
+        if window == 1 || window > Flapping::MAX_WINDOW {
+            self.err(
+                "alerting.flapping.window",
+                format!(
+                    "{window} checks: give 2 to {} (or 0 to turn the rate off)",
+                    Flapping::MAX_WINDOW
+                ),
+            );
+        }
+        let high = raw.high.unwrap_or(defaults::FLAP_HIGH);
+        let low = raw.low.unwrap_or(defaults::FLAP_LOW.min(high));
+        for (v, name) in [(high, "high"), (low, "low")] {
+            if v > 100 {
+                self.err(
+                    format!("alerting.flapping.{name}"),
+                    format!("{v} is a percentage: at most 100"),
+                );
+            }
+        }
+        if high == 0 {
+            self.err(
+                "alerting.flapping.high",
+                "must be above 0 (`window: 0` turns the rate off)",
+            );
+        }
+        if low > high {
+            self.err(
+                "alerting.flapping.low",
+                format!("{low}% is above `high` ({high}%): a subject would never be stable again"),
+            );
+        }
+        Flapping {
+            threshold: raw.threshold.unwrap_or(defaults::FLAP_THRESHOLD),
+            period,
+            window: if window == 1 {
+                0
+            } else {
+                window.min(Flapping::MAX_WINDOW)
+            },
+            high: high.clamp(1, 100),
+            low: low.min(high).min(100),
+            settle,
         }
     }
 

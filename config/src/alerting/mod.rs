@@ -78,14 +78,33 @@ pub struct AlertingConfig {
     pub routes: Vec<NotifyRoute>,
 }
 
-/// An incident that opens `threshold` times within `period` is held open and marked flapping
-/// until its subject has been healthy for a whole `period`.
+/// Flap control. A subject's last `window` checks are kept; their weighted share of state
+/// changes (Nagios' "percent state change": newer changes weigh more) marks it flapping at
+/// `high` percent and stable again below `low`, the gap keeping it from toggling. While
+/// flapping, its incident stays open: one notification says it flaps, and no firing/resolved
+/// pairs go out until it is stable. `settle` holds a recovery for a while before the incident
+/// resolves, so the up-phase of a flap does not send a resolve before the flapping is seen.
+/// The older guard stays: an incident that opens `threshold` times within `period` is held
+/// open, marked flapping, until its subject has been healthy for a whole `period`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flapping {
-    /// Openings within `period` that make an incident flapping; 0 turns the guard off.
+    /// Openings within `period` that make an incident flapping; 0 turns that guard off.
     pub threshold: u32,
-    /// The period.
+    /// The period of the openings guard.
     pub period: Duration,
+    /// Checks in the state history (at most [`Flapping::MAX_WINDOW`]); 0 turns the rate off.
+    pub window: u32,
+    /// Percent state change at or above which a subject is flapping.
+    pub high: u32,
+    /// Percent state change below which a flapping subject is stable again.
+    pub low: u32,
+    /// How long a recovered subject must stay good before its incident resolves.
+    pub settle: Duration,
+}
+
+impl Flapping {
+    /// The longest state history (it fits in a 128-bit register per subject).
+    pub const MAX_WINDOW: u32 = 100;
 }
 
 /// Every notification is kept in the alert store until its notifier accepts it: failed

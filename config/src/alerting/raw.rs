@@ -30,6 +30,18 @@ pub(crate) struct RawAlerting {
 pub(crate) struct RawFlapping {
     pub threshold: Option<u32>,
     pub period: Option<String>,
+    pub window: Option<u32>,
+    pub high: Option<u32>,
+    pub low: Option<u32>,
+    pub settle: Option<String>,
+}
+
+/// `{ count: 3, of: 5 }`: 3 of the last 5 checks.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawThreshold {
+    pub count: u32,
+    pub of: u32,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -63,8 +75,9 @@ pub(crate) struct RawRule {
     pub name: String,
     pub probe: Option<OneOrMany>,
     pub group: Option<OneOrMany>,
-    pub failure_threshold: Option<u32>,
-    pub success_threshold: Option<u32>,
+    /// A number (in a row) or a [`RawThreshold`] mapping.
+    pub failure_threshold: Option<Value>,
+    pub success_threshold: Option<Value>,
     pub route: Option<OneOrMany>,
     pub when: Option<String>,
     pub window: Option<String>,

@@ -98,8 +98,8 @@ fn rules_of_every_kind_and_a_replaced_default() {
         RuleKind::Probe {
             probes: Target::Names(vec!["api".into()]),
             groups: vec![],
-            failure_threshold: 5,
-            success_threshold: 1
+            failure_threshold: Threshold::consecutive(5),
+            success_threshold: Threshold::consecutive(1)
         }
     );
     let slow = rules
@@ -334,4 +334,140 @@ fn delivery_defaults_and_mistakes() {
     assert!(e.contains("line "), "names the line: {e}");
     let e = error("  delivery: { backof: 1s }\n");
     assert!(e.contains("backof"), "{e}");
+}
+
+#[test]
+fn flap_control_defaults_old_keys_and_new_ones() {
+    let c = Config::from_yaml(BASE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.alerting.flapping,
+        Flapping {
+            threshold: 4,
+            period: Duration::from_secs(1800),
+            window: 20,
+            high: 20,
+            low: 5,
+            settle: Duration::ZERO,
+        }
+    );
+    // The old keys alone still work, and leave the rate at its defaults.
+    let c = load("  flapping: { threshold: 0, period: 10m }\n").unwrap_or_else(|e| panic!("{e}"));
+    let f = c.alerting.flapping;
+    assert_eq!((f.threshold, f.period), (0, Duration::from_secs(600)));
+    assert_eq!((f.window, f.high, f.low), (20, 20, 5));
+    let c = load("  flapping: { window: 30, high: 40, low: 10, settle: 5s }\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let f = c.alerting.flapping;
+    assert_eq!((f.window, f.high, f.low), (30, 40, 10));
+    assert_eq!(f.settle, Duration::from_secs(5));
+    assert_eq!(f.threshold, 4);
+    let c = load("  flapping: { window: 0 }\n").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.alerting.flapping.window, 0, "the rate can be turned off");
+}
+
+#[test]
+fn flap_control_mistakes_name_their_path_and_line() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "  flapping: { window: 500 }\n",
+            "alerting.flapping.window (line 10): 500 checks: give 2 to 100 (or 0 to turn the rate off)",
+        ),
+        ("  flapping: { window: 1 }\n", "alerting.flapping.window (line 10)"),
+        (
+            "  flapping: { high: 150 }\n",
+            "alerting.flapping.high (line 10): 150 is a percentage: at most 100",
+        ),
+        (
+            "  flapping: { high: 10, low: 30 }\n",
+            "alerting.flapping.low (line 10): 30% is above `high` (10%)",
+        ),
+        ("  flapping: { high: 0 }\n", "alerting.flapping.high (line 10): must be above 0"),
+        ("  flapping: { settle: soon }\n", "alerting.flapping.settle"),
+        ("  flapping: { hi: 3 }\n", "alerting.flapping.hi"),
+    ];
+    for (yaml, want) in cases {
+        let e = error(yaml);
+        assert!(e.contains(want), "for\n{yaml}\nexpected `{want}` in:\n{e}");
+    }
+}
+
+#[test]
+fn thresholds_in_a_row_or_k_of_the_last_n() {
+    let c = load(
+        "  rules:
+    - { name: a, probe: api, failure_threshold: { count: 3, of: 5 }, success_threshold: { count: 2, of: 2 } }
+    - { name: b, probe: api }
+",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let kind = |name: &str| {
+        c.alerting
+            .rules
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.kind.clone())
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    assert!(matches!(
+        kind("a"),
+        RuleKind::Probe {
+            failure_threshold: Threshold {
+                count: 3,
+                of: Some(5)
+            },
+            success_threshold: Threshold {
+                count: 2,
+                of: Some(2)
+            },
+            ..
+        }
+    ));
+    assert!(matches!(
+        kind("b"),
+        RuleKind::Probe {
+            failure_threshold: Threshold { count: 3, of: None },
+            success_threshold: Threshold { count: 2, of: None },
+            ..
+        }
+    ));
+}
+
+#[test]
+fn threshold_mistakes_name_their_path_and_line() {
+    let rule = |t: &str| format!("  rules:\n    - {{ name: x, probe: api, {t} }}\n");
+    let cases: &[(String, &str)] = &[
+        (
+            rule("failure_threshold: { count: 5, of: 3 }"),
+            "alerting.rules[0].failure_threshold (line 11): 5 of the last 3 can never happen: `of` must be at least `count`",
+        ),
+        (
+            rule("success_threshold: { count: 3, of: 500 }"),
+            "alerting.rules[0].success_threshold (line 11): `of: 500`: at most 100 checks are kept",
+        ),
+        (
+            rule("failure_threshold: { count: 0, of: 5 }"),
+            "alerting.rules[0].failure_threshold (line 11): must be at least 1",
+        ),
+        (
+            rule("failure_threshold: 0"),
+            "alerting.rules[0].failure_threshold (line 11): must be at least 1",
+        ),
+        (
+            rule("failure_threshold: \"3 of 5\""),
+            "alerting.rules[0].failure_threshold (line 11): give checks in a row (`3`) or some of the last checks (`{ count: 3, of: 5 }`)",
+        ),
+        (
+            rule("failure_threshold: { count: 3 }"),
+            "alerting.rules[0].failure_threshold (line 11): missing field `of`",
+        ),
+        (
+            rule("failure_threshold: { count: 3, out_of: 5 }"),
+            "alerting.rules[0].failure_threshold.out_of",
+        ),
+        (rule("failure_threshold: -2"), "alerting.rules[0].failure_threshold (line 11): `-2` is not a number of checks"),
+    ];
+    for (yaml, want) in cases {
+        let e = error(yaml);
+        assert!(e.contains(want), "for\n{yaml}\nexpected `{want}` in:\n{e}");
+    }
 }

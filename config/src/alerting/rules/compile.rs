@@ -38,8 +38,8 @@ pub(crate) fn default_rules() -> Vec<Rule> {
             RuleKind::Probe {
                 probes: Target::All,
                 groups: Vec::new(),
-                failure_threshold: 3,
-                success_threshold: 2,
+                failure_threshold: Threshold::consecutive(3),
+                success_threshold: Threshold::consecutive(2),
             },
             Severity::Critical,
         ),
@@ -101,6 +101,59 @@ fn default_summary(kind: &RuleKind) -> String {
 }
 
 impl Compiler {
+    /// A probe rule's threshold: a number of checks in a row, or `{ count: 3, of: 5 }` for
+    /// 3 of the last 5. Mistakes are reported at `path`; the result is always usable.
+    fn threshold(&mut self, value: Option<Value>, path: &str, default: u32) -> Threshold {
+        let t = match value {
+            None => return Threshold::consecutive(default),
+            Some(Value::Number(n)) => match n.as_u64().and_then(|n| u32::try_from(n).ok()) {
+                Some(n) => Threshold::consecutive(n),
+                None => {
+                    self.err(path, format!("`{n}` is not a number of checks"));
+                    return Threshold::consecutive(default);
+                }
+            },
+            Some(v @ Value::Mapping(_)) => match self.section::<RawThreshold>(v, path) {
+                Some(r) => Threshold {
+                    count: r.count,
+                    of: Some(r.of),
+                },
+                None => return Threshold::consecutive(default),
+            },
+            Some(_) => {
+                self.err(
+                    path,
+                    "give checks in a row (`3`) or some of the last checks (`{ count: 3, of: 5 }`)",
+                );
+                return Threshold::consecutive(default);
+            }
+        };
+        if t.count == 0 {
+            self.err(path, "must be at least 1");
+        }
+        if let Some(of) = t.of {
+            if of < t.count {
+                self.err(
+                    path,
+                    format!(
+                        "{} of the last {of} can never happen: `of` must be at least `count`",
+                        t.count
+                    ),
+                );
+            } else if of > Threshold::MAX_OF {
+                self.err(
+                    path,
+                    format!("`of: {of}`: at most {} checks are kept", Threshold::MAX_OF),
+                );
+            }
+        }
+        let count = t.count.max(1);
+        Threshold {
+            count,
+            of: t.of.map(|of| of.clamp(count, Threshold::MAX_OF.max(count))),
+        }
+    }
+
     pub(crate) fn rules(
         &mut self,
         value: Option<Value>,
@@ -166,21 +219,21 @@ impl Compiler {
                     );
                 }
             }
-            let failure_threshold = raw.failure_threshold.unwrap_or(3);
-            let success_threshold = raw.success_threshold.unwrap_or(2);
-            for (v, name) in [
-                (failure_threshold, "failure_threshold"),
-                (success_threshold, "success_threshold"),
-            ] {
-                if v == 0 {
-                    self.err(format!("{path}.{name}"), "must be at least 1");
-                }
-            }
+            let failure_threshold = self.threshold(
+                raw.failure_threshold,
+                &format!("{path}.failure_threshold"),
+                3,
+            );
+            let success_threshold = self.threshold(
+                raw.success_threshold,
+                &format!("{path}.success_threshold"),
+                2,
+            );
             RuleKind::Probe {
                 probes: probes_target,
                 groups,
-                failure_threshold: failure_threshold.max(1),
-                success_threshold: success_threshold.max(1),
+                failure_threshold,
+                success_threshold,
             }
         } else if let Some(r) = raw.route {
             let routes = self.target(r, &format!("{path}.route"), Some((known.routes, "route")));

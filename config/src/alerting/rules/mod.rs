@@ -46,20 +46,40 @@ impl Target {
     }
 }
 
+/// How many checks must agree before a probe rule fires or resolves: `count` in a row, or
+/// (for targets that fail intermittently, never twice in a row) `count` of the last `of`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Threshold {
+    /// Checks that must agree.
+    pub count: u32,
+    /// Out of the last this many; `None`: in a row.
+    pub of: Option<u32>,
+}
+
+impl Threshold {
+    /// The longest `of` (a subject's history is kept in 128 bits).
+    pub const MAX_OF: u32 = 100;
+
+    /// `count` checks in a row.
+    pub const fn consecutive(count: u32) -> Threshold {
+        Threshold { count, of: None }
+    }
+}
+
 /// What a rule watches.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RuleKind {
-    /// A probe is down for `failure_threshold` checks in a row; it resolves after
-    /// `success_threshold` good checks.
+    /// A probe is down for `failure_threshold` checks (in a row, or k of the last n); it
+    /// resolves after `success_threshold` good checks.
     Probe {
         /// The probes.
         probes: Target,
         /// Only probes of these groups (empty: any).
         groups: Vec<String>,
-        /// Failed checks in a row before firing.
-        failure_threshold: u32,
-        /// Good checks in a row before resolving.
-        success_threshold: u32,
+        /// Failed checks before firing.
+        failure_threshold: Threshold,
+        /// Good checks before resolving.
+        success_threshold: Threshold,
     },
     /// A live route signal compared with a threshold for `for`.
     Route {
