@@ -169,7 +169,7 @@ impl Compiler {
             None => PathBuf::from(defaults::STATE_DIR),
         };
 
-        let probes = self.probes(probing, probes, store, &state_dir);
+        let probes = self.probes(probing, probes, store, &state_dir, &routes);
         let alerting = self.alerting(alerting, &probes, &routes);
         let status_page = self.status_page(status_page, &probes, &routes);
         if let (Some(s), Some(admin)) = (&status_page, &admin) {

@@ -1,5 +1,6 @@
-//! Suppression: why a firing alert is held, in one place (a parent probe down or settling
-//! after it recovered, then a maintenance window, then a silence), the open incidents as the API lists them with that
+//! Suppression: why a firing alert is held, in one place (a parent probe or route down or
+//! settling after it recovered, then an inhibit rule, then a maintenance window, then a
+//! silence), the open incidents as the API lists them with that
 //! reason, and the engine's list of silences. What a maintenance window or a silence covers
 //! is in `maintenance.rs` and `silence.rs`.
 
@@ -21,11 +22,11 @@ pub(crate) type OpenIncident = (Incident, Option<String>);
 impl Engine {
     /// A parent counts as down while a probe rule sees it failing (pending or firing, so a
     /// single good check of a firing parent does not release its children), or its last
-    /// result failed.
+    /// result failed; a route parent while a route rule fires or is pending for it.
     fn parent_down(&self, parent: &str) -> bool {
         self.probe_down.get(parent).copied().unwrap_or(false)
             || self.config.alerting.rules.iter().any(|r| {
-                matches!(r.kind, RuleKind::Probe { .. })
+                matches!(r.kind, RuleKind::Probe { .. } | RuleKind::Route { .. })
                     && self
                         .entries
                         .get(&(r.name.clone(), parent.to_string()))
@@ -68,6 +69,20 @@ impl Engine {
                 .unwrap_or(1);
             p.interval.saturating_mul(threshold.saturating_mul(2))
         })
+    }
+
+    /// A firing incident that inhibits an alert with `labels` (an inhibit rule's source),
+    /// if any; never the alert itself.
+    fn inhibitor(&self, labels: &BTreeMap<String, String>) -> Option<&Incident> {
+        let rules = &self.config.alerting.inhibit;
+        if rules.is_empty() {
+            return None;
+        }
+        self.entries
+            .values()
+            .filter_map(|e| e.incident.as_ref())
+            .filter(|i| i.labels != *labels)
+            .find(|i| rules.iter().any(|r| r.inhibits(&i.labels, labels)))
     }
 
     /// The maintenance windows on at `now`, worked out once per instant (a flush asks for
@@ -129,6 +144,15 @@ impl Engine {
                     }
                 }
             }
+        }
+        if let Some(source) = self.inhibitor(labels) {
+            return Some((
+                "inhibited",
+                format!(
+                    "inhibited by `{}` firing for `{}`",
+                    source.rule, source.subject
+                ),
+            ));
         }
         let active = self.active_maintenance(now);
         if let Some(m) = active

@@ -88,6 +88,7 @@ impl Compiler {
         }
         let notifiers = self.notifiers(raw.notifiers, timeout, retries);
         let routes = self.notify_routes(raw.routes, &notifiers);
+        let inhibit = self.inhibit(raw.inhibit);
         AlertingConfig {
             evaluation_interval: evaluation_interval.max(Duration::from_millis(100)),
             group_wait,
@@ -101,7 +102,32 @@ impl Compiler {
             maintenance,
             notifiers,
             routes,
+            inhibit,
         }
+    }
+
+    fn inhibit(&mut self, value: Option<Value>) -> Vec<Inhibit> {
+        let mut out = Vec::new();
+        for (i, item) in self.list(value, "alerting.inhibit").into_iter().enumerate() {
+            let path = format!("alerting.inhibit[{i}]");
+            let Some(raw) = self.section::<RawInhibit>(item, &path) else {
+                continue;
+            };
+            for (side, labels) in [("source", &raw.source), ("target", &raw.target)] {
+                if labels.is_empty() {
+                    self.err(
+                        format!("{path}.{side}"),
+                        "give at least one label, e.g. { severity: critical }",
+                    );
+                }
+            }
+            out.push(Inhibit {
+                source: raw.source,
+                target: raw.target,
+                equal: raw.equal,
+            });
+        }
+        out
     }
 
     fn delivery(&mut self, raw: RawDelivery) -> DeliveryPolicy {

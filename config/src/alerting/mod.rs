@@ -76,6 +76,37 @@ pub struct AlertingConfig {
     pub notifiers: Vec<Notifier>,
     /// Which notifications go to which notifiers; empty sends everything everywhere.
     pub routes: Vec<NotifyRoute>,
+    /// Inhibit rules: a firing source alert keeps matching target alerts quiet.
+    pub inhibit: Vec<Inhibit>,
+}
+
+/// An inhibit rule, as in Alertmanager: while an alert whose labels match `source` fires,
+/// alerts whose labels match `target` and that have the same values of every `equal` label
+/// are not notified (they are still recorded). An alert never inhibits itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inhibit {
+    /// Labels (exact values) of the inhibiting alert.
+    pub source: BTreeMap<String, String>,
+    /// Labels (exact values) of the inhibited alerts.
+    pub target: BTreeMap<String, String>,
+    /// Labels whose values must be the same on both.
+    pub equal: Vec<String>,
+}
+
+impl Inhibit {
+    /// Whether a firing alert with `source` labels inhibits one with `target` labels.
+    pub fn inhibits(
+        &self,
+        source: &BTreeMap<String, String>,
+        target: &BTreeMap<String, String>,
+    ) -> bool {
+        let all = |want: &BTreeMap<String, String>, have: &BTreeMap<String, String>| {
+            want.iter().all(|(k, v)| have.get(k) == Some(v))
+        };
+        all(&self.source, source)
+            && all(&self.target, target)
+            && self.equal.iter().all(|l| source.get(l) == target.get(l))
+    }
 }
 
 /// Flap control. A subject's last `window` checks are kept; their weighted share of state

@@ -23,6 +23,7 @@ pub(crate) struct RawAlerting {
     pub maintenance: Option<Value>,
     pub notifiers: Option<Value>,
     pub routes: Option<Value>,
+    pub inhibit: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -122,6 +123,15 @@ pub(crate) struct RawNotifyRoute {
     pub notifiers: OneOrMany,
     #[serde(rename = "continue", default)]
     pub continue_matching: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawInhibit {
+    pub source: BTreeMap<String, String>,
+    pub target: BTreeMap<String, String>,
+    #[serde(default)]
+    pub equal: Vec<String>,
 }
 
 impl Named for RawRule {

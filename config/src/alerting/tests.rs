@@ -258,7 +258,7 @@ probes:
         Ok(_) => panic!("expected an error for depends_on [{deps}]"),
         Err(e) => e.to_string(),
     };
-    assert!(e("zz").contains("probes[0].depends_on[0] (line 7): unknown probe `zz`"));
+    assert!(e("zz").contains("probes[0].depends_on[0] (line 7): unknown probe or route `zz`"));
     assert!(e("a").contains("a probe cannot depend on itself"));
     assert!(e("b").contains("`a` depends on itself through its parents"));
 }
@@ -470,4 +470,31 @@ fn threshold_mistakes_name_their_path_and_line() {
         let e = error(yaml);
         assert!(e.contains(want), "for\n{yaml}\nexpected `{want}` in:\n{e}");
     }
+}
+
+#[test]
+fn inhibit_rules_and_their_mistakes() {
+    let c = load(
+        "  inhibit:\n    - { source: { severity: critical }, target: { severity: warning }, equal: [group] }\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.alerting.inhibit.len(), 1);
+    let i = &c.alerting.inhibit[0];
+    let l = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let src = l(&[("severity", "critical"), ("group", "core")]);
+    assert!(i.inhibits(&src, &l(&[("severity", "warning"), ("group", "core")])));
+    assert!(!i.inhibits(&src, &l(&[("severity", "warning"), ("group", "edge")])));
+    assert!(!i.inhibits(&src, &l(&[("severity", "critical"), ("group", "core")])));
+    let e = error("  inhibit:\n    - { source: {}, target: { severity: warning } }\n");
+    assert!(
+        e.contains("alerting.inhibit[0].source") && e.contains("line "),
+        "{e}"
+    );
+    let e = error("  inhibit:\n    - { source: { a: b }, target: { c: d }, equals: [x] }\n");
+    assert!(e.contains("equals"), "{e}");
 }

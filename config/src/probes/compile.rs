@@ -44,6 +44,7 @@ impl Compiler {
         probes: Option<Value>,
         store: Option<Value>,
         state_dir: &Path,
+        routes: &[crate::routes::Route],
     ) -> ProbesConfig {
         let settings: RawProbing = probing
             .and_then(|v| self.section(v, "probing"))
@@ -83,7 +84,7 @@ impl Compiler {
                 out.push(p);
             }
         }
-        self.dependencies(&out);
+        self.dependencies(&out, routes);
         let store = self.store(store, state_dir);
         let public_heartbeat_path = settings
             .public_heartbeat_path
@@ -120,8 +121,8 @@ impl Compiler {
         Some(p.to_string())
     }
 
-    /// `depends_on` names existing probes, not the probe itself, and has no cycle.
-    fn dependencies(&mut self, probes: &[Probe]) {
+    /// `depends_on` names existing probes (not the probe itself) or routes, and has no cycle.
+    fn dependencies(&mut self, probes: &[Probe], routes: &[crate::routes::Route]) {
         let index: std::collections::HashMap<&str, usize> = probes
             .iter()
             .enumerate()
@@ -132,8 +133,10 @@ impl Compiler {
                 let path = format!("probes[{i}].depends_on[{j}]");
                 if parent == &p.name {
                     self.err(path, "a probe cannot depend on itself");
-                } else if !index.contains_key(parent.as_str()) {
-                    self.err(path, format!("unknown probe `{parent}`"));
+                } else if !index.contains_key(parent.as_str())
+                    && !routes.iter().any(|r| &r.name == parent)
+                {
+                    self.err(path, format!("unknown probe or route `{parent}`"));
                 }
             }
         }

@@ -567,3 +567,5 @@ fn acme_and_notifier_incidents_wait_until_tried_again_after_a_restart() {
     eval(&mut e, &[cert(0, true)], (None, true), t(111));
     assert!(e.open(t(111)).0.is_empty(), "tried and fine: both resolve");
 }
+
+mod suppression;
