@@ -58,11 +58,10 @@ impl Compiler {
             "probing.interval".into(),
             defaults::INTERVAL,
         );
-        let timeout = self.duration(
-            settings.timeout.as_deref(),
-            "probing.timeout".into(),
-            defaults::TIMEOUT,
-        );
+        let timeout = settings
+            .timeout
+            .as_deref()
+            .map(|v| self.duration(Some(v), "probing.timeout".into(), defaults::TIMEOUT));
         let retry_delay = self.duration(
             settings.retry_delay.as_deref(),
             "probing.retry_delay".into(),
@@ -209,21 +208,31 @@ impl Compiler {
             }
             (_, v) => self.duration(v, format!("{path}.interval"), base.interval),
         };
-        let timeout = self.duration(
-            raw.timeout.as_deref(),
-            format!("{path}.timeout"),
-            base.timeout,
-        );
-        for (d, name) in [(interval, "interval"), (timeout, "timeout")] {
-            if d.is_zero() {
-                self.err(format!("{path}.{name}"), "must be longer than zero");
-            }
-        }
         let retry_delay = self.duration(
             raw.retry_delay.as_deref(),
             format!("{path}.retry_delay"),
             base.retry_delay,
         );
+        let retries = raw.retries.unwrap_or(base.retries);
+        let explicit = raw
+            .timeout
+            .as_deref()
+            .map(|v| self.duration(Some(v), format!("{path}.timeout"), defaults::TIMEOUT))
+            .or(base.timeout);
+        // Unset, the timeout is 10 s or what fits: like Uptime Kuma (80 % of the interval), the
+        // attempts and the delays between them take at most 80 % of the interval.
+        let timeout = explicit.unwrap_or_else(|| {
+            let room = (interval.mul_f64(0.8)).saturating_sub(retry_delay.saturating_mul(retries));
+            (room / retries.saturating_add(1)).clamp(Duration::from_millis(1), defaults::TIMEOUT)
+        });
+        for (d, name) in [(interval, "interval"), (timeout, "timeout")] {
+            if d.is_zero() {
+                self.err(format!("{path}.{name}"), "must be longer than zero");
+            }
+        }
+        if !matches!(kind, ProbeKind::Heartbeat(_)) && !interval.is_zero() {
+            self.check_budget(path, interval, timeout, retries, retry_delay);
+        }
         let mut conditions = Vec::new();
         if raw.conditions.is_empty() {
             for text in default_conditions(tag) {
@@ -252,13 +261,43 @@ impl Compiler {
             kind,
             interval,
             timeout,
-            retries: raw.retries.unwrap_or(base.retries),
+            retries,
             retry_delay,
             conditions,
             labels: raw.labels,
             depends_on: raw.depends_on,
             depends_on_settle,
         })
+    }
+
+    /// A check (every attempt at its timeout, the delays between them) must fit in its interval,
+    /// or the next check is due before this one can end: results pile up behind each other and
+    /// the schedule drifts. gatus and Uptime Kuma leave this to the operator; we refuse it.
+    fn check_budget(
+        &mut self,
+        path: &str,
+        interval: Duration,
+        timeout: Duration,
+        retries: u32,
+        retry_delay: Duration,
+    ) {
+        let worst = timeout.saturating_mul(retries.saturating_add(1))
+            + retry_delay.saturating_mul(retries);
+        if worst > interval {
+            let fmt = |d: Duration| humantime::format_duration(d).to_string();
+            self.err(
+                format!("{path}.interval"),
+                format!(
+                    "{} is shorter than a failing check can take: (1 + retries {retries}) × \
+                     timeout {} + {retries} × retry_delay {} = {}; lengthen the interval or \
+                     lower timeout, retries or retry_delay",
+                    fmt(interval),
+                    fmt(timeout),
+                    fmt(retry_delay),
+                    fmt(worst)
+                ),
+            );
+        }
     }
 
     fn http_probe(&mut self, raw: RawHttpProbe, path: &str) -> Option<HttpProbe> {
@@ -521,7 +560,8 @@ impl Compiler {
 
 struct Defaults {
     interval: Duration,
-    timeout: Duration,
+    /// `probing.timeout`, when set; otherwise each probe's default fits its interval.
+    timeout: Option<Duration>,
     retries: u32,
     retry_delay: Duration,
 }
