@@ -123,6 +123,12 @@ impl Probes {
         self.hub.subscribe()
     }
 
+    /// Count `n` results a subscriber missed (it got `Lagged(n)`), in
+    /// `gatehouse_probe_results_missed_total{subscriber}`.
+    pub fn missed(&self, subscriber: &str, n: u64) {
+        self.hub.metrics.missed(subscriber, n);
+    }
+
     /// The configured probes with their current state (`None` before the first check).
     pub fn states(&self) -> Vec<(Probe, Option<ProbeState>)> {
         self.probes
