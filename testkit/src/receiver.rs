@@ -1,15 +1,17 @@
-//! A local HTTP receiver: records every request (method, path with query, headers, body,
-//! arrival instant) and answers from a script: a status, or never.
+//! Local stand-ins for the HTTP services gatehouse sends to (a webhook, an OTLP/HTTP
+//! collector, a Sentry DSN host, a notifier's API): a receiver that records every request
+//! (method, path with query, headers, body, arrival instant) and answers from a script (a
+//! status, or never), and a "black hole" that accepts connections and never answers.
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::HeaderMap;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -48,47 +50,77 @@ pub enum Reply {
     Hang,
 }
 
-#[derive(Default)]
 struct State {
     seen: Mutex<Vec<Seen>>,
     script: Mutex<VecDeque<Reply>>,
+    /// The answer when the script is empty.
+    default: Reply,
 }
 
+/// Records every request (HTTP/1.1, or HTTP/2 with prior knowledge).
 pub struct Receiver {
     /// `http://127.0.0.1:PORT`
     pub url: String,
+    pub addr: SocketAddr,
     state: Arc<State>,
     task: JoinHandle<()>,
 }
 
 impl Receiver {
-    /// Start on a free loopback port; every request gets 200 unless scripted.
+    /// Start on a free loopback port; every request gets 200 `ok` unless scripted.
     pub async fn start() -> Receiver {
+        Receiver::with_default(Reply::Status(200, "ok")).await
+    }
+
+    /// Start on a free loopback port; every request gets `status` with an empty body unless
+    /// scripted.
+    pub async fn answering(status: u16) -> Receiver {
+        Receiver::with_default(Reply::Status(status, "")).await
+    }
+
+    async fn with_default(default: Reply) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(State::default());
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(State {
+            seen: Mutex::new(Vec::new()),
+            script: Mutex::new(VecDeque::new()),
+            default,
+        });
         let st = state.clone();
         let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let st = st.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| handle(st.clone(), req));
-                    let _ = http1::Builder::new()
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
             }
         });
-        Receiver { url, state, task }
+        Receiver {
+            url: format!("http://{addr}"),
+            addr,
+            state,
+            task,
+        }
     }
 
-    /// Answer the next requests with these replies, in order; then 200 again.
+    /// Answer the next requests with these replies, in order; then the default again.
     pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
         self.state.script.lock().unwrap().extend(replies);
     }
 
     pub fn seen(&self) -> Vec<Seen> {
         self.state.seen.lock().unwrap().clone()
+    }
+
+    /// How many requests have arrived.
+    pub fn count(&self) -> usize {
+        self.state.seen.lock().unwrap().len()
     }
 
     /// Wait (up to 10 s) until `count` requests have arrived.
@@ -142,7 +174,7 @@ async fn handle(
         .lock()
         .unwrap()
         .pop_front()
-        .unwrap_or(Reply::Status(200, "ok"));
+        .unwrap_or_else(|| state.default.clone());
     match reply {
         Reply::Status(code, body) => {
             let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
@@ -150,5 +182,31 @@ async fn handle(
             Ok(response)
         }
         Reply::Hang => std::future::pending().await,
+    }
+}
+
+/// Accepts connections and holds them open without reading or answering.
+pub struct BlackHole {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Drop for BlackHole {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl BlackHole {
+    pub async fn start() -> BlackHole {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        BlackHole { addr, task }
     }
 }
