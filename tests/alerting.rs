@@ -9,13 +9,12 @@ mod common;
 use common::alerts::*;
 use common::receiver::Receiver;
 use common::{free_port, wait_for, Gatehouse, Upstream};
-use http::StatusCode;
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn down_after_threshold_one_notification_a_reminder_and_one_resolve() {
     let app = Upstream::start("app").await;
-    let hook = Receiver::start(StatusCode::OK).await;
+    let hook = Receiver::answering(200).await;
     let body = with_route(
         &app,
         &format!(
@@ -134,7 +133,7 @@ async fn down_after_threshold_one_notification_a_reminder_and_one_resolve() {
 #[tokio::test(flavor = "multi_thread")]
 async fn twenty_probes_failing_together_make_one_notification() {
     let app = Upstream::start("app").await;
-    let hook = Receiver::start(StatusCode::OK).await;
+    let hook = Receiver::answering(200).await;
     let closed = free_port();
     let probes: String = (0..20)
         .map(|i| {
@@ -173,7 +172,7 @@ async fn twenty_probes_failing_together_make_one_notification() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_child_is_suppressed_while_its_parent_is_down_and_a_maintenance_window_only_records() {
     let app = Upstream::start("app").await;
-    let hook = Receiver::start(StatusCode::OK).await;
+    let hook = Receiver::answering(200).await;
     let closed = free_port();
     let now = jiff::Timestamp::now();
     let body = with_route(
@@ -248,7 +247,7 @@ async fn a_child_is_suppressed_while_its_parent_is_down_and_a_maintenance_window
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restart_while_firing_sends_no_duplicate() {
     let app = Upstream::start("app").await;
-    let hook = Receiver::start(StatusCode::OK).await;
+    let hook = Receiver::answering(200).await;
     let body = with_route(
         &app,
         &format!(
@@ -295,7 +294,7 @@ async fn a_restart_while_firing_sends_no_duplicate() {
 #[tokio::test(flavor = "multi_thread")]
 async fn error_ratio_rule_fires_from_real_5xx_traffic() {
     let app = Upstream::start("app").await;
-    let hook = Receiver::start(StatusCode::OK).await;
+    let hook = Receiver::answering(200).await;
     let body = with_route(
         &app,
         &alerting(
@@ -340,7 +339,7 @@ async fn error_ratio_rule_fires_from_real_5xx_traffic() {
 async fn an_app_recovering_seconds_after_its_database_never_pages() {
     let db = Upstream::start("db").await;
     let app = Upstream::start("app").await;
-    let hook = Receiver::start(StatusCode::OK).await;
+    let hook = Receiver::answering(200).await;
     let body = with_route(
         &app,
         &format!(

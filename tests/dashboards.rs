@@ -18,7 +18,6 @@ use common::redis::RedisServer;
 use common::targets::redis_commands;
 use common::tls::TestCa;
 use common::{free_port, wait_for, Gatehouse, Upstream};
-use http::StatusCode;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -234,8 +233,8 @@ alerting:
         app = s.app.addr,
         hole = s.hole.addr,
         redis = s.redis.url(),
-        hook = s.hook.url(),
-        broken = s.broken.url(),
+        hook = s.hook.url,
+        broken = s.broken.url,
     )
 }
 
@@ -307,8 +306,8 @@ async fn every_query_and_rule_works_against_a_real_gatehouse_and_prometheus() {
     let started = Instant::now();
     let s = Setup {
         app: Upstream::start("app").await,
-        hook: Receiver::start(StatusCode::OK).await,
-        broken: Receiver::start(StatusCode::INTERNAL_SERVER_ERROR).await,
+        hook: Receiver::answering(200).await,
+        broken: Receiver::answering(500).await,
         hole: BlackHole::start().await,
         redis: RedisServer::start().await,
         ca: TestCa::new(),

@@ -147,6 +147,7 @@ mod tests {
             conditions: Vec::new(),
             labels: Default::default(),
             depends_on: Vec::new(),
+            depends_on_settle: None,
         };
         let armed = Arc::new(Armed {
             probe,

@@ -281,8 +281,8 @@ impl Compiler {
         retries: u32,
         retry_delay: Duration,
     ) {
-        let worst = timeout.saturating_mul(retries.saturating_add(1))
-            + retry_delay.saturating_mul(retries);
+        let worst =
+            timeout.saturating_mul(retries.saturating_add(1)) + retry_delay.saturating_mul(retries);
         if worst > interval {
             let fmt = |d: Duration| humantime::format_duration(d).to_string();
             self.err(
