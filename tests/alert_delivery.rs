@@ -19,7 +19,7 @@ fn config(app: &Upstream, hook: &Receiver) -> String {
         app,
         &format!(
             "probes:
-  - {{ name: web, interval: 200ms, timeout: 1s, http: {{ url: \"http://{}/health\" }} }}
+  - {{ name: web, interval: 200ms, timeout: 200ms, http: {{ url: \"http://{}/health\" }} }}
 {}",
             app.addr,
             alerting(

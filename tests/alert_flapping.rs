@@ -24,7 +24,7 @@ async fn down_5s_up_3s_for_a_minute_sends_at_most_two_notifications() {
         &app,
         &format!(
             "probes:
-  - {{ name: web, interval: 200ms, timeout: 1s, http: {{ url: \"http://{}/health\" }} }}
+  - {{ name: web, interval: 200ms, timeout: 200ms, http: {{ url: \"http://{}/health\" }} }}
 {}",
             app.addr,
             alerting(

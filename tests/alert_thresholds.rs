@@ -18,8 +18,8 @@ async fn three_of_five_fires_on_a_target_failing_every_other_check_and_three_in_
         &a,
         &format!(
             "probes:
-  - {{ name: sometimes, interval: 200ms, timeout: 1s, http: {{ url: \"http://{}/flaky\" }} }}
-  - {{ name: also-sometimes, interval: 200ms, timeout: 1s, http: {{ url: \"http://{}/flaky\" }} }}
+  - {{ name: sometimes, interval: 200ms, timeout: 200ms, http: {{ url: \"http://{}/flaky\" }} }}
+  - {{ name: also-sometimes, interval: 200ms, timeout: 200ms, http: {{ url: \"http://{}/flaky\" }} }}
 {}",
             a.addr,
             b.addr,

@@ -19,7 +19,7 @@ async fn down_after_threshold_one_notification_a_reminder_and_one_resolve() {
         &app,
         &format!(
             "probes:
-  - {{ name: web, interval: 200ms, timeout: 1s, http: {{ url: \"http://{}/health\" }} }}
+  - {{ name: web, interval: 200ms, timeout: 200ms, http: {{ url: \"http://{}/health\" }} }}
 {}",
             app.addr,
             alerting(&hook, "  rules:\n    - { name: down, probe: web, failure_threshold: 3, success_threshold: 2, severity: critical, runbook: \"https://runbooks.example/web\" }")
@@ -137,7 +137,7 @@ async fn twenty_probes_failing_together_make_one_notification() {
     let closed = free_port();
     let probes: String = (0..20)
         .map(|i| {
-            format!("  - {{ name: node{i}, group: rack-a, interval: 300ms, timeout: 1s, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}\n")
+            format!("  - {{ name: node{i}, group: rack-a, interval: 300ms, timeout: 300ms, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}\n")
         })
         .collect();
     let body = with_route(
@@ -179,9 +179,9 @@ async fn a_child_is_suppressed_while_its_parent_is_down_and_a_maintenance_window
         &app,
         &format!(
             "probes:
-  - {{ name: db, interval: 200ms, timeout: 1s, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}
-  - {{ name: api, interval: 200ms, timeout: 1s, depends_on: [db], http: {{ url: \"http://127.0.0.1:{closed}/\" }} }}
-  - {{ name: batch, interval: 200ms, timeout: 1s, http: {{ url: \"http://{}/status/500\" }} }}
+  - {{ name: db, interval: 200ms, timeout: 200ms, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}
+  - {{ name: api, interval: 200ms, timeout: 200ms, depends_on: [db], http: {{ url: \"http://127.0.0.1:{closed}/\" }} }}
+  - {{ name: batch, interval: 200ms, timeout: 200ms, http: {{ url: \"http://{}/status/500\" }} }}
 {}",
             app.addr,
             alerting(
@@ -252,7 +252,7 @@ async fn a_restart_while_firing_sends_no_duplicate() {
         &app,
         &format!(
             "probes:
-  - {{ name: web, interval: 200ms, timeout: 1s, http: {{ url: \"http://{}/health\" }} }}
+  - {{ name: web, interval: 200ms, timeout: 200ms, http: {{ url: \"http://{}/health\" }} }}
 {}",
             app.addr,
             alerting(&hook, "  rules:\n    - { name: down, probe: web, failure_threshold: 2, success_threshold: 1 }")
@@ -344,8 +344,8 @@ async fn an_app_recovering_seconds_after_its_database_never_pages() {
         &app,
         &format!(
             "probes:
-  - {{ name: db, interval: 200ms, timeout: 1s, http: {{ url: \"http://{}/health\" }} }}
-  - {{ name: api, interval: 200ms, timeout: 1s, depends_on: [db], depends_on_settle: 5s, http: {{ url: \"http://{}/health\" }} }}
+  - {{ name: db, interval: 200ms, timeout: 200ms, http: {{ url: \"http://{}/health\" }} }}
+  - {{ name: api, interval: 200ms, timeout: 200ms, depends_on: [db], depends_on_settle: 5s, http: {{ url: \"http://{}/health\" }} }}
 {}",
             db.addr,
             app.addr,

@@ -19,7 +19,7 @@ async fn a_dead_notifier_does_not_hold_up_others_and_is_itself_alerted_like_a_fa
         &app,
         &format!(
             "probes:
-  - {{ name: web, interval: 200ms, timeout: 1s, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}
+  - {{ name: web, interval: 200ms, timeout: 200ms, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}
 alerting:
   default_rules: false
   evaluation_interval: 200ms
@@ -147,7 +147,7 @@ async fn silences_are_created_listed_and_expired_through_the_admin_api() {
         &app,
         &format!(
             "probes:
-  - {{ name: web, interval: 200ms, timeout: 1s, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}
+  - {{ name: web, interval: 200ms, timeout: 200ms, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}
 {}",
             alerting(
                 &hook,

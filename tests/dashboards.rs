@@ -212,12 +212,12 @@ routes:
   - {{ name: slow, upstream: app, path_prefix: /slow }}
 store: {{ memory: true }}
 probes:
-  - {{ name: web, group: site, interval: 200ms, timeout: 1s, http: {{ url: "http://{app}/health" }} }}
-  - {{ name: edge-cert, group: site, interval: 200ms, timeout: 1s, tls: {{ address: "127.0.0.1:{tls_port}", server_name: localhost, ca: "{ca}" }} }}
-  - {{ name: db, group: backend, interval: 200ms, timeout: 1s, tcp: {{ address: "127.0.0.1:{closed}" }} }}
-  - {{ name: api, group: backend, interval: 200ms, timeout: 1s, depends_on: [db], http: {{ url: "http://127.0.0.1:{closed}/" }} }}
-  - {{ name: hung, group: backend, interval: 200ms, timeout: 1s, http: {{ url: "http://{hole}/" }} }}
-  - {{ name: cache, group: backend, interval: 200ms, timeout: 1s, redis: {{ url: "{redis}" }} }}
+  - {{ name: web, group: site, interval: 200ms, timeout: 200ms, http: {{ url: "http://{app}/health" }} }}
+  - {{ name: edge-cert, group: site, interval: 200ms, timeout: 200ms, tls: {{ address: "127.0.0.1:{tls_port}", server_name: localhost, ca: "{ca}" }} }}
+  - {{ name: db, group: backend, interval: 200ms, timeout: 200ms, tcp: {{ address: "127.0.0.1:{closed}" }} }}
+  - {{ name: api, group: backend, interval: 200ms, timeout: 200ms, depends_on: [db], http: {{ url: "http://127.0.0.1:{closed}/" }} }}
+  - {{ name: hung, group: backend, interval: 200ms, timeout: 200ms, http: {{ url: "http://{hole}/" }} }}
+  - {{ name: cache, group: backend, interval: 200ms, timeout: 200ms, redis: {{ url: "{redis}" }} }}
 alerting:
   evaluation_interval: 200ms
   group_wait: 200ms

@@ -21,8 +21,8 @@ fn config(app: &Upstream, status_port: u16) -> String {
 routes:
   - {{ name: app, upstream: app }}
 probes:
-  - {{ name: web, interval: 200ms, timeout: 1s, http: {{ url: \"http://{app}/health\" }} }}
-  - {{ name: db, interval: 200ms, timeout: 1s, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}
+  - {{ name: web, interval: 200ms, timeout: 200ms, http: {{ url: \"http://{app}/health\" }} }}
+  - {{ name: db, interval: 200ms, timeout: 200ms, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}
 alerting:
   group_wait: 200ms
   rules:
@@ -330,7 +330,7 @@ async fn a_failed_check_is_not_an_outage_until_the_alert_fires() {
 routes:
   - {{ name: app, upstream: app }}
 probes:
-  - {{ name: web, interval: 200ms, timeout: 1s, http: {{ url: \"http://{app}/health\" }} }}
+  - {{ name: web, interval: 200ms, timeout: 200ms, http: {{ url: \"http://{app}/health\" }} }}
 alerting:
   group_wait: 200ms
   rules:
