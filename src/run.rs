@@ -104,6 +104,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         )
         .context("cannot start the probes")?,
     );
+    probes.set_maintenance(&config.alerting.maintenance);
 
     let config = Arc::new(config);
     let reload_error = crate::alerts::ReloadError::default();

@@ -117,6 +117,7 @@ pub(crate) async fn run(
                 hit_ratio: a.obs.hit_ratio,
                 failures,
                 lag,
+                maintenance: false,
             });
         }
         tokio::time::sleep(armed.probe.retry_delay).await;

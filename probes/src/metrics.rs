@@ -217,6 +217,7 @@ mod tests {
             hit_ratio: None,
             failures: Vec::new(),
             lag: Duration::ZERO,
+            maintenance: false,
         });
         let probe = ("probe".to_string(), "web".to_string());
         assert_eq!(

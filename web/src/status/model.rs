@@ -72,6 +72,9 @@ pub(crate) struct Day {
     /// `2026-11-23` (UTC).
     pub date: String,
     pub uptime: Option<f64>,
+    /// Checks taken during maintenance that day (left out of `uptime`); the bar shows such a
+    /// day as maintenance unless it also had failures outside it.
+    pub maintenance: u64,
     /// Titles of the incidents that touched the day.
     pub incidents: Vec<String>,
 }
@@ -200,12 +203,9 @@ fn maintenance_covers(
     c: &Component,
     probes: &BTreeMap<String, ProbeData>,
 ) -> bool {
-    let named = |s: &str| m.subjects.is_empty() || m.subjects.iter().any(|x| x == s);
-    let labelled =
-        |labels: &BTreeMap<String, String>| m.labels.iter().all(|(k, v)| labels.get(k) == Some(v));
     let probe = c.probes.iter().any(|p| {
         let own = probes.get(p).map(|d| d.labels.clone()).unwrap_or_default();
-        named(p) && labelled(&own)
+        m.covers(p, &own)
     });
     let route = c.routes.iter().any(|r| {
         let labels = BTreeMap::from([
@@ -213,9 +213,17 @@ fn maintenance_covers(
             ("subject".to_string(), r.clone()),
             ("group".to_string(), "routes".to_string()),
         ]);
-        named(r) && labelled(&labels)
+        m.covers(r, &labels)
     });
     probe || route
+}
+
+/// Whether an incident began inside a maintenance window that covers it (as alerting decides,
+/// by its subject and labels): planned work, shown as the maintenance, not as an incident.
+fn planned(i: &Incident, windows: &[Maintenance]) -> bool {
+    windows
+        .iter()
+        .any(|m| m.covers(&i.subject, &i.labels) && m.active(i.started_at))
 }
 
 /// An unwatched probe (no alert rule covers it) counts as down after this many failed checks
@@ -283,14 +291,24 @@ fn combined(histories: &[&History]) -> Option<f64> {
     ratio(checks, failures)
 }
 
+/// Buckets of several probes summed.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sum {
+    checks: u64,
+    failures: u64,
+    latency_sum_ms: f64,
+    maintenance: u64,
+}
+
 /// Buckets of several probes summed by start.
-fn merge<'a>(series: impl Iterator<Item = &'a Bucket>) -> BTreeMap<i64, (u64, u64, f64)> {
-    let mut out: BTreeMap<i64, (u64, u64, f64)> = BTreeMap::new();
+fn merge<'a>(series: impl Iterator<Item = &'a Bucket>) -> BTreeMap<i64, Sum> {
+    let mut out: BTreeMap<i64, Sum> = BTreeMap::new();
     for b in series {
         let e = out.entry(b.start).or_default();
-        e.0 += b.checks;
-        e.1 += b.failures;
-        e.2 += b.avg_ms * b.checks as f64;
+        e.checks += b.checks;
+        e.failures += b.failures;
+        e.latency_sum_ms += b.avg_ms * b.checks as f64;
+        e.maintenance += b.maintenance;
     }
     out
 }
@@ -321,9 +339,10 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
             .copied()
             .filter(|i| covers(c, &i.subject, &i.kind))
             .collect();
-        let in_maintenance = input.maintenance.iter().any(|m| {
-            maintenance_covers(m, c, input.probes) && gatehouse_alerting::maintenance_active(m, now)
-        });
+        let in_maintenance = input
+            .maintenance
+            .iter()
+            .any(|m| maintenance_covers(m, c, input.probes) && m.active(now));
         let health: Vec<Health> = c
             .probes
             .iter()
@@ -348,7 +367,7 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
         let all_mine: Vec<&Incident> = input
             .incidents
             .iter()
-            .filter(|i| covers(c, &i.subject, &i.kind))
+            .filter(|i| covers(c, &i.subject, &i.kind) && !planned(i, input.maintenance))
             .collect();
         let days = (0..90)
             .rev()
@@ -356,9 +375,9 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
                 let date = today.checked_sub(back.days()).ok()?;
                 let start = date.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp();
                 let end = start.checked_add(SignedDuration::from_hours(24)).ok()?;
-                let uptime = daily
-                    .get(&start.as_second())
-                    .and_then(|(checks, failures, _)| ratio(*checks, *failures));
+                let bucket = daily.get(&start.as_second());
+                let uptime = bucket.and_then(|b| ratio(b.checks, b.failures));
+                let maintenance = bucket.map_or(0, |b| b.maintenance);
                 let incidents = all_mine
                     .iter()
                     .filter(|i| i.started_at < end && i.ended_at.is_none_or(|e| e >= start))
@@ -373,6 +392,7 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
                 Some(Day {
                     date: date.to_string(),
                     uptime,
+                    maintenance,
                     incidents,
                 })
             })
@@ -383,11 +403,11 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
                 .flat_map(|h| h.series.iter()),
         )
         .into_iter()
-        .filter(|(_, (checks, _, _))| *checks > 0)
-        .filter_map(|(start, (checks, _, sum))| {
+        .filter(|(_, b)| b.checks > 0)
+        .filter_map(|(start, b)| {
             Some(Point {
                 at: Timestamp::from_second(start).ok()?,
-                ms: sum / checks as f64,
+                ms: b.latency_sum_ms / b.checks as f64,
             })
         })
         .collect();
@@ -439,11 +459,15 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
             details: cfg.show_errors.then(|| i.summary.clone()),
         })
     };
-    let incidents: Vec<PublicIncident> = open.iter().filter_map(|i| public(i)).collect();
+    let incidents: Vec<PublicIncident> = open
+        .iter()
+        .filter(|i| !planned(i, input.maintenance))
+        .filter_map(|i| public(i))
+        .collect();
     let mut history: Vec<PublicIncident> = input
         .incidents
         .iter()
-        .filter(|i| i.ended_at.is_some())
+        .filter(|i| i.ended_at.is_some() && !planned(i, input.maintenance))
         .filter_map(public)
         .collect();
     history.sort_by_key(|i| std::cmp::Reverse(i.started_at));
@@ -461,7 +485,7 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
                 .filter(|c| maintenance_covers(m, c, input.probes))
                 .map(|c| c.name.clone())
                 .collect();
-            let (s, e) = gatehouse_alerting::maintenance_window(m, now)?;
+            let (s, e) = m.window(now)?;
             (!components.is_empty() && s <= horizon).then(|| MaintenanceView {
                 name: m.name.clone(),
                 description: m.description.clone(),
