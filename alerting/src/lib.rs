@@ -3,6 +3,7 @@
 //! suppressed by dependencies, maintenance windows and silences; and the notifiers that tell
 //! people.
 
+mod clock;
 mod dispatch;
 mod engine;
 mod evaluate;
