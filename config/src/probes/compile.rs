@@ -484,58 +484,6 @@ impl Compiler {
         }
     }
 
-    fn store(&mut self, value: Option<Value>, state_dir: &Path) -> StoreConfig {
-        let raw: RawStore = value
-            .and_then(|v| self.section(v, "store"))
-            .unwrap_or_default();
-        let path = match (raw.memory, raw.path) {
-            (Some(true), Some(_)) => {
-                self.err(
-                    "store.memory",
-                    "`memory: true` and `path` exclude each other",
-                );
-                None
-            }
-            (Some(true), None) => None,
-            (_, Some(p)) if p.trim().is_empty() => {
-                self.err("store.path", "must name a file");
-                None
-            }
-            (_, Some(p)) => Some(PathBuf::from(p)),
-            (_, None) => Some(state_dir.join("gatehouse.db")),
-        };
-        let raw_retention = self.duration(
-            raw.raw_retention.as_deref(),
-            "store.raw_retention".into(),
-            defaults::RAW_RETENTION,
-        );
-        let hourly_retention = self.duration(
-            raw.hourly_retention.as_deref(),
-            "store.hourly_retention".into(),
-            defaults::HOURLY_RETENTION,
-        );
-        let daily_retention = self.duration(
-            raw.daily_retention.as_deref(),
-            "store.daily_retention".into(),
-            defaults::DAILY_RETENTION,
-        );
-        for (d, name) in [
-            (raw_retention, "raw_retention"),
-            (hourly_retention, "hourly_retention"),
-            (daily_retention, "daily_retention"),
-        ] {
-            if d < Duration::from_secs(3600) {
-                self.err(format!("store.{name}"), "must be at least 1h");
-            }
-        }
-        StoreConfig {
-            path,
-            raw_retention,
-            hourly_retention,
-            daily_retention,
-        }
-    }
-
     fn ca_file(&mut self, value: &str, path: &str) -> PathBuf {
         if value.trim().is_empty() {
             self.err(path, "must name a PEM file of CA certificates");

@@ -4,6 +4,7 @@
 pub(crate) mod compile;
 pub mod condition;
 pub(crate) mod raw;
+mod store;
 #[cfg(test)]
 mod tests;
 
