@@ -186,6 +186,7 @@ impl StatusPage {
         let view = model::build(&model::Inputs {
             config: page,
             maintenance: &config.alerting.maintenance,
+            rules: &config.alerting.rules,
             probes: &probes,
             incidents: &incidents,
             updates: &updates,

@@ -4,6 +4,7 @@
 
 use gatehouse_alerting::{Announcement, Incident, IncidentUpdate};
 use gatehouse_config::alerting::maintenance::Maintenance;
+use gatehouse_config::alerting::rules::{Impact, Rule};
 use gatehouse_config::status::{Component, StatusPageConfig};
 use gatehouse_probes::store::Bucket;
 use gatehouse_probes::History;
@@ -177,6 +178,8 @@ pub(crate) struct ProbeData {
 pub(crate) struct Inputs<'a> {
     pub config: &'a StatusPageConfig,
     pub maintenance: &'a [Maintenance],
+    /// The alert rules, for the impact of their incidents.
+    pub rules: &'a [Rule],
     pub probes: &'a BTreeMap<String, ProbeData>,
     /// Incidents of the last 90 days (open ones included).
     pub incidents: &'a [Incident],
@@ -241,7 +244,8 @@ pub(crate) enum Health {
     Down,
 }
 
-/// A probe's health: its open incidents when a rule watches it, else its failure streak.
+/// A probe's health: its open outage incidents when a rule watches it, else its failure
+/// streak.
 pub(crate) fn probe_health(name: &str, data: Option<&ProbeData>, open: &[&Incident]) -> Health {
     if open.iter().any(|i| i.kind == "probe" && i.subject == name) {
         return Health::Down;
@@ -255,16 +259,26 @@ pub(crate) fn probe_health(name: &str, data: Option<&ProbeData>, open: &[&Incide
     }
 }
 
-/// The state of one component: an outage when its probes' alerts fire (major when all of
-/// them), degraded by a route alert; never by one failed check.
+/// Whether an incident takes its subject down (its rule's `impact`, by default: probe rules)
+/// rather than degrading it (route rules, certificates, `impact: degraded`).
+fn outage(i: &Incident, rules: &[Rule]) -> bool {
+    rules
+        .iter()
+        .find(|r| r.name == i.rule)
+        .map_or(i.kind == "probe", |r| r.impact == Impact::Outage)
+}
+
+/// The state of one component: an outage when its probes' outage alerts fire (major when all
+/// of them), degraded while one of `degrading` (its other open incidents) is open; never by
+/// one failed check.
 pub(crate) fn component_level(
     probes: &[Health],
-    open: &[&Incident],
+    degrading: &[&Incident],
     in_maintenance: bool,
 ) -> Level {
     let known = probes.iter().filter(|h| **h != Health::Unknown).count();
     let down = probes.iter().filter(|h| **h == Health::Down).count();
-    let degraded = open.iter().any(|i| i.kind == "route");
+    let degraded = !degrading.is_empty();
     let level = if down > 0 && down == known {
         Level::MajorOutage
     } else if down > 0 {
@@ -343,12 +357,14 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
             .maintenance
             .iter()
             .any(|m| maintenance_covers(m, c, input.probes) && m.active(now));
+        let (outages, degrading): (Vec<&Incident>, Vec<&Incident>) =
+            mine.iter().partition(|i| outage(i, input.rules));
         let health: Vec<Health> = c
             .probes
             .iter()
-            .map(|p| probe_health(p, input.probes.get(p), &mine))
+            .map(|p| probe_health(p, input.probes.get(p), &outages))
             .collect();
-        let level = component_level(&health, &mine, in_maintenance);
+        let level = component_level(&health, &degrading, in_maintenance);
         levels.insert(c.name.as_str(), level);
         let pick = |f: fn(&ProbeData) -> Option<&History>| -> Vec<&History> {
             data.iter().filter_map(|d| f(d)).collect()
@@ -384,7 +400,10 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
                     .map(|i| {
                         format!(
                             "{} ({})",
-                            incident_title(std::slice::from_ref(&c.name), impact_of(i, c)),
+                            incident_title(
+                                std::slice::from_ref(&c.name),
+                                impact_of(i, c, input.rules)
+                            ),
                             crate::status::format::duration_text(i.duration(now))
                         )
                     })
@@ -435,7 +454,7 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
             .iter()
             .filter(|c| covers(c, &i.subject, &i.kind))
             .collect();
-        let impact = hit.iter().map(|c| impact_of(i, c)).max()?;
+        let impact = hit.iter().map(|c| impact_of(i, c, input.rules)).max()?;
         let components: Vec<String> = hit.iter().map(|c| c.name.clone()).collect();
         Some(PublicIncident {
             id: i.id,
@@ -512,7 +531,10 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
 
 /// What an incident did to its component: a probe alert is an outage (major when it is the
 /// component's only probe), a route alert a degradation.
-fn impact_of(i: &Incident, c: &Component) -> Level {
+fn impact_of(i: &Incident, c: &Component, rules: &[Rule]) -> Level {
+    if !outage(i, rules) {
+        return Level::Degraded;
+    }
     match i.kind.as_str() {
         "probe" if c.probes.len() <= 1 => Level::MajorOutage,
         "probe" => Level::PartialOutage,

@@ -134,6 +134,7 @@ fn render(
     let v = build(&Inputs {
         config: &cfg,
         maintenance,
+        rules: &[],
         probes: &p,
         incidents,
         updates,
@@ -233,6 +234,7 @@ fn major_outage_when_every_probe_is_down_and_errors_shown_only_when_configured()
     let v = build(&Inputs {
         config: &cfg,
         maintenance: &[],
+        rules: &[],
         probes: &p,
         incidents: &incidents,
         updates: &[],
@@ -461,6 +463,7 @@ fn planned_work_is_maintenance_not_an_incident_and_not_downtime() {
     let v = build(&Inputs {
         config: &cfg,
         maintenance: &[m],
+        rules: &[],
         probes: &p,
         incidents: &open,
         updates: &[],
@@ -484,4 +487,53 @@ fn planned_work_is_maintenance_not_an_incident_and_not_downtime() {
     let web = &v.groups[0].components[1];
     let bar = super::svg::uptime_bar(web).into_string();
     assert!(!bar.contains("maint"), "{bar}");
+}
+
+/// A rule's `impact` says what its incident does to a component: a probe rule with
+/// `impact: degraded` (a slow check) degrades; a plain probe rule is the outage.
+#[test]
+fn a_rule_with_impact_degraded_degrades_and_a_probe_rule_is_the_outage() {
+    let config = gatehouse_config::Config::from_yaml(
+        "listeners: [{ name: http, address: \"127.0.0.1:8080\" }]
+upstreams:
+  app: { backends: [{ address: \"127.0.0.1:3000\" }] }
+routes: [{ name: app, upstream: app }]
+probes:
+  - { name: web, http: { url: \"http://127.0.0.1:3000/\" } }
+alerting:
+  rules:
+    - { name: down, probe: web }
+    - { name: slow, probe: web, impact: degraded }
+",
+    )
+    .unwrap();
+    let rules = &config.alerting.rules;
+    let cfg = page();
+    let states = [
+        ("api-a", Some(true)),
+        ("api-b", Some(true)),
+        ("web", Some(false)),
+    ];
+    let p = probes(&states);
+    let mut slow = incident(1, "probe", "web", true);
+    slow.rule = "slow".into();
+    let mut down = incident(2, "probe", "web", true);
+    down.rule = "down".into();
+    let view = |incidents: &[Incident]| {
+        build(&Inputs {
+            config: &cfg,
+            maintenance: &[],
+            rules,
+            probes: &p,
+            incidents,
+            updates: &[],
+            announcements: &[],
+            now: now(),
+        })
+    };
+    let v = view(std::slice::from_ref(&slow));
+    assert_eq!(v.groups[0].components[1].status, Level::Degraded);
+    assert_eq!(v.incidents[0].title, "Web: degraded performance");
+    let v = view(&[slow, down]);
+    assert_eq!(v.groups[0].components[1].status, Level::MajorOutage);
 }
