@@ -378,3 +378,70 @@ async fn lockout_after_repeated_failures_then_release() {
     })
     .await;
 }
+
+/// A lockout with `store: redis`: failures through two instances add up, the block holds on
+/// both (with per-instance counters neither would have reached the limit), and when Redis is
+/// away `on_store_error` decides as for rate limits.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shared_lockout_counts_failures_on_every_instance_and_blocks_on_all() {
+    let mut redis = RedisServer::start().await;
+    let app = Upstream::start("app").await;
+    let body = format!(
+        "redis: {{ url: \"{}\", timeout: 250ms, key_prefix: \"gatehouse:\" }}\n",
+        redis.url()
+    ) + &upstreams(&app)
+        + r#"routes:
+  - { name: login, upstream: app, path_prefix: /status, policy: { lockouts: [{ name: guess, statuses: [401], max_failures: 4, window: 1m, block_for: 1m, key: [client_ip], store: redis }] } }
+  - { name: strict, upstream: app, path_prefix: /status/403, policy: { lockouts: [{ name: guess, statuses: [403], max_failures: 4, window: 1m, block_for: 1m, store: redis, on_store_error: deny }] } }
+"#;
+    let g1 = Gatehouse::start(&body).await;
+    let g2 = Gatehouse::start(&body).await;
+    let c = http();
+    let status = |g: &Gatehouse, path: &str| {
+        let rb = c.get(g.url(path));
+        async move { rb.send().await.unwrap().status().as_u16() }
+    };
+    // Two failures through each instance: each has seen only two of the four.
+    for g in [&g1, &g2, &g1, &g2] {
+        assert_eq!(status(g, "/status/401").await, 401);
+    }
+    // Failures are counted beside the response; then both refuse even a good request.
+    for g in [&g1, &g2] {
+        wait_for(
+            "the block on every instance",
+            Duration::from_secs(10),
+            || async { status(g, "/status/200").await == 429 },
+        )
+        .await;
+    }
+    let h = refusal(
+        c.get(g1.url("/status/401")).send().await.unwrap(),
+        429,
+        "locked_out",
+    )
+    .await;
+    retry_after(&h);
+    wait_rule_decision(&g2, "login", "lockout", "guess", "locked").await;
+    assert_eq!(
+        status(&g1, "/status/403").await,
+        403,
+        "another rule keeps its own count"
+    );
+
+    // Redis away: the default (`allow`) lets requests through, `deny` refuses with 503.
+    redis.kill();
+    wait_for(
+        "the strict route refusing without redis",
+        Duration::from_secs(10),
+        || async { status(&g1, "/status/403").await == 503 },
+    )
+    .await;
+    wait_rule_decision(&g1, "strict", "lockout", "guess", "store_error_denied").await;
+    wait_for(
+        "the login route passing without redis",
+        Duration::from_secs(10),
+        || async { status(&g2, "/status/200").await == 200 },
+    )
+    .await;
+    wait_rule_decision(&g2, "login", "lockout", "guess", "store_error_allowed").await;
+}

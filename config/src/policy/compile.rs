@@ -222,7 +222,7 @@ impl Compiler {
                     format!("duplicate rule name `{}`", r.name),
                 );
             }
-            if let Some(rule) = self.lockout(r, &p) {
+            if let Some(rule) = self.lockout(r, &p, redis) {
                 out.lockouts.push(rule);
             }
         }
@@ -374,31 +374,7 @@ impl Compiler {
             }
         };
         let key = self.key(r.key, &format!("{path}.key"));
-        let store = match r.store.unwrap_or(RawStore::Local) {
-            RawStore::Local => {
-                if r.on_store_error.is_some() {
-                    self.err(
-                        format!("{path}.on_store_error"),
-                        "applies to `store: redis` only",
-                    );
-                }
-                LimitStore::Local
-            }
-            RawStore::Redis => {
-                if !redis {
-                    self.err(
-                        format!("{path}.store"),
-                        "`store: redis` needs a top-level `redis` section with the server's url",
-                    );
-                }
-                LimitStore::Redis {
-                    on_error: match r.on_store_error.unwrap_or(RawFailMode::Allow) {
-                        RawFailMode::Allow => FailMode::Allow,
-                        RawFailMode::Deny => FailMode::Deny,
-                    },
-                }
-            }
-        };
+        let store = self.limit_store(r.store, r.on_store_error, path, redis);
         if r.max_keys.is_some() && store != LimitStore::Local {
             self.err(
                 format!("{path}.max_keys"),
@@ -433,7 +409,42 @@ impl Compiler {
         })
     }
 
-    fn lockout(&mut self, r: RawLockout, path: &str) -> Option<LockoutRule> {
+    /// `store` and `on_store_error` of a rate limit or a lockout.
+    fn limit_store(
+        &mut self,
+        store: Option<RawStore>,
+        on_store_error: Option<RawFailMode>,
+        path: &str,
+        redis: bool,
+    ) -> LimitStore {
+        match store.unwrap_or(RawStore::Local) {
+            RawStore::Local => {
+                if on_store_error.is_some() {
+                    self.err(
+                        format!("{path}.on_store_error"),
+                        "applies to `store: redis` only",
+                    );
+                }
+                LimitStore::Local
+            }
+            RawStore::Redis => {
+                if !redis {
+                    self.err(
+                        format!("{path}.store"),
+                        "`store: redis` needs a top-level `redis` section with the server's url",
+                    );
+                }
+                LimitStore::Redis {
+                    on_error: match on_store_error.unwrap_or(RawFailMode::Allow) {
+                        RawFailMode::Allow => FailMode::Allow,
+                        RawFailMode::Deny => FailMode::Deny,
+                    },
+                }
+            }
+        }
+    }
+
+    fn lockout(&mut self, r: RawLockout, path: &str, redis: bool) -> Option<LockoutRule> {
         check_name(self, &r.name, &format!("{path}.name"));
         if r.statuses.is_empty() {
             self.err(
@@ -477,6 +488,7 @@ impl Compiler {
         }
         let key = self.key(r.key, &format!("{path}.key"));
         let max_keys = self.max_keys(r.max_keys, &format!("{path}.max_keys"));
+        let store = self.limit_store(r.store, r.on_store_error, path, redis);
         Some(LockoutRule {
             name: r.name,
             statuses: r.statuses,
@@ -485,6 +497,7 @@ impl Compiler {
             block_for,
             key,
             max_keys,
+            store,
         })
     }
 

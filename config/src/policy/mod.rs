@@ -141,8 +141,11 @@ pub struct LockoutRule {
     pub block_for: Duration,
     /// What identifies the client.
     pub key: Vec<KeyPart>,
-    /// Most keys with counters held; the least recently used go first.
+    /// Most keys with counters held here (local counters are kept with a shared store too,
+    /// for the requests in flight); the least recently used go first.
     pub max_keys: usize,
+    /// Local, or failures and blocks shared by every instance through Redis.
+    pub store: LimitStore,
 }
 
 /// Client address allow/deny lists.

@@ -72,6 +72,8 @@ pub(crate) struct RawLockout {
     pub block_for: String,
     pub key: Option<Vec<String>>,
     pub max_keys: Option<u64>,
+    pub store: Option<RawStore>,
+    pub on_store_error: Option<RawFailMode>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

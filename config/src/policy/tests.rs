@@ -206,6 +206,27 @@ routes: [{ name: app, upstream: app, policies: [p] }]
             on_error: FailMode::Deny
         }
     );
+    let shared = config(
+        r#"
+redis: { url: "redis://127.0.0.1:6379/0" }
+routes: [{ name: app, upstream: app, policy: { lockouts: [{ name: l, statuses: [401], max_failures: 3, window: 1m, block_for: 1m, store: redis, on_store_error: deny }] } }]
+"#,
+    )
+    .expect("valid");
+    assert_eq!(
+        shared.routes[0].policy.lockouts[0].store,
+        LimitStore::Redis {
+            on_error: FailMode::Deny
+        }
+    );
+    let e = config(
+        "routes: [{ name: app, upstream: app, policy: { lockouts: [{ name: l, statuses: [401], max_failures: 3, window: 1m, block_for: 1m, store: redis }] } }]",
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("needs a top-level `redis` section"),
+        "{e}"
+    );
     let e =
         config("redis: { url: \"http://x\" }\nroutes: [{ name: app, upstream: app }]").unwrap_err();
     assert!(e.to_string().contains("redis.url"), "{e}");

@@ -8,6 +8,7 @@
 
 use super::bounded::{Bounded, Held};
 use super::key::Key;
+use super::redis_store::RedisStore;
 use gatehouse_config::policy::LockoutRule;
 use prometheus::{IntCounter, IntGauge};
 use std::sync::{Arc, Weak};
@@ -135,17 +136,51 @@ impl Lockout {
 pub(crate) struct Attempt {
     pub(crate) lockout: Arc<Lockout>,
     key: Key,
+    /// With `store: redis`: the server and the rule's key prefix there.
+    shared: Option<(Arc<RedisStore>, String)>,
     finished: std::sync::atomic::AtomicBool,
 }
 
 impl Attempt {
     /// A request admitted by [`Lockout::begin`] for `key`.
-    pub(crate) fn new(lockout: Arc<Lockout>, key: Key) -> Attempt {
+    pub(crate) fn new(
+        lockout: Arc<Lockout>,
+        key: Key,
+        shared: Option<(Arc<RedisStore>, String)>,
+    ) -> Attempt {
         Attempt {
             lockout,
             key,
+            shared,
             finished: Default::default(),
         }
+    }
+
+    /// Count a failure in the shared store, in the background (the response is not held for
+    /// it); a block it starts holds on every instance.
+    fn count_shared(&self, status: Option<u16>) {
+        let failed = status.is_some_and(|s| self.lockout.rule.statuses.contains(&s));
+        let (Some((redis, prefix)), true) = (&self.shared, failed) else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (redis, name, rule) = (
+            redis.clone(),
+            format!("{prefix}{:032x}", self.key),
+            self.lockout.rule.clone(),
+        );
+        rt.spawn(async move {
+            match redis
+                .lockout_failed(&name, rule.max_failures, rule.window, rule.block_for)
+                .await
+            {
+                Ok(true) => tracing::warn!(rule = %rule.name, block_for = ?rule.block_for, "a client reached the shared lockout limit and is blocked on every instance"),
+                Ok(false) => {}
+                Err(e) => tracing::debug!(rule = %rule.name, error = %e, "a failure could not be counted in the shared lockout"),
+            }
+        });
     }
 
     /// Give the slot back with the response's `status`; an interim (1xx) response other than
@@ -154,10 +189,14 @@ impl Attempt {
         if status.is_some_and(|s| (100..200).contains(&s) && s != 101) {
             return false;
         }
-        !self
+        if self
             .finished
             .swap(true, std::sync::atomic::Ordering::Relaxed)
-            && self.lockout.finish(self.key, status, Instant::now())
+        {
+            return false;
+        }
+        self.count_shared(status);
+        self.lockout.finish(self.key, status, Instant::now())
     }
 }
 
@@ -181,6 +220,7 @@ mod tests {
             block_for: Duration::from_secs(10),
             key: vec![KeyPart::ClientIp],
             max_keys,
+            store: gatehouse_config::policy::LimitStore::Local,
         }
     }
 

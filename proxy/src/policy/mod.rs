@@ -38,7 +38,7 @@ use crate::respond::Refusal;
 use cors::{CorsRuntime, Preflight};
 use credentials::Credentials;
 use gatehouse_config::policy::origin::Origin;
-use gatehouse_config::policy::{Csrf, IpGate, LimitStore};
+use gatehouse_config::policy::{Csrf, FailMode, IpGate, LimitStore};
 use gatehouse_config::routes::Route;
 use http::HeaderValue;
 use key::key_of;
@@ -52,7 +52,11 @@ use std::time::{Duration, Instant};
 
 struct LockoutRun {
     counters: Arc<Lockout>,
+    /// With `store: redis`: the server, and the rule's key prefix there.
+    shared: Option<(Arc<RedisStore>, String)>,
     locked: IntCounter,
+    error_allowed: IntCounter,
+    error_denied: IntCounter,
 }
 
 /// A route's policy, ready for the request path.
@@ -164,9 +168,19 @@ impl RoutePolicy {
                     l
                 });
             stores.lockouts.insert(id, counters.clone());
+            let shared = match rule.store {
+                LimitStore::Redis { .. } => redis
+                    .clone()
+                    .map(|r| (r, format!("lo:{name}:{}:", rule.name))),
+                LimitStore::Local => None,
+            };
+            let c = |d: &str| metrics.decision(name, "lockout", &rule.name, d);
             lockouts.push(LockoutRun {
                 counters,
-                locked: metrics.decision(name, "lockout", &rule.name, "locked"),
+                shared,
+                locked: c("locked"),
+                error_allowed: c("store_error_allowed"),
+                error_denied: c("store_error_denied"),
             });
         }
         RoutePolicy {
@@ -248,7 +262,7 @@ impl RoutePolicy {
                 }
             }
         }
-        if let Some(refused) = self.lockouts(req, client, notes) {
+        if let Some(refused) = self.lockouts(req, client, notes).await {
             return refused;
         }
         if let Some(refused) = self.rate_limits(req, client, notes).await {
@@ -306,7 +320,7 @@ impl RoutePolicy {
         if let Some(refused) = self.ip_gate(client) {
             return refused;
         }
-        if let Some(refused) = self.lockouts(req, client, notes) {
+        if let Some(refused) = self.lockouts(req, client, notes).await {
             return refused;
         }
         self.rate_limits(req, client, notes)
@@ -320,24 +334,50 @@ impl RoutePolicy {
             .then(|| refuse(Refusal::FORBIDDEN, "your address may not use this route"))
     }
 
-    fn lockouts(
+    async fn lockouts(
         &self,
         req: &RequestHeader,
         client: Option<IpAddr>,
         notes: &mut Notes,
     ) -> Option<Answer> {
+        let locked = |l: &LockoutRun, left: Duration| {
+            l.locked.inc();
+            Some(Answer::Refuse {
+                refusal: Refusal::LOCKED_OUT,
+                message: "too many failed attempts; try again later",
+                headers: vec![("retry-after", retry_after(left))],
+            })
+        };
         let now = Instant::now();
         for l in &self.lockouts {
             let key = key_of(&l.counters.rule.key, &self.route, client, req);
             if let Err(left) = l.counters.begin(key, now) {
-                l.locked.inc();
-                return Some(Answer::Refuse {
-                    refusal: Refusal::LOCKED_OUT,
-                    message: "too many failed attempts; try again later",
-                    headers: vec![("retry-after", retry_after(left))],
-                });
+                return locked(l, left);
             }
-            notes.attempts.push(Attempt::new(l.counters.clone(), key));
+            // Dropped on a refusal below, which gives the local slot back uncounted.
+            let attempt = Attempt::new(l.counters.clone(), key, l.shared.clone());
+            if let Some((redis, prefix)) = &l.shared {
+                match redis.lockout_state(&format!("{prefix}{key:032x}")).await {
+                    Ok((Some(left), _)) => return locked(l, left),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(rule = %l.counters.rule.name, error = %e, "shared lockout not checked");
+                        if let LimitStore::Redis {
+                            on_error: FailMode::Deny,
+                        } = l.counters.rule.store
+                        {
+                            l.error_denied.inc();
+                            return Some(Answer::Refuse {
+                                refusal: Refusal::LIMIT_UNAVAILABLE,
+                                message: "the lockout store is unavailable; retry shortly",
+                                headers: vec![("retry-after", "1".into())],
+                            });
+                        }
+                        l.error_allowed.inc();
+                    }
+                }
+            }
+            notes.attempts.push(attempt);
         }
         None
     }
