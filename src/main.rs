@@ -44,9 +44,11 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
-    /// Validate a configuration file without starting anything (exit 0 when valid, 2 with
-    /// every problem listed). Also checks that the certificate files it names can be read
-    /// and that the state directory can be written, as the user running the check.
+    /// Validate a configuration file without starting anything.
+    ///
+    /// Exit 0 when valid, 2 with every problem listed. Also checks that the certificate files
+    /// it names can be read and that the state directory can be written, as the user running
+    /// the check.
     Check {
         /// The YAML configuration file.
         #[arg(short, long)]
@@ -56,8 +58,10 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: check::Format,
     },
-    /// Ask a running gatehouse whether it is ready (`GET /readyz` on the admin listener):
-    /// exit 0 when it answers 200, 1 otherwise. For container health checks (no curl needed).
+    /// Ask a running gatehouse whether it is ready.
+    ///
+    /// `GET /readyz` on the admin listener: exit 0 when it answers 200, 1 otherwise (2 for a
+    /// URL it cannot ask). For container health checks: no curl needed.
     Health {
         /// The readiness URL (plain HTTP).
         #[arg(long, default_value = health::DEFAULT_URL)]
@@ -66,7 +70,9 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         timeout: u64,
     },
-    /// Write a commented starter config for a site behind automatic HTTPS; it passes `check`.
+    /// Write a commented starter config for a site behind automatic HTTPS.
+    ///
+    /// The file passes `check` as written; it is never overwritten without --force.
     Init {
         /// The site's domain name (repeat for more names on the same certificate).
         #[arg(long = "domain", required = true)]
@@ -84,16 +90,20 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Print the JSON Schema of the configuration file (for editors: yaml-language-server's
-    /// `# yaml-language-server: $schema=FILE` modeline).
+    /// Print the JSON Schema of the configuration file.
+    ///
+    /// For editors: save it and name it in the config's first line,
+    /// `# yaml-language-server: $schema=FILE`.
     Schema,
-    /// Print a shell completion script: `gatehouse completions bash > /etc/bash_completion.d/gatehouse`.
+    /// Print a shell completion script.
+    ///
+    /// E.g. `gatehouse completions bash > /usr/share/bash-completion/completions/gatehouse`.
     Completions {
         /// The shell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) on standard output, or write one per command into a directory.
+    /// Print the man page (roff), or write one per command into a directory.
     Man {
         /// Write gatehouse.1 and gatehouse-COMMAND.1 here instead.
         #[arg(long)]
