@@ -79,6 +79,7 @@ pub(crate) async fn bridge(probes: Arc<Probes>, alerting: Arc<Alerting>) {
                 at: Timestamp::try_from(r.at).unwrap_or_else(|_| Timestamp::now()),
             }),
             Err(RecvError::Lagged(n)) => {
+                probes.missed("alerting", n);
                 tracing::warn!(missed = n, "alerting fell behind the probe results");
             }
             Err(RecvError::Closed) => return,

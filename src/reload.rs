@@ -98,6 +98,7 @@ impl Reloader {
         warn_about_restart_only_changes(current.config(), &config);
         crate::load::log_warnings(&config);
         let config_probes = config.probes.clone();
+        let maintenance = config.alerting.maintenance.clone();
         match ProxyState::build(config, Some(&current), &self.proxy_metrics, &self.rt) {
             Ok(next) => {
                 let routes = next.config().routes.len();
@@ -106,6 +107,7 @@ impl Reloader {
                     .set_files(file_certs, next.config().tls.default_certificate.clone());
                 self.state.store(Arc::new(next));
                 self.probes.apply(&config_probes);
+                self.probes.set_maintenance(&maintenance);
                 self.alerting.apply(next_config);
                 self.set_error(None);
                 self.metrics.reloads.with_label_values(&["success"]).inc();

@@ -48,9 +48,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
     let tls_metrics = TlsMetrics::register(&registry)?;
     let acme_metrics = AcmeMetrics::register(&registry)?;
     let listener_metrics = ListenerMetrics::register(&registry)?;
-    let telemetry = Arc::new(
-        Telemetry::start(&config.telemetry, &registry).map_err(|e| anyhow::anyhow!("{e}"))?,
-    );
+    let telemetry = Arc::new(Telemetry::start(&config.telemetry, &registry)?);
     let build_info = IntGaugeVec::new(
         Opts::new(
             "gatehouse_build_info",
@@ -91,8 +89,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
             certs.clone(),
             acme_tokens.clone(),
             acme_metrics,
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        )?;
         // Stored certificates are served from the first handshake; orders run in the background.
         manager.start(control.handle(), ready.clone());
         acme_manager = Some(manager);
@@ -107,6 +104,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         )
         .context("cannot start the probes")?,
     );
+    probes.set_maintenance(&config.alerting.maintenance);
 
     let config = Arc::new(config);
     let reload_error = crate::alerts::ReloadError::default();

@@ -110,6 +110,72 @@ async fn tokens_and_scopes() {
     }
 }
 
+/// Every admin route and method by who asks: no token is 401, a read token may read but gets
+/// 403 on every change, a write token passes the guard (whatever its handler answers next).
+#[tokio::test(flavor = "multi_thread")]
+async fn every_route_by_method_and_scope() {
+    let app = Upstream::start("app").await;
+    let body = format!(
+        "upstreams:\n  app: {{ backends: [{{ address: \"{}\" }}] }}\nroutes: [{{ name: app, upstream: app }}]\n",
+        app.addr
+    );
+    let g = Admin::start(TOKENS, &body).await;
+    let c = reqwest::Client::new();
+    // (method, path, a change)
+    let table = [
+        ("GET", "/metrics", false),
+        ("GET", "/api/v1/routes", false),
+        ("GET", "/api/v1/probes", false),
+        ("GET", "/api/v1/probes/p/history", false),
+        ("GET", "/api/v1/incidents", false),
+        ("GET", "/api/v1/announcements", false),
+        ("GET", "/api/v1/silences", false),
+        ("HEAD", "/api/v1/incidents", false),
+        ("POST", "/api/v1/incidents/1/updates", true),
+        ("POST", "/api/v1/announcements", true),
+        ("DELETE", "/api/v1/announcements/1", true),
+        ("POST", "/api/v1/silences", true),
+        ("DELETE", "/api/v1/silences/x", true),
+        ("PUT", "/api/v1/silences", true),
+        ("PATCH", "/api/v1/routes", true),
+    ];
+    for (method, path, change) in table {
+        let req = |token: Option<&str>| {
+            let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let rb = c.request(m, g.admin(path)).json(&json!({}));
+            match token {
+                Some(t) => rb.bearer_auth(t),
+                None => rb,
+            }
+        };
+        assert_eq!(
+            status(req(None)).await,
+            401,
+            "{method} {path} without a token"
+        );
+        let read = status(req(Some(READ))).await;
+        if change {
+            assert_eq!(read, 403, "{method} {path} with a read token");
+        } else {
+            assert!(
+                ![401, 403].contains(&read),
+                "{method} {path} with a read token: {read}"
+            );
+        }
+        let write = status(req(Some(WRITE))).await;
+        assert!(
+            ![401, 403].contains(&write),
+            "{method} {path} with a write token: {write}"
+        );
+    }
+    // An empty incident id is no incident.
+    let r = c
+        .post(g.admin("/api/v1/incidents//updates"))
+        .bearer_auth(WRITE)
+        .json(&json!({ "message": "x" }));
+    assert_eq!(status(r).await, 404);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn tokens_change_on_reload() {
     let body = "upstreams:\n  app: { backends: [{ address: \"127.0.0.1:9\" }] }\nroutes: [{ name: app, upstream: app }]\n";

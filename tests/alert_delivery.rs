@@ -9,7 +9,6 @@ mod common;
 use common::alerts::*;
 use common::receiver::Receiver;
 use common::{wait_for, Gatehouse, Upstream};
-use http::StatusCode;
 use serde_json::Value;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -20,7 +19,7 @@ fn config(app: &Upstream, hook: &Receiver) -> String {
         app,
         &format!(
             "probes:
-  - {{ name: web, interval: 200ms, timeout: 1s, http: {{ url: \"http://{}/health\" }} }}
+  - {{ name: web, interval: 200ms, timeout: 200ms, http: {{ url: \"http://{}/health\" }} }}
 {}",
             app.addr,
             alerting(
@@ -51,7 +50,7 @@ async fn deliveries(g: &Gatehouse) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_page_survives_a_notifier_down_longer_than_every_quick_retry() {
     let app = Upstream::start("app").await;
-    let hook = Receiver::start(StatusCode::INTERNAL_SERVER_ERROR).await;
+    let hook = Receiver::answering(500).await;
     let g = Gatehouse::start(&config(&app, &hook)).await;
     app.healthy.store(false, Ordering::SeqCst);
     // The old notifier gave up after 4 attempts in about 5 s: fail for longer than that.
@@ -59,7 +58,7 @@ async fn a_page_survives_a_notifier_down_longer_than_every_quick_retry() {
         hook.count() >= 6
     })
     .await;
-    let first = hook.all()[0].at;
+    let first = hook.seen()[0].at;
     wait_for("6 s of failures", DEADLINE, || async {
         first.elapsed() >= Duration::from_secs(6)
     })
@@ -93,7 +92,7 @@ async fn a_page_survives_a_notifier_down_longer_than_every_quick_retry() {
             >= 5.0
     );
 
-    hook.answer(StatusCode::OK, Vec::new());
+    hook.answer(200, Vec::new());
     wait_for("the firing, delivered", DEADLINE, || async {
         !hook.accepted().is_empty()
     })
@@ -135,7 +134,7 @@ async fn a_page_survives_a_notifier_down_longer_than_every_quick_retry() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_notifier_down_for_the_whole_incident_gets_one_message_with_both_times() {
     let app = Upstream::start("app").await;
-    let hook = Receiver::start(StatusCode::BAD_GATEWAY).await;
+    let hook = Receiver::answering(502).await;
     let g = Gatehouse::start(&config(&app, &hook)).await;
     app.healthy.store(false, Ordering::SeqCst);
     wait_for("a failed attempt", DEADLINE, || async { hook.count() >= 2 }).await;
@@ -157,7 +156,7 @@ async fn a_notifier_down_for_the_whole_incident_gets_one_message_with_both_times
         },
     )
     .await;
-    hook.answer(StatusCode::OK, Vec::new());
+    hook.answer(200, Vec::new());
     wait_for("the one message", DEADLINE, || async {
         !hook.accepted().is_empty()
     })
@@ -184,23 +183,20 @@ async fn a_notifier_down_for_the_whole_incident_gets_one_message_with_both_times
 #[tokio::test(flavor = "multi_thread")]
 async fn retry_after_of_a_429_is_honoured() {
     let app = Upstream::start("app").await;
-    let hook = Receiver::start(StatusCode::TOO_MANY_REQUESTS).await;
-    hook.answer(
-        StatusCode::TOO_MANY_REQUESTS,
-        vec![("retry-after", "3".to_string())],
-    );
+    let hook = Receiver::answering(429).await;
+    hook.answer(429, vec![("retry-after", "3".to_string())]);
     let g = Gatehouse::start(&config(&app, &hook)).await;
     app.healthy.store(false, Ordering::SeqCst);
     wait_for("the first attempt", DEADLINE, || async {
         hook.count() >= 1
     })
     .await;
-    hook.answer(StatusCode::OK, Vec::new());
+    hook.answer(200, Vec::new());
     wait_for("the delivery", DEADLINE, || async {
         !hook.accepted().is_empty()
     })
     .await;
-    let all = hook.all();
+    let all = hook.seen();
     // Without Retry-After the second attempt comes after 100-200 ms (backoff 200ms).
     let gap = all[1].at.duration_since(all[0].at);
     assert!(
@@ -214,13 +210,13 @@ async fn retry_after_of_a_429_is_honoured() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pending_delivery_survives_a_crash_and_goes_out_once_after_the_restart() {
     let app = Upstream::start("app").await;
-    let hook = Receiver::start(StatusCode::SERVICE_UNAVAILABLE).await;
+    let hook = Receiver::answering(503).await;
     let mut g = Gatehouse::start(&config(&app, &hook)).await;
     app.healthy.store(false, Ordering::SeqCst);
     wait_for("failed attempts", DEADLINE, || async { hook.count() >= 2 }).await;
     // Killed (SIGKILL) while the page waits in the outbox; the notifier recovers meanwhile.
     g.kill();
-    hook.answer(StatusCode::OK, Vec::new());
+    hook.answer(200, Vec::new());
     let restarted = std::time::Instant::now();
     g.respawn().await;
     wait_for("the firing after the restart", DEADLINE, || async {

@@ -7,7 +7,6 @@ mod common;
 use common::alerts::*;
 use common::receiver::Receiver;
 use common::{wait_for, Gatehouse, Upstream};
-use http::StatusCode;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -20,12 +19,12 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread")]
 async fn down_5s_up_3s_for_a_minute_sends_at_most_two_notifications() {
     let app = Upstream::start("app").await;
-    let hook = Receiver::start(StatusCode::OK).await;
+    let hook = Receiver::answering(200).await;
     let body = with_route(
         &app,
         &format!(
             "probes:
-  - {{ name: web, interval: 200ms, timeout: 1s, http: {{ url: \"http://{}/health\" }} }}
+  - {{ name: web, interval: 200ms, timeout: 200ms, http: {{ url: \"http://{}/health\" }} }}
 {}",
             app.addr,
             alerting(

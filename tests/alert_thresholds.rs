@@ -8,19 +8,18 @@ mod common;
 use common::alerts::*;
 use common::receiver::Receiver;
 use common::{wait_for, Gatehouse, Upstream};
-use http::StatusCode;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_of_five_fires_on_a_target_failing_every_other_check_and_three_in_a_row_does_not() {
     let a = Upstream::start("a").await;
     let b = Upstream::start("b").await;
-    let hook = Receiver::start(StatusCode::OK).await;
+    let hook = Receiver::answering(200).await;
     let body = with_route(
         &a,
         &format!(
             "probes:
-  - {{ name: sometimes, interval: 200ms, timeout: 1s, http: {{ url: \"http://{}/flaky\" }} }}
-  - {{ name: also-sometimes, interval: 200ms, timeout: 1s, http: {{ url: \"http://{}/flaky\" }} }}
+  - {{ name: sometimes, interval: 200ms, timeout: 200ms, http: {{ url: \"http://{}/flaky\" }} }}
+  - {{ name: also-sometimes, interval: 200ms, timeout: 200ms, http: {{ url: \"http://{}/flaky\" }} }}
 {}",
             a.addr,
             b.addr,

@@ -9,18 +9,17 @@ mod common;
 use common::alerts::*;
 use common::receiver::Receiver;
 use common::{free_port, wait_for, Gatehouse, Upstream};
-use http::StatusCode;
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn down_after_threshold_one_notification_a_reminder_and_one_resolve() {
     let app = Upstream::start("app").await;
-    let hook = Receiver::start(StatusCode::OK).await;
+    let hook = Receiver::answering(200).await;
     let body = with_route(
         &app,
         &format!(
             "probes:
-  - {{ name: web, interval: 200ms, timeout: 1s, http: {{ url: \"http://{}/health\" }} }}
+  - {{ name: web, interval: 200ms, timeout: 200ms, http: {{ url: \"http://{}/health\" }} }}
 {}",
             app.addr,
             alerting(&hook, "  rules:\n    - { name: down, probe: web, failure_threshold: 3, success_threshold: 2, severity: critical, runbook: \"https://runbooks.example/web\" }")
@@ -134,11 +133,11 @@ async fn down_after_threshold_one_notification_a_reminder_and_one_resolve() {
 #[tokio::test(flavor = "multi_thread")]
 async fn twenty_probes_failing_together_make_one_notification() {
     let app = Upstream::start("app").await;
-    let hook = Receiver::start(StatusCode::OK).await;
+    let hook = Receiver::answering(200).await;
     let closed = free_port();
     let probes: String = (0..20)
         .map(|i| {
-            format!("  - {{ name: node{i}, group: rack-a, interval: 300ms, timeout: 1s, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}\n")
+            format!("  - {{ name: node{i}, group: rack-a, interval: 300ms, timeout: 300ms, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}\n")
         })
         .collect();
     let body = with_route(
@@ -173,16 +172,16 @@ async fn twenty_probes_failing_together_make_one_notification() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_child_is_suppressed_while_its_parent_is_down_and_a_maintenance_window_only_records() {
     let app = Upstream::start("app").await;
-    let hook = Receiver::start(StatusCode::OK).await;
+    let hook = Receiver::answering(200).await;
     let closed = free_port();
     let now = jiff::Timestamp::now();
     let body = with_route(
         &app,
         &format!(
             "probes:
-  - {{ name: db, interval: 200ms, timeout: 1s, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}
-  - {{ name: api, interval: 200ms, timeout: 1s, depends_on: [db], http: {{ url: \"http://127.0.0.1:{closed}/\" }} }}
-  - {{ name: batch, interval: 200ms, timeout: 1s, http: {{ url: \"http://{}/status/500\" }} }}
+  - {{ name: db, interval: 200ms, timeout: 200ms, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}
+  - {{ name: api, interval: 200ms, timeout: 200ms, depends_on: [db], http: {{ url: \"http://127.0.0.1:{closed}/\" }} }}
+  - {{ name: batch, interval: 200ms, timeout: 200ms, http: {{ url: \"http://{}/status/500\" }} }}
 {}",
             app.addr,
             alerting(
@@ -227,14 +226,18 @@ async fn a_child_is_suppressed_while_its_parent_is_down_and_a_maintenance_window
         "in maintenance window `batch-upgrade`"
     );
     assert!(find("db")["suppressed"].is_null());
-    // The status is still recorded: the probe's history has the failures.
+    // The status is still recorded: the probe's history has the failures, marked as taken
+    // during maintenance and so left out of its uptime.
     let h: Value = reqwest::get(g.admin("/api/v1/probes/batch/history?range=24h"))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert!(h["failures"].as_u64().unwrap() >= 2, "{h}");
+    assert!(h["maintenance"].as_u64().unwrap() >= 2, "{h}");
+    assert_eq!(h["checks"], 0, "{h}");
+    assert_eq!(h["uptime"], Value::Null, "{h}");
+    assert!(h["recent_failures"].as_array().unwrap().len() >= 2, "{h}");
     assert_eq!(
         g.metric_with(
             "gatehouse_alerts_suppressed",
@@ -248,12 +251,12 @@ async fn a_child_is_suppressed_while_its_parent_is_down_and_a_maintenance_window
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restart_while_firing_sends_no_duplicate() {
     let app = Upstream::start("app").await;
-    let hook = Receiver::start(StatusCode::OK).await;
+    let hook = Receiver::answering(200).await;
     let body = with_route(
         &app,
         &format!(
             "probes:
-  - {{ name: web, interval: 200ms, timeout: 1s, http: {{ url: \"http://{}/health\" }} }}
+  - {{ name: web, interval: 200ms, timeout: 200ms, http: {{ url: \"http://{}/health\" }} }}
 {}",
             app.addr,
             alerting(&hook, "  rules:\n    - { name: down, probe: web, failure_threshold: 2, success_threshold: 1 }")
@@ -295,7 +298,7 @@ async fn a_restart_while_firing_sends_no_duplicate() {
 #[tokio::test(flavor = "multi_thread")]
 async fn error_ratio_rule_fires_from_real_5xx_traffic() {
     let app = Upstream::start("app").await;
-    let hook = Receiver::start(StatusCode::OK).await;
+    let hook = Receiver::answering(200).await;
     let body = with_route(
         &app,
         &alerting(
@@ -340,13 +343,13 @@ async fn error_ratio_rule_fires_from_real_5xx_traffic() {
 async fn an_app_recovering_seconds_after_its_database_never_pages() {
     let db = Upstream::start("db").await;
     let app = Upstream::start("app").await;
-    let hook = Receiver::start(StatusCode::OK).await;
+    let hook = Receiver::answering(200).await;
     let body = with_route(
         &app,
         &format!(
             "probes:
-  - {{ name: db, interval: 200ms, timeout: 1s, http: {{ url: \"http://{}/health\" }} }}
-  - {{ name: api, interval: 200ms, timeout: 1s, depends_on: [db], depends_on_settle: 5s, http: {{ url: \"http://{}/health\" }} }}
+  - {{ name: db, interval: 200ms, timeout: 200ms, http: {{ url: \"http://{}/health\" }} }}
+  - {{ name: api, interval: 200ms, timeout: 200ms, depends_on: [db], depends_on_settle: 5s, http: {{ url: \"http://{}/health\" }} }}
 {}",
             db.addr,
             app.addr,

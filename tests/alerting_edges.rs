@@ -7,20 +7,19 @@ mod common;
 use common::alerts::*;
 use common::receiver::{BlackHole, Receiver};
 use common::{free_port, wait_for, Gatehouse, Upstream};
-use http::StatusCode;
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dead_notifier_does_not_hold_up_others_and_is_itself_alerted_like_a_failed_reload() {
     let app = Upstream::start("app").await;
-    let hook = Receiver::start(StatusCode::OK).await;
+    let hook = Receiver::answering(200).await;
     let hole = BlackHole::start().await;
     let closed = free_port();
     let body = with_route(
         &app,
         &format!(
             "probes:
-  - {{ name: web, interval: 200ms, timeout: 1s, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}
+  - {{ name: web, interval: 200ms, timeout: 200ms, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}
 alerting:
   default_rules: false
   evaluation_interval: 200ms
@@ -37,8 +36,7 @@ alerting:
     - {{ notifiers: [hole, hook], severity: critical }}
     - {{ notifiers: [hook] }}
 ",
-            hole.addr,
-            hook.url()
+            hole.addr, hook.url
         ),
     );
     let g = Gatehouse::start(&body).await;
@@ -103,7 +101,7 @@ alerting:
 #[tokio::test(flavor = "multi_thread")]
 async fn notify_test_sends_through_the_named_notifier() {
     let app = Upstream::start("app").await;
-    let hook = Receiver::start(StatusCode::OK).await;
+    let hook = Receiver::answering(200).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gatehouse.yaml");
     let body = Gatehouse::yaml(
@@ -130,7 +128,7 @@ async fn notify_test_sends_through_the_named_notifier() {
     let all = notifications(&hook);
     assert_eq!(all.len(), 1);
     assert_eq!(all[0]["test"], true);
-    assert_eq!(hook.all()[0].path, "/hook");
+    assert_eq!(hook.seen()[0].path, "/hook");
     let unknown = run("nope");
     assert_eq!(unknown.status.code(), Some(2));
     let err = String::from_utf8_lossy(&unknown.stderr);
@@ -143,13 +141,13 @@ async fn notify_test_sends_through_the_named_notifier() {
 #[tokio::test(flavor = "multi_thread")]
 async fn silences_are_created_listed_and_expired_through_the_admin_api() {
     let app = Upstream::start("app").await;
-    let hook = Receiver::start(StatusCode::OK).await;
+    let hook = Receiver::answering(200).await;
     let closed = free_port();
     let body = with_route(
         &app,
         &format!(
             "probes:
-  - {{ name: web, interval: 200ms, timeout: 1s, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}
+  - {{ name: web, interval: 200ms, timeout: 200ms, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}
 {}",
             alerting(
                 &hook,

@@ -18,7 +18,6 @@ use common::redis::RedisServer;
 use common::targets::redis_commands;
 use common::tls::TestCa;
 use common::{free_port, wait_for, Gatehouse, Upstream};
-use http::StatusCode;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -213,12 +212,12 @@ routes:
   - {{ name: slow, upstream: app, path_prefix: /slow }}
 store: {{ memory: true }}
 probes:
-  - {{ name: web, group: site, interval: 200ms, timeout: 1s, http: {{ url: "http://{app}/health" }} }}
-  - {{ name: edge-cert, group: site, interval: 200ms, timeout: 1s, tls: {{ address: "127.0.0.1:{tls_port}", server_name: localhost, ca: "{ca}" }} }}
-  - {{ name: db, group: backend, interval: 200ms, timeout: 1s, tcp: {{ address: "127.0.0.1:{closed}" }} }}
-  - {{ name: api, group: backend, interval: 200ms, timeout: 1s, depends_on: [db], http: {{ url: "http://127.0.0.1:{closed}/" }} }}
-  - {{ name: hung, group: backend, interval: 200ms, timeout: 1s, http: {{ url: "http://{hole}/" }} }}
-  - {{ name: cache, group: backend, interval: 200ms, timeout: 1s, redis: {{ url: "{redis}" }} }}
+  - {{ name: web, group: site, interval: 200ms, timeout: 200ms, http: {{ url: "http://{app}/health" }} }}
+  - {{ name: edge-cert, group: site, interval: 200ms, timeout: 200ms, tls: {{ address: "127.0.0.1:{tls_port}", server_name: localhost, ca: "{ca}" }} }}
+  - {{ name: db, group: backend, interval: 200ms, timeout: 200ms, tcp: {{ address: "127.0.0.1:{closed}" }} }}
+  - {{ name: api, group: backend, interval: 200ms, timeout: 200ms, depends_on: [db], http: {{ url: "http://127.0.0.1:{closed}/" }} }}
+  - {{ name: hung, group: backend, interval: 200ms, timeout: 200ms, http: {{ url: "http://{hole}/" }} }}
+  - {{ name: cache, group: backend, interval: 200ms, timeout: 200ms, redis: {{ url: "{redis}" }} }}
 alerting:
   evaluation_interval: 200ms
   group_wait: 200ms
@@ -234,8 +233,8 @@ alerting:
         app = s.app.addr,
         hole = s.hole.addr,
         redis = s.redis.url(),
-        hook = s.hook.url(),
-        broken = s.broken.url(),
+        hook = s.hook.url,
+        broken = s.broken.url,
     )
 }
 
@@ -307,8 +306,8 @@ async fn every_query_and_rule_works_against_a_real_gatehouse_and_prometheus() {
     let started = Instant::now();
     let s = Setup {
         app: Upstream::start("app").await,
-        hook: Receiver::start(StatusCode::OK).await,
-        broken: Receiver::start(StatusCode::INTERNAL_SERVER_ERROR).await,
+        hook: Receiver::answering(200).await,
+        broken: Receiver::answering(500).await,
         hole: BlackHole::start().await,
         redis: RedisServer::start().await,
         ca: TestCa::new(),

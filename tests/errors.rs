@@ -8,7 +8,6 @@ mod common;
 use common::policy::{http, upstreams};
 use common::receiver::{sentry_events, Receiver};
 use common::{wait_for, Gatehouse, Upstream};
-use hyper::StatusCode;
 use std::time::Duration;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -23,7 +22,7 @@ fn sentry(dsn_host: &Receiver, extra: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn upstream_5xx_and_connect_failures_become_events_without_credentials() {
     let app = Upstream::start("app").await;
-    let dsn_host = Receiver::start(StatusCode::OK).await;
+    let dsn_host = Receiver::answering(200).await;
     let body = upstreams(&app)
         + &sentry(&dsn_host, ", sensitive_query_params: [order_secret]")
         + "routes:\n  - { name: shop, upstream: app }\n  - { name: gone, upstream: dead, path_prefix: /gone }\n";
@@ -54,10 +53,10 @@ async fn upstream_5xx_and_connect_failures_become_events_without_credentials() {
     wait_for(
         "two events at the DSN host",
         Duration::from_secs(10),
-        || async { sentry_events(&dsn_host.all()).len() >= 2 },
+        || async { sentry_events(&dsn_host.seen()).len() >= 2 },
     )
     .await;
-    let all = dsn_host.all();
+    let all = dsn_host.seen();
     for r in &all {
         assert_eq!(r.path, "/api/42/envelope/");
         let auth = r.headers["x-sentry-auth"].to_str().unwrap();
@@ -120,7 +119,7 @@ async fn upstream_5xx_and_connect_failures_become_events_without_credentials() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_burst_of_errors_sends_at_most_max_events() {
     let app = Upstream::start("app").await;
-    let dsn_host = Receiver::start(StatusCode::OK).await;
+    let dsn_host = Receiver::answering(200).await;
     let body = upstreams(&app)
         + &sentry(&dsn_host, ", max_events: 5/1h")
         + "routes:\n  - { name: shop, upstream: app }\n";
@@ -153,5 +152,5 @@ async fn a_burst_of_errors_sends_at_most_max_events() {
             == Some(5.0)
     })
     .await;
-    assert_eq!(sentry_events(&dsn_host.all()).len(), 5);
+    assert_eq!(sentry_events(&dsn_host.seen()).len(), 5);
 }

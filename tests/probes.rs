@@ -82,7 +82,7 @@ async fn http_tcp_tls_dns_and_redis_probes_report_what_they_saw() {
     );
     let body = format!(
         r#"store: {{ memory: true }}
-probing: {{ interval: 1s, timeout: 2s }}
+probing: {{ interval: 1s, timeout: 1s }}
 probes:
   - name: ok
     group: web

@@ -21,8 +21,8 @@ fn config(app: &Upstream, status_port: u16) -> String {
 routes:
   - {{ name: app, upstream: app }}
 probes:
-  - {{ name: web, interval: 200ms, timeout: 1s, http: {{ url: \"http://{app}/health\" }} }}
-  - {{ name: db, interval: 200ms, timeout: 1s, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}
+  - {{ name: web, interval: 200ms, timeout: 200ms, http: {{ url: \"http://{app}/health\" }} }}
+  - {{ name: db, interval: 200ms, timeout: 200ms, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}
 alerting:
   group_wait: 200ms
   rules:
@@ -330,7 +330,7 @@ async fn a_failed_check_is_not_an_outage_until_the_alert_fires() {
 routes:
   - {{ name: app, upstream: app }}
 probes:
-  - {{ name: web, interval: 200ms, timeout: 1s, http: {{ url: \"http://{app}/health\" }} }}
+  - {{ name: web, interval: 200ms, timeout: 200ms, http: {{ url: \"http://{app}/health\" }} }}
 alerting:
   group_wait: 200ms
   rules:
@@ -373,4 +373,99 @@ status_page:
     .await;
     let v = status_json(&base).await;
     assert_eq!(v["incidents"][0]["title"], "Website: major outage");
+}
+
+/// A maintenance window scoped by labels: the probe it covers shows "maintenance", its failed
+/// checks are kept but left out of its uptime (the day is blue in the bar), its incident is
+/// not a public incident; a probe failing outside the window is the outage. The JSON, the
+/// HTML bar, the badges and the operator's history agree.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_label_scoped_maintenance_window_is_shown_where_it_applies_and_left_out_of_uptime() {
+    let app = Upstream::start("app").await;
+    let port = free_port();
+    let closed = free_port();
+    let start = (jiff::Timestamp::now() - jiff::SignedDuration::from_mins(1))
+        .round(jiff::Unit::Second)
+        .unwrap();
+    let body = format!(
+        "upstreams:
+  app: {{ backends: [{{ address: \"{app}\" }}] }}
+routes:
+  - {{ name: app, upstream: app }}
+probes:
+  - {{ name: web, interval: 200ms, timeout: 200ms, labels: {{ team: web }}, http: {{ url: \"http://{app}/health\" }} }}
+  - {{ name: db, interval: 200ms, timeout: 200ms, labels: {{ team: data }}, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}
+  - {{ name: cache, interval: 200ms, timeout: 200ms, labels: {{ team: cache }}, tcp: {{ address: \"127.0.0.1:{closed}\" }} }}
+alerting:
+  group_wait: 200ms
+  rules:
+    - {{ name: probe-down, probe: \"*\", failure_threshold: 2 }}
+  maintenance:
+    - {{ name: db-upgrade, description: \"Upgrading the database\", labels: {{ team: data }}, start: \"{start}\", duration: 1h }}
+status_page:
+  listen: \"127.0.0.1:{port}\"
+  components:
+    - {{ name: Website, probes: [web] }}
+    - {{ name: Database, probes: [db] }}
+    - {{ name: Cache, probes: [cache] }}
+",
+        app = app.addr
+    );
+    let g = Gatehouse::start(&body).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let component = |v: &Value, i: usize| v["groups"][0]["components"][i].clone();
+    wait_for(
+        "the cache outage, the database in maintenance",
+        DEADLINE,
+        || async {
+            let v = status_json(&base).await;
+            component(&v, 2)["status"] == "major_outage"
+                && component(&v, 1)["status"] == "maintenance"
+                && component(&v, 1)["days"][89]["maintenance"]
+                    .as_u64()
+                    .unwrap_or(0)
+                    >= 3
+        },
+    )
+    .await;
+    let v = status_json(&base).await;
+    assert_eq!(component(&v, 0)["status"], "operational");
+    let titles: Vec<&str> = v["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["title"].as_str())
+        .collect();
+    assert_eq!(titles, ["Cache: major outage"], "{v}");
+    // The database's checks all fell in the window: no uptime to count, a maintenance day.
+    let db = component(&v, 1);
+    assert_eq!(db["uptime"]["24h"], Value::Null, "{db}");
+    assert_eq!(db["days"][89]["uptime"], Value::Null, "{db}");
+    let cache = component(&v, 2);
+    assert_eq!(cache["uptime"]["24h"], 0.0, "{cache}");
+    assert_eq!(cache["days"][89]["maintenance"], 0);
+    assert_eq!(component(&v, 0)["days"][89]["maintenance"], 0);
+    assert_eq!(v["maintenance"][0]["components"], json!(["Database"]));
+    // The page's bars: only the database has a maintenance day.
+    let page = text(format!("{base}/")).await;
+    assert_eq!(page.matches("rect class=\"maint\"").count(), 1, "{page}");
+    // The badges say the same.
+    let status = text(format!("{base}/badge/database/status.svg")).await;
+    assert!(status.contains("maintenance"), "{status}");
+    let status = text(format!("{base}/badge/cache/status.svg")).await;
+    assert!(status.contains("major outage"), "{status}");
+    // The operator's history keeps every check, marked.
+    let h: Value = reqwest::get(g.admin("/api/v1/probes/db/history?range=24h"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(h["checks"], 0, "{h}");
+    assert!(h["maintenance"].as_u64().unwrap() >= 3, "{h}");
+    assert!(!h["recent_failures"].as_array().unwrap().is_empty(), "{h}");
+}
+
+async fn text(url: String) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
 }

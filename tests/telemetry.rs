@@ -7,7 +7,6 @@ mod common;
 use common::policy::{http, upstreams};
 use common::receiver::{otlp_spans, BlackHole, Receiver};
 use common::{free_port, wait_for, Gatehouse, Upstream};
-use hyper::StatusCode;
 use std::time::{Duration, Instant};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -22,9 +21,9 @@ fn telemetry(endpoint: &str, extra: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn server_spans_continue_the_callers_trace_and_reach_the_collector() {
     let app = Upstream::start("app").await;
-    let collector = Receiver::start(StatusCode::OK).await;
+    let collector = Receiver::answering(200).await;
     let body = upstreams(&app)
-        + &telemetry(&collector.url(), "")
+        + &telemetry(&collector.url, "")
         + "routes:\n  - { name: api, upstream: app, path_prefix: /api }\n";
     let g = Gatehouse::start(&body).await;
     let c = http();
@@ -62,10 +61,10 @@ async fn server_spans_continue_the_callers_trace_and_reach_the_collector() {
     wait_for(
         "both spans at the collector",
         Duration::from_secs(10),
-        || async { otlp_spans(&collector.all()).len() >= 2 },
+        || async { otlp_spans(&collector.seen()).len() >= 2 },
     )
     .await;
-    let reqs = collector.all();
+    let reqs = collector.seen();
     assert!(reqs
         .iter()
         .all(|r| r.path == "/v1/traces" && r.method == "POST"));
@@ -141,9 +140,9 @@ async fn server_spans_continue_the_callers_trace_and_reach_the_collector() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sampler_follows_the_parent_and_the_ratio() {
     let app = Upstream::start("app").await;
-    let collector = Receiver::start(StatusCode::OK).await;
+    let collector = Receiver::answering(200).await;
     let body = upstreams(&app)
-        + &telemetry(&collector.url(), ", sample_ratio: 0.0")
+        + &telemetry(&collector.url, ", sample_ratio: 0.0")
         + "routes:\n  - { name: api, upstream: app }\n";
     let g = Gatehouse::start(&body).await;
     let c = http();
@@ -172,13 +171,13 @@ async fn the_sampler_follows_the_parent_and_the_ratio() {
         .await
         .unwrap();
     wait_for("the sampled span", Duration::from_secs(10), || async {
-        otlp_spans(&collector.all())
+        otlp_spans(&collector.seen())
             .iter()
             .any(|s| s.trace_id == TRACE)
     })
     .await;
     // Spans leave in order, so the unsampled ones would have arrived by now.
-    let spans = otlp_spans(&collector.all());
+    let spans = otlp_spans(&collector.seen());
     assert_eq!(spans.len(), 1, "{spans:?}");
 }
 

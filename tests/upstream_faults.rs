@@ -5,6 +5,7 @@
 mod common;
 
 use common::Gatehouse;
+use gatehouse_testkit::canned::{self, After};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -161,27 +162,8 @@ async fn ejections(g: &Gatehouse, backend: &str) -> Option<f64> {
 /// A backend that answers every request with `answer` and then closes (with a reset when
 /// `reset`).
 async fn scripted(answer: &'static [u8], reset: bool) -> std::net::SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut head = Vec::new();
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = s.write_all(answer).await;
-                if reset {
-                    let _ = s.set_zero_linger();
-                }
-            });
-        }
-    });
-    addr
+    let after = if reset { After::Reset } else { After::Close };
+    canned::serve(answer, after).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -85,6 +85,18 @@ pub(crate) fn group_key(labels: &BTreeMap<String, String>, group_by: &[String]) 
 }
 
 impl Dispatcher {
+    /// The wall clock stepped by `d`: move every group's timers with it, so that group_wait,
+    /// group_interval and repeat_interval keep their real length.
+    pub(crate) fn shift(&mut self, d: jiff::SignedDuration) {
+        use crate::incident::shifted;
+        for g in self.groups.values_mut() {
+            g.created = shifted(g.created, d);
+            for t in [&mut g.last_flush, &mut g.last_sent].into_iter().flatten() {
+                *t = shifted(*t, d);
+            }
+        }
+    }
+
     /// An alert fires (or its value changed). An alert already in another group (its key
     /// changed with `group_by` on a reload) moves to its new group, keeping whether it was
     /// notified, so that it is neither paged twice nor left behind.

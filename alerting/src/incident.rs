@@ -123,6 +123,27 @@ pub(crate) struct Tracker {
     history: u128,
 }
 
+/// `t` moved by `d` (unchanged at the ends of time).
+pub(crate) fn shifted(t: Timestamp, d: jiff::SignedDuration) -> Timestamp {
+    t.checked_add(d).unwrap_or(t)
+}
+
+impl Tracker {
+    /// The wall clock stepped by `d`: move the instants this tracker measures from, so that a
+    /// `for:` or a success hold keeps its real length.
+    pub(crate) fn shift(&mut self, d: jiff::SignedDuration) {
+        for t in [&mut self.bad_since, &mut self.good_since]
+            .into_iter()
+            .flatten()
+        {
+            *t = shifted(*t, d);
+        }
+        for t in &mut self.opens {
+            *t = shifted(*t, d);
+        }
+    }
+}
+
 /// Nagios' percent state change over the last `window` transitions of `history`: each change
 /// weighs from 1.25 (newest) down to 0.75 (oldest), so a subject that flapped a while ago
 /// and has been steady since reads lower than one flapping now.

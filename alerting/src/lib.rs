@@ -3,12 +3,12 @@
 //! suppressed by dependencies, maintenance windows and silences; and the notifiers that tell
 //! people.
 
+mod clock;
 mod dispatch;
 mod engine;
 mod evaluate;
 mod facts;
 mod incident;
-mod maintenance;
 mod metrics;
 mod notification;
 pub mod notify;
@@ -20,7 +20,6 @@ mod store;
 
 pub use facts::{CertFact, Facts, NoFacts, ProbeEvent};
 pub use incident::Incident;
-pub use maintenance::{maintenance_active, maintenance_window};
 pub use metrics::AlertMetrics;
 pub use notification::{dedup_key, Alert, Notification, Status};
 pub use outbox::{Delivery, DeliveryState};

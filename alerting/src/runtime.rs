@@ -312,6 +312,7 @@ fn run(mut engine: Engine, rx: Receiver<Command>, sources: Sources, notifiers: N
     let (done_tx, done_rx) = std::sync::mpsc::channel::<(i64, Outcome)>();
     let mut next_eval = Instant::now();
     let mut next_flush = Instant::now();
+    let mut steps = crate::clock::StepWatch::new(Timestamp::now(), Instant::now());
     loop {
         let wait = next_flush
             .min(next_eval)
@@ -321,6 +322,10 @@ fn run(mut engine: Engine, rx: Receiver<Command>, sources: Sources, notifiers: N
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => return,
         };
+        if let Some(step) = steps.step(Timestamp::now(), Instant::now()) {
+            tracing::warn!(step = %step, "the wall clock stepped; running alert timers keep their real length");
+            engine.clock_stepped(step);
+        }
         let mut stop = None;
         for cmd in first
             .into_iter()

@@ -195,30 +195,12 @@ async fn read_capped(response: &mut reqwest::Response, cap: usize) -> Result<Byt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
+    use gatehouse_testkit::canned::{self, After};
 
-    /// A server that answers every connection with `answer` once the request head is read.
+    /// A server that answers every connection with `answer` once the request head is read,
+    /// then holds it open: a slow peer, unless the answer is complete.
     async fn server(answer: &'static [u8]) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 4096];
-                    let mut head = Vec::new();
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match s.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let _ = s.write_all(answer).await;
-                    // Hold the connection open: a slow peer, unless the answer is complete.
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                });
-            }
-        });
+        let addr = canned::serve(answer, After::Hold(Duration::from_secs(5))).await;
         format!("http://{addr}/")
     }
 

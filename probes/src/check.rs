@@ -6,7 +6,9 @@ use crate::kinds::{self, Attempt};
 use crate::result::CheckResult;
 use gatehouse_config::probes::{Probe, ProbeKind};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 /// What a probe prepares once per (re)configuration: TLS configs, resolvers, clients.
 pub(crate) enum Prepared {
@@ -75,17 +77,33 @@ fn verdict(armed: &Armed, a: &Attempt) -> Vec<String> {
 }
 
 /// Run one check: up to `1 + retries` attempts, `retry_delay` apart, stopping at the first
-/// that is up.
-pub(crate) async fn run(armed: &Armed, heartbeats: &Heartbeats, lag: Duration) -> CheckResult {
-    let at = SystemTime::now();
+/// that is up. Each attempt holds one of the global `slots`; the sleep between attempts
+/// does not, so a target that keeps failing slowly does not starve the other probes.
+/// `None` when the slots are closed (shutting down).
+pub(crate) async fn run(
+    armed: &Armed,
+    heartbeats: &Heartbeats,
+    slots: &Semaphore,
+    scheduled: Instant,
+) -> Option<CheckResult> {
     let mut attempts = 0;
+    let mut start = None;
     loop {
         attempts += 1;
+        let permit = slots.acquire().await.ok()?;
+        // The check starts (and its lag ends) when its first attempt gets a slot.
+        let (at, lag) = *start.get_or_insert_with(|| {
+            (
+                SystemTime::now(),
+                Instant::now().saturating_duration_since(scheduled),
+            )
+        });
         let a = attempt(armed, heartbeats).await;
+        drop(permit);
         let failures = verdict(armed, &a);
         let last = attempts > armed.probe.retries;
         if failures.is_empty() || last {
-            return CheckResult {
+            return Some(CheckResult {
                 probe: armed.name.clone(),
                 group: armed.group.clone(),
                 kind: armed.probe.kind.tag().as_str(),
@@ -99,8 +117,68 @@ pub(crate) async fn run(armed: &Armed, heartbeats: &Heartbeats, lag: Duration) -
                 hit_ratio: a.obs.hit_ratio,
                 failures,
                 lag,
-            };
+                maintenance: false,
+            });
         }
         tokio::time::sleep(armed.probe.retry_delay).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse_config::probes::HeartbeatProbe;
+    use gatehouse_config::secret::Secret;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_retry_sleeps_without_holding_a_slot() {
+        let probe = Probe {
+            name: "broken".into(),
+            group: "default".into(),
+            kind: ProbeKind::Heartbeat(HeartbeatProbe {
+                token: Secret("t".into()),
+                period: Duration::from_secs(60),
+                grace: Duration::ZERO,
+            }),
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(1),
+            retries: 2,
+            retry_delay: Duration::from_millis(300),
+            conditions: Vec::new(),
+            labels: Default::default(),
+            depends_on: Vec::new(),
+            depends_on_settle: None,
+        };
+        let armed = Arc::new(Armed {
+            probe,
+            name: "broken".into(),
+            group: "default".into(),
+            prepared: Prepared::Broken("fails at once".into()),
+        });
+        let slots = Arc::new(Semaphore::new(1));
+        let heartbeats = Arc::new(Heartbeats::default());
+        let scheduled = Instant::now();
+        let task = {
+            let (armed, slots, heartbeats) = (armed.clone(), slots.clone(), heartbeats.clone());
+            tokio::spawn(async move { run(&armed, &heartbeats, &slots, scheduled).await })
+        };
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(
+            slots.available_permits(),
+            1,
+            "the only slot is free while it waits to retry"
+        );
+        let other = tokio::time::timeout(Duration::from_millis(50), slots.acquire()).await;
+        assert!(other.is_ok(), "another probe gets the slot meanwhile");
+        drop(other);
+        let result = task.await.ok().flatten();
+        let result = result.as_ref().map(|r| (r.up, r.attempts));
+        assert_eq!(result, Some((false, 3)));
+        slots.close();
+        assert!(
+            run(&armed, &heartbeats, &slots, scheduled).await.is_none(),
+            "closed: no check"
+        );
     }
 }

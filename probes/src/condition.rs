@@ -13,16 +13,28 @@ use std::time::Duration;
 /// At most this many characters of measured text go into a reason.
 const EXCERPT_CHARS: usize = 100;
 
-/// Check one condition. `Err` says what was measured, e.g. "`status == 200`: status was 500".
-pub fn check(condition: &Condition, obs: &Observation) -> Result<(), String> {
-    holds(condition, obs).map_err(|why| format!("`{}`: {why}", condition.text))
+/// Why a condition does not hold: the condition as written and what was measured, e.g.
+/// "`status == 200`: status was 500". Not an error of the check (a failed condition is a
+/// result), so a plain value: the text goes into the probe's result as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmet(pub String);
+
+impl std::fmt::Display for Unmet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Check one condition.
+pub fn check(condition: &Condition, obs: &Observation) -> Result<(), Unmet> {
+    holds(condition, obs).map_err(|why| Unmet(format!("`{}`: {why}", condition.text)))
 }
 
 /// Every failed condition's reason; empty when all hold.
 pub fn evaluate(conditions: &[Condition], obs: &Observation) -> Vec<String> {
     conditions
         .iter()
-        .filter_map(|c| check(c, obs).err())
+        .filter_map(|c| check(c, obs).err().map(|u| u.0))
         .collect()
 }
 

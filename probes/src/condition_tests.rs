@@ -30,7 +30,7 @@ fn up(text: &str, obs: &Observation) {
 fn down(text: &str, obs: &Observation) -> String {
     match check(&cond(text), obs) {
         Ok(()) => panic!("expected `{text}` to fail"),
-        Err(e) => e,
+        Err(e) => e.0,
     }
 }
 
@@ -443,7 +443,7 @@ fn a_condition_the_parser_never_builds_fails_without_panicking() {
         status: Some(200),
         ..Default::default()
     };
-    let why = check(&odd, &obs).unwrap_err();
+    let why = check(&odd, &obs).unwrap_err().0;
     assert!(why.contains("cannot be applied"), "{why}");
 }
 

@@ -5,8 +5,10 @@ use crate::heartbeat::Heartbeats;
 use crate::metrics::ProbeMetrics;
 use crate::result::CheckResult;
 use crate::writer::Writer;
+use arc_swap::ArcSwap;
+use gatehouse_config::alerting::maintenance::Maintenance;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 use tokio::sync::broadcast;
@@ -28,8 +30,34 @@ fn unix_ms<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error
     s.serialize_i64(crate::result::unix_millis(*t))
 }
 
+/// What marks a result as taken during maintenance: the windows, and the labels of each
+/// probe they match on.
+#[derive(Default)]
+pub(crate) struct Marks {
+    pub windows: Vec<Maintenance>,
+    pub labels: HashMap<String, BTreeMap<String, String>>,
+}
+
+impl Marks {
+    fn covers(&self, r: &CheckResult) -> bool {
+        if self.windows.is_empty() {
+            return false;
+        }
+        let Some(labels) = self.labels.get(&*r.probe) else {
+            return false;
+        };
+        let Ok(at) = jiff::Timestamp::try_from(r.at) else {
+            return false;
+        };
+        self.windows
+            .iter()
+            .any(|m| m.covers(&r.probe, labels) && m.active(at))
+    }
+}
+
 pub(crate) struct Hub {
     pub metrics: ProbeMetrics,
+    pub marks: ArcSwap<Marks>,
     pub heartbeats: Heartbeats,
     pub writer: Writer,
     states: RwLock<HashMap<Arc<str>, ProbeState>>,
@@ -42,12 +70,14 @@ impl Hub {
             metrics,
             heartbeats: Heartbeats::default(),
             writer,
+            marks: ArcSwap::default(),
             states: RwLock::new(HashMap::new()),
             stream: broadcast::channel(4096).0,
         }
     }
 
-    pub(crate) fn publish(&self, result: CheckResult) {
+    pub(crate) fn publish(&self, mut result: CheckResult) {
+        result.maintenance = self.marks.load().covers(&result);
         let result = Arc::new(result);
         self.metrics.observe(&result);
         {

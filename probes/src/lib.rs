@@ -26,6 +26,7 @@ pub use observation::Observation;
 pub use result::{CheckResult, Phases};
 pub use store::{History, MemoryStore, Range, Retention, SqliteStore, Store, StoreError};
 
+use gatehouse_config::alerting::maintenance::Maintenance;
 use gatehouse_config::probes::{Probe, ProbesConfig, StoreConfig};
 use hub::Hub;
 use scheduler::Scheduler;
@@ -103,6 +104,8 @@ impl Probes {
                 .flatten()
                 .and_then(|v| v.parse().ok())
         });
+        let windows = self.hub.marks.load().windows.clone();
+        self.mark(&config.probes, windows);
         let (started, restarted, stopped) =
             self.scheduler.apply(&config.probes, config.concurrency);
         self.probes.store(Arc::new(config.probes.clone()));
@@ -117,10 +120,32 @@ impl Probes {
         }
     }
 
+    /// The maintenance windows (from `alerting.maintenance`): a check taken while one covers
+    /// its probe is marked, stored, and left out of uptime.
+    pub fn set_maintenance(&self, windows: &[Maintenance]) {
+        self.mark(&self.probes.load(), windows.to_vec());
+    }
+
+    fn mark(&self, probes: &[Probe], windows: Vec<Maintenance>) {
+        let labels = probes
+            .iter()
+            .map(|p| (p.name.clone(), p.alert_labels()))
+            .collect();
+        self.hub
+            .marks
+            .store(Arc::new(hub::Marks { windows, labels }));
+    }
+
     /// Every completed check, as it completes. A slow subscriber that falls more than 4096
     /// results behind gets `Lagged` and skips ahead.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<CheckResult>> {
         self.hub.subscribe()
+    }
+
+    /// Count `n` results a subscriber missed (it got `Lagged(n)`), in
+    /// `gatehouse_probe_results_missed_total{subscriber}`.
+    pub fn missed(&self, subscriber: &str, n: u64) {
+        self.hub.metrics.missed(subscriber, n);
     }
 
     /// The configured probes with their current state (`None` before the first check).

@@ -20,6 +20,7 @@ pub struct ProbeMetrics {
     pub(crate) lag: Histogram,
     pub(crate) skipped: IntCounterVec,
     pub(crate) store_errors: IntCounterVec,
+    missed: IntCounterVec,
 }
 
 const PHASES: [&str; 4] = ["dns", "connect", "tls", "first_byte"];
@@ -69,6 +70,10 @@ impl ProbeMetrics {
                 Opts::new("gatehouse_probe_store_errors_total", "Failures of the result store by operation (open, write, prune, queue_full); probing goes on."),
                 &["op"],
             )?,
+            missed: IntCounterVec::new(
+                Opts::new("gatehouse_probe_results_missed_total", "Probe results a subscriber never got because it fell more than 4096 results behind (subscriber: alerting); an alert rule judged on the ones it got."),
+                &["subscriber"],
+            )?,
         };
         registry.register(Box::new(m.up.clone()))?;
         registry.register(Box::new(m.duration.clone()))?;
@@ -80,10 +85,17 @@ impl ProbeMetrics {
         registry.register(Box::new(m.lag.clone()))?;
         registry.register(Box::new(m.skipped.clone()))?;
         registry.register(Box::new(m.store_errors.clone()))?;
+        registry.register(Box::new(m.missed.clone()))?;
+        m.missed.with_label_values(&["alerting"]);
         for op in ["open", "write", "prune", "queue_full"] {
             m.store_errors.with_label_values(&[op]);
         }
         Ok(m)
+    }
+
+    /// `n` results `subscriber` missed (a lagged broadcast receiver).
+    pub fn missed(&self, subscriber: &str, n: u64) {
+        self.missed.with_label_values(&[subscriber]).inc_by(n);
     }
 
     /// Export one result.
@@ -205,6 +217,7 @@ mod tests {
             hit_ratio: None,
             failures: Vec::new(),
             lag: Duration::ZERO,
+            maintenance: false,
         });
         let probe = ("probe".to_string(), "web".to_string());
         assert_eq!(
@@ -223,5 +236,32 @@ mod tests {
         m.remove("web", "site");
         assert!(labels(&registry, "gatehouse_probe_duration_seconds").is_empty());
         assert!(labels(&registry, "gatehouse_probe_phase_duration_seconds").is_empty());
+    }
+
+    #[test]
+    fn missed_results_are_counted_per_subscriber() {
+        let registry = Registry::new();
+        let m = ProbeMetrics::register(&registry).expect("register");
+        let count = |r: &Registry| -> Vec<(String, f64)> {
+            r.gather()
+                .iter()
+                .filter(|f| f.name() == "gatehouse_probe_results_missed_total")
+                .flat_map(|f| f.get_metric().iter())
+                .map(|x| {
+                    (
+                        x.get_label()[0].value().to_string(),
+                        x.get_counter().get_value(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            count(&registry),
+            [("alerting".to_string(), 0.0)],
+            "there from the start"
+        );
+        m.missed("alerting", 7);
+        m.missed("alerting", 3);
+        assert_eq!(count(&registry), [("alerting".to_string(), 10.0)]);
     }
 }

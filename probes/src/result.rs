@@ -55,6 +55,9 @@ pub struct CheckResult {
     /// How late the check started against its schedule.
     #[serde(serialize_with = "ms")]
     pub lag: Duration,
+    /// Taken during a maintenance window that covers the probe: kept, but not counted in
+    /// uptime (set by the hub as the result is published).
+    pub maintenance: bool,
 }
 
 impl CheckResult {

@@ -168,12 +168,9 @@ async fn run_probe(armed: Arc<Armed>, hub: Arc<Hub>, slots: Arc<Semaphore>, mut 
             }
         };
         let scheduled = if woken { Instant::now() } else { due };
-        let Ok(permit) = slots.acquire().await else {
+        let Some(result) = check::run(&armed, &hub.heartbeats, &slots, scheduled).await else {
             return;
         };
-        let lag = Instant::now().saturating_duration_since(scheduled);
-        let result = check::run(&armed, &hub.heartbeats, lag).await;
-        drop(permit);
         hub.publish(result);
         if woken {
             continue;

@@ -20,7 +20,7 @@ pub fn with_route(app: &Upstream, body: &str) -> String {
 
 /// The notifications a receiver got, parsed.
 pub fn notifications(r: &Receiver) -> Vec<Value> {
-    r.all()
+    r.seen()
         .iter()
         .map(|x| serde_json::from_slice(&x.body).unwrap())
         .collect()
@@ -70,6 +70,6 @@ pub fn alerting(hook: &Receiver, extra: &str) -> String {
   notifiers:
     - {{ name: hook, type: webhook, url: \"{}/hook\" }}
 {extra}",
-        hook.url()
+        hook.url
     )
 }

@@ -233,6 +233,25 @@ impl Engine {
         }
     }
 
+    /// The wall clock stepped by `d` (the runtime tells by comparing it with the monotonic
+    /// clock). Records keep wall time, but every running timer (`for:` and success holds,
+    /// the flapping guard, grouping, dependency settle, route patience) is moved by `d`, so
+    /// that each measures real elapsed time, as if on a monotonic clock.
+    pub(crate) fn clock_stepped(&mut self, d: jiff::SignedDuration) {
+        use crate::incident::shifted;
+        for e in self.entries.values_mut() {
+            e.tracker.shift(d);
+        }
+        self.dispatcher.shift(d);
+        for (_, t) in self.last_down.values_mut() {
+            *t = shifted(*t, d);
+        }
+        for t in self.unjudged.values_mut() {
+            *t = shifted(*t, d);
+        }
+        self.active_maint.replace(None);
+    }
+
     fn store_failed(&mut self, now: Timestamp, op: &str, e: &rusqlite::Error) {
         let first = self.store_error.is_none();
         self.store_error = Some((now, format!("{op}: {e}")));

@@ -7,7 +7,7 @@
 use super::{Engine, Key};
 use crate::evaluate::covers_probe;
 use crate::incident::Incident;
-use crate::maintenance::{maintenance_active, maintenance_covers};
+
 use crate::silence::Silence;
 use crate::store::AlertStore;
 use gatehouse_config::alerting::rules::RuleKind;
@@ -98,7 +98,7 @@ impl Engine {
                     .maintenance
                     .iter()
                     .enumerate()
-                    .filter(|(_, m)| maintenance_active(m, now))
+                    .filter(|(_, m)| m.active(now))
                     .map(|(i, _)| i)
                     .collect();
                 *cache = Some((now, list.clone()));
@@ -158,7 +158,7 @@ impl Engine {
         if let Some(m) = active
             .iter()
             .filter_map(|&i| self.config.alerting.maintenance.get(i))
-            .find(|m| maintenance_covers(m, subject, labels))
+            .find(|m| m.covers(subject, labels))
         {
             return Some(("maintenance", format!("in maintenance window `{}`", m.name)));
         }

@@ -568,4 +568,5 @@ fn acme_and_notifier_incidents_wait_until_tried_again_after_a_restart() {
     assert!(e.open(t(111)).0.is_empty(), "tried and fine: both resolve");
 }
 
+mod clock;
 mod suppression;

@@ -2,7 +2,7 @@
 //! and severity lists the alerts. Mentions are disabled (an alert text never pings anyone).
 
 use super::http::{self, Ctx};
-use super::text::{colour, escape_markdown, fit, since, truncate, upper};
+use super::text::{alert_lines, colour, escape_markdown, fit, truncate, LineMarkup};
 use super::{Deliver, NotifyError};
 use crate::Notification;
 use async_trait::async_trait;
@@ -21,24 +21,16 @@ impl Discord {
     }
 }
 
+/// The runbook URL goes in `<...>` unescaped: Markdown takes it verbatim there.
+const LINE: LineMarkup = LineMarkup {
+    escape: escape_markdown,
+    head: |status, subject| format!("**[{status}] {subject}**"),
+    since: |since| since.to_string(),
+    runbook: |url| format!("[runbook](<{url}>)"),
+};
+
 fn payload(n: &Notification) -> Value {
-    let lines: Vec<String> = n
-        .alerts
-        .iter()
-        .map(|a| {
-            let mut line = format!(
-                "**[{}] {}** — {}\n{}",
-                upper(a.status),
-                escape_markdown(&a.subject),
-                escape_markdown(&a.summary),
-                since(a)
-            );
-            if let Some(r) = &a.runbook {
-                line.push_str(&format!(" · [runbook](<{r}>)"));
-            }
-            line
-        })
-        .collect();
+    let lines = alert_lines(&n.alerts, &LINE);
     json!({
         "username": "gatehouse",
         "content": truncate(&n.title, 2000),
@@ -61,5 +53,26 @@ fn payload(n: &Notification) -> Value {
 impl Deliver for Discord {
     async fn deliver(&self, ctx: &Ctx<'_>, n: &Notification) -> Result<(), NotifyError> {
         http::send(ctx, ctx.client.post(&self.url).json(&payload(n))).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_lines_escape_for_markdown() {
+        let p = payload(&super::super::text::sample());
+        assert_eq!(
+            p["embeds"][0]["description"],
+            concat!(
+                r#"**[FIRING] api<1\>&"x"\*\_** — down: a\*b\_c & <d\>"#,
+                "\n",
+                r#"since 2025-05-01 10:00:00 UTC · [runbook](<https://r.test/a?b=1&c="2">)"#,
+                "\n\n",
+                "**[RESOLVED] db** — ok again\n",
+                "since 2025-05-01 10:00:00 UTC, resolved 2025-05-01 10:05:00 UTC (flapping)",
+            )
+        );
     }
 }

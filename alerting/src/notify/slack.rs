@@ -3,7 +3,7 @@
 //! context), like Alertmanager's Slack messages.
 
 use super::http::{self, Ctx};
-use super::text::{colour_hex, escape_html, fit, since, truncate, upper};
+use super::text::{alert_lines, colour_hex, escape_html, fit, truncate, LineMarkup};
 use super::{Deliver, NotifyError};
 use crate::Notification;
 use async_trait::async_trait;
@@ -25,26 +25,20 @@ impl Slack {
 /// Slack's limit for a section's text.
 const SECTION_MAX: usize = 3000;
 
+/// Slack's mrkdwn only needs &, < and > escaped.
+fn esc(s: &str) -> String {
+    escape_html(s).replace("&quot;", "\"")
+}
+
+const LINE: LineMarkup = LineMarkup {
+    escape: esc,
+    head: |status, subject| format!("*[{status}]* *{subject}*"),
+    since: |since| format!("_{since}_"),
+    runbook: |url| format!("<{}|runbook>", esc(url)),
+};
+
 fn payload(n: &Notification) -> Value {
-    // Slack's mrkdwn only needs &, < and > escaped.
-    let esc = |s: &str| escape_html(s).replace("&quot;", "\"");
-    let lines: Vec<String> = n
-        .alerts
-        .iter()
-        .map(|a| {
-            let mut line = format!(
-                "*[{}]* *{}* — {}\n_{}_",
-                upper(a.status),
-                esc(&a.subject),
-                esc(&a.summary),
-                since(a)
-            );
-            if let Some(r) = &a.runbook {
-                line.push_str(&format!(" · <{}|runbook>", esc(r)));
-            }
-            line
-        })
-        .collect();
+    let lines = alert_lines(&n.alerts, &LINE);
     json!({
         "text": n.title,
         "attachments": [{
@@ -75,5 +69,26 @@ fn payload(n: &Notification) -> Value {
 impl Deliver for Slack {
     async fn deliver(&self, ctx: &Ctx<'_>, n: &Notification) -> Result<(), NotifyError> {
         http::send(ctx, ctx.client.post(&self.url).json(&payload(n))).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_lines_escape_for_mrkdwn() {
+        let p = payload(&super::super::text::sample());
+        assert_eq!(
+            p["attachments"][0]["blocks"][1]["text"]["text"],
+            concat!(
+                r#"*[FIRING]* *api&lt;1&gt;&amp;"x"*_* — down: a*b_c &amp; &lt;d&gt;"#,
+                "\n",
+                r#"_since 2025-05-01 10:00:00 UTC_ · <https://r.test/a?b=1&amp;c="2"|runbook>"#,
+                "\n\n",
+                "*[RESOLVED]* *db* — ok again\n",
+                "_since 2025-05-01 10:00:00 UTC, resolved 2025-05-01 10:05:00 UTC (flapping)_",
+            )
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! Text helpers shared by the message formats: limits, colours, escaping.
+//! Text helpers shared by the message formats: limits, colours, the alert line, escaping.
 
 use crate::{Alert, Notification, Status};
 use gatehouse_config::alerting::Severity;
@@ -76,6 +76,39 @@ pub(super) fn since(a: &Alert) -> String {
     s
 }
 
+/// How a chat format marks up an alert line; [`alert_lines`] writes the line itself, so the
+/// Slack, Telegram and Discord lines say the same things in the same order.
+pub(super) struct LineMarkup {
+    /// Escapes the subject and summary for the format.
+    pub(super) escape: fn(&str) -> String,
+    /// The head: `FIRING`/`RESOLVED` and the (escaped) subject, in the format's bold.
+    pub(super) head: fn(&str, &str) -> String,
+    /// The `since …` line in the format's emphasis.
+    pub(super) since: fn(&str) -> String,
+    /// The runbook link, given the URL as configured (each format escapes it as it needs).
+    pub(super) runbook: fn(&str) -> String,
+}
+
+/// One line per alert: `head — summary`, then `since …` and the runbook link.
+pub(super) fn alert_lines(alerts: &[Alert], m: &LineMarkup) -> Vec<String> {
+    alerts
+        .iter()
+        .map(|a| {
+            let mut line = format!(
+                "{} — {}\n{}",
+                (m.head)(upper(a.status), &(m.escape)(&a.subject)),
+                (m.escape)(&a.summary),
+                (m.since)(&since(a))
+            );
+            if let Some(r) = &a.runbook {
+                line.push_str(" · ");
+                line.push_str(&(m.runbook)(r));
+            }
+            line
+        })
+        .collect()
+}
+
 /// Escapes `&`, `<`, `>` and `"` for HTML (and Slack's `&`, `<`, `>`).
 pub(super) fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -101,6 +134,52 @@ pub(super) fn escape_markdown(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// A notification whose two alerts carry every character the chat formats escape: one
+/// firing with a runbook, one resolved and flapping without.
+#[cfg(test)]
+pub(super) fn sample() -> Notification {
+    use std::collections::BTreeMap;
+    let t = |s: &str| {
+        s.parse::<jiff::Timestamp>()
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+    };
+    let alert = |subject: &str, summary: &str| Alert {
+        id: 1,
+        rule: "r".into(),
+        kind: "probe".into(),
+        subject: subject.into(),
+        severity: Severity::Critical,
+        status: Status::Firing,
+        summary: summary.into(),
+        value: String::new(),
+        runbook: None,
+        labels: BTreeMap::new(),
+        started_at: t("2025-05-01T10:00:00Z"),
+        ended_at: None,
+        flapping: false,
+        unreached: false,
+    };
+    let mut a = alert("api<1>&\"x\"*_", "down: a*b_c & <d>");
+    a.runbook = Some("https://r.test/a?b=1&c=\"2\"".into());
+    let mut b = alert("db", "ok again");
+    b.status = Status::Resolved;
+    b.ended_at = Some(t("2025-05-01T10:05:00Z"));
+    b.flapping = true;
+    Notification {
+        version: 1,
+        status: Status::Firing,
+        reminder: false,
+        test: false,
+        group_key: "group=api".into(),
+        dedup_key: "k".into(),
+        title: "[FIRING:1] r".into(),
+        severity: Severity::Critical,
+        alerts: vec![a, b],
+        sent_at: t("2025-05-01T10:01:00Z"),
+        instance: "host".into(),
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! What the notifier tests share: notifications, notifiers, metrics, and the local peers.
 #![allow(dead_code, unreachable_pub)]
 
-pub mod receiver;
-pub mod smtp;
+// Not every test binary uses both peers.
+#[allow(unused_imports)]
+pub use gatehouse_testkit::{receiver, smtp};
 
 use gatehouse_alerting::notify::{Notifiers, NotifyMetrics};
 use gatehouse_alerting::{dedup_key, Alert, Notification, Status};

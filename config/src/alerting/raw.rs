@@ -102,6 +102,7 @@ pub(crate) struct RawRule {
     pub labels: BTreeMap<String, String>,
     pub summary: Option<String>,
     pub runbook: Option<String>,
+    pub impact: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

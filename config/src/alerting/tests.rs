@@ -200,6 +200,10 @@ fn mistakes_name_their_path_and_line() {
             "unknown severity `urgent`; expected critical, warning or info",
         ),
         (
+            "  rules:\n    - { name: x, probe: db, impact: broken }\n",
+            "alerting.rules[0].impact (line 11): `broken` is not an impact; expected outage or degraded",
+        ),
+        (
             "  rules:\n    - { name: x, gatehouse: disk_full }\n",
             "unknown check `disk_full`",
         ),

@@ -58,11 +58,10 @@ impl Compiler {
             "probing.interval".into(),
             defaults::INTERVAL,
         );
-        let timeout = self.duration(
-            settings.timeout.as_deref(),
-            "probing.timeout".into(),
-            defaults::TIMEOUT,
-        );
+        let timeout = settings
+            .timeout
+            .as_deref()
+            .map(|v| self.duration(Some(v), "probing.timeout".into(), defaults::TIMEOUT));
         let retry_delay = self.duration(
             settings.retry_delay.as_deref(),
             "probing.retry_delay".into(),
@@ -209,21 +208,31 @@ impl Compiler {
             }
             (_, v) => self.duration(v, format!("{path}.interval"), base.interval),
         };
-        let timeout = self.duration(
-            raw.timeout.as_deref(),
-            format!("{path}.timeout"),
-            base.timeout,
-        );
-        for (d, name) in [(interval, "interval"), (timeout, "timeout")] {
-            if d.is_zero() {
-                self.err(format!("{path}.{name}"), "must be longer than zero");
-            }
-        }
         let retry_delay = self.duration(
             raw.retry_delay.as_deref(),
             format!("{path}.retry_delay"),
             base.retry_delay,
         );
+        let retries = raw.retries.unwrap_or(base.retries);
+        let explicit = raw
+            .timeout
+            .as_deref()
+            .map(|v| self.duration(Some(v), format!("{path}.timeout"), defaults::TIMEOUT))
+            .or(base.timeout);
+        // Unset, the timeout is 10 s or what fits: like Uptime Kuma (80 % of the interval), the
+        // attempts and the delays between them take at most 80 % of the interval.
+        let timeout = explicit.unwrap_or_else(|| {
+            let room = (interval.mul_f64(0.8)).saturating_sub(retry_delay.saturating_mul(retries));
+            (room / retries.saturating_add(1)).clamp(Duration::from_millis(1), defaults::TIMEOUT)
+        });
+        for (d, name) in [(interval, "interval"), (timeout, "timeout")] {
+            if d.is_zero() {
+                self.err(format!("{path}.{name}"), "must be longer than zero");
+            }
+        }
+        if !matches!(kind, ProbeKind::Heartbeat(_)) && !interval.is_zero() {
+            self.check_budget(path, interval, timeout, retries, retry_delay);
+        }
         let mut conditions = Vec::new();
         if raw.conditions.is_empty() {
             for text in default_conditions(tag) {
@@ -252,13 +261,43 @@ impl Compiler {
             kind,
             interval,
             timeout,
-            retries: raw.retries.unwrap_or(base.retries),
+            retries,
             retry_delay,
             conditions,
             labels: raw.labels,
             depends_on: raw.depends_on,
             depends_on_settle,
         })
+    }
+
+    /// A check (every attempt at its timeout, the delays between them) must fit in its interval,
+    /// or the next check is due before this one can end: results pile up behind each other and
+    /// the schedule drifts. gatus and Uptime Kuma leave this to the operator; we refuse it.
+    fn check_budget(
+        &mut self,
+        path: &str,
+        interval: Duration,
+        timeout: Duration,
+        retries: u32,
+        retry_delay: Duration,
+    ) {
+        let worst =
+            timeout.saturating_mul(retries.saturating_add(1)) + retry_delay.saturating_mul(retries);
+        if worst > interval {
+            let fmt = |d: Duration| humantime::format_duration(d).to_string();
+            self.err(
+                format!("{path}.interval"),
+                format!(
+                    "{} is shorter than a failing check can take: (1 + retries {retries}) × \
+                     timeout {} + {retries} × retry_delay {} = {}; lengthen the interval or \
+                     lower timeout, retries or retry_delay",
+                    fmt(interval),
+                    fmt(timeout),
+                    fmt(retry_delay),
+                    fmt(worst)
+                ),
+            );
+        }
     }
 
     fn http_probe(&mut self, raw: RawHttpProbe, path: &str) -> Option<HttpProbe> {
@@ -445,58 +484,6 @@ impl Compiler {
         }
     }
 
-    fn store(&mut self, value: Option<Value>, state_dir: &Path) -> StoreConfig {
-        let raw: RawStore = value
-            .and_then(|v| self.section(v, "store"))
-            .unwrap_or_default();
-        let path = match (raw.memory, raw.path) {
-            (Some(true), Some(_)) => {
-                self.err(
-                    "store.memory",
-                    "`memory: true` and `path` exclude each other",
-                );
-                None
-            }
-            (Some(true), None) => None,
-            (_, Some(p)) if p.trim().is_empty() => {
-                self.err("store.path", "must name a file");
-                None
-            }
-            (_, Some(p)) => Some(PathBuf::from(p)),
-            (_, None) => Some(state_dir.join("gatehouse.db")),
-        };
-        let raw_retention = self.duration(
-            raw.raw_retention.as_deref(),
-            "store.raw_retention".into(),
-            defaults::RAW_RETENTION,
-        );
-        let hourly_retention = self.duration(
-            raw.hourly_retention.as_deref(),
-            "store.hourly_retention".into(),
-            defaults::HOURLY_RETENTION,
-        );
-        let daily_retention = self.duration(
-            raw.daily_retention.as_deref(),
-            "store.daily_retention".into(),
-            defaults::DAILY_RETENTION,
-        );
-        for (d, name) in [
-            (raw_retention, "raw_retention"),
-            (hourly_retention, "hourly_retention"),
-            (daily_retention, "daily_retention"),
-        ] {
-            if d < Duration::from_secs(3600) {
-                self.err(format!("store.{name}"), "must be at least 1h");
-            }
-        }
-        StoreConfig {
-            path,
-            raw_retention,
-            hourly_retention,
-            daily_retention,
-        }
-    }
-
     fn ca_file(&mut self, value: &str, path: &str) -> PathBuf {
         if value.trim().is_empty() {
             self.err(path, "must name a PEM file of CA certificates");
@@ -521,7 +508,8 @@ impl Compiler {
 
 struct Defaults {
     interval: Duration,
-    timeout: Duration,
+    /// `probing.timeout`, when set; otherwise each probe's default fits its interval.
+    timeout: Option<Duration>,
     retries: u32,
     retry_delay: Duration,
 }

@@ -4,6 +4,7 @@
 pub(crate) mod compile;
 pub mod condition;
 pub(crate) mod raw;
+mod store;
 #[cfg(test)]
 mod tests;
 
@@ -56,6 +57,18 @@ pub struct Probe {
     /// recover in turn (`None`: twice what its rules' success threshold takes at its
     /// interval).
     pub depends_on_settle: Option<Duration>,
+}
+
+impl Probe {
+    /// The labels its alerts carry before a rule adds its own: the probe's `labels`, `group`,
+    /// `kind: probe` and `subject: <name>`. Maintenance windows match on these.
+    pub fn alert_labels(&self) -> BTreeMap<String, String> {
+        let mut labels = self.labels.clone();
+        labels.insert("group".into(), self.group.clone());
+        labels.insert("kind".into(), "probe".into());
+        labels.insert("subject".into(), self.name.clone());
+        labels
+    }
 }
 
 /// The kind of a probe, with its settings.

@@ -45,7 +45,7 @@ probes:
   - name: web
     group: public
     http: { url: "https://Example.com:8443/health?full=1", method: post, headers: { X-Key: abc }, follow_redirects: false, ca: /etc/ca.pem }
-    interval: 10s
+    interval: 20s
     retries: 2
     labels: { team: web }
   - name: db
@@ -71,7 +71,7 @@ probes:
     let web = &p.probes[0];
     assert_eq!(
         (web.group.as_str(), web.interval, web.timeout, web.retries),
-        ("public", Duration::from_secs(10), Duration::from_secs(5), 2)
+        ("public", Duration::from_secs(20), Duration::from_secs(5), 2)
     );
     let ProbeKind::Http(h) = &web.kind else {
         panic!("http")
@@ -203,4 +203,55 @@ probes:
     has("probes[6].timeout", "longer than zero");
     has("probes[7].extra", "unknown field");
     assert!(errs.iter().all(|(_, line, _)| line.is_some()), "{errs:#?}");
+}
+
+#[test]
+fn a_check_that_cannot_fit_in_its_interval_is_refused() {
+    let errs = problems(
+        r#"probing: { retry_delay: 1s }
+probes:
+  - name: too-slow
+    interval: 10s
+    timeout: 5s
+    retries: 2
+    tcp: { address: "127.0.0.1:1" }
+  - name: fits
+    interval: 17s
+    timeout: 5s
+    retries: 2
+    tcp: { address: "127.0.0.1:1" }
+  - name: hb
+    heartbeat: { token: 0123456789abcdef, period: 1m }
+    interval: 1s
+"#,
+    );
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    let (path, line, msg) = &errs[0];
+    assert_eq!(path, "probes[0].interval");
+    assert_eq!(*line, Some(9));
+    assert!(
+        msg.contains("(1 + retries 2) × timeout 5s + 2 × retry_delay 1s = 17s"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_unset_timeout_fits_the_interval() {
+    let c = parse(
+        r#"probes:
+  - { name: slow, interval: 5m, tcp: { address: "127.0.0.1:1" } }
+  - { name: fast, interval: 1s, tcp: { address: "127.0.0.1:1" } }
+  - { name: retrying, interval: 2s, retries: 1, retry_delay: 200ms, tcp: { address: "127.0.0.1:1" } }
+"#,
+    )
+    .unwrap();
+    let t: Vec<_> = c.probes.probes.iter().map(|p| p.timeout).collect();
+    assert_eq!(
+        t,
+        [
+            Duration::from_secs(10),
+            Duration::from_millis(800),
+            Duration::from_millis(700)
+        ]
+    );
 }

@@ -56,3 +56,6 @@ pub struct Timeouts {
     /// WebSocket connections are exempt once upgraded.
     pub total: Option<Duration>,
 }
+
+#[cfg(test)]
+mod tests;

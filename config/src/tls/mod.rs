@@ -110,3 +110,6 @@ pub const ACME_DIRECTORIES: &[(&str, &str)] = &[
     ),
     ("zerossl", "https://acme.zerossl.com/v2/DV90"),
 ];
+
+#[cfg(test)]
+mod tests;

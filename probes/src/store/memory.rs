@@ -30,6 +30,7 @@ struct Inner {
 struct Rollup {
     checks: u64,
     failures: u64,
+    maintenance: u64,
     latency_sum_ms: f64,
     latency_max_ms: f64,
 }
@@ -74,6 +75,10 @@ impl Store for MemoryStore {
             for period in Period::BOTH {
                 let key = (r.probe.clone(), period, period.bucket(at));
                 let rollup = inner.rollups.entry(key).or_default();
+                if r.maintenance {
+                    rollup.maintenance += 1;
+                    continue;
+                }
                 rollup.checks += 1;
                 rollup.failures += u64::from(!r.up);
                 rollup.latency_sum_ms += ms;
@@ -114,8 +119,13 @@ impl Store for MemoryStore {
                     start: *start,
                     checks: r.checks,
                     failures: r.failures,
-                    avg_ms: r.latency_sum_ms / r.checks as f64,
+                    avg_ms: if r.checks == 0 {
+                        0.0
+                    } else {
+                        r.latency_sum_ms / r.checks as f64
+                    },
                     max_ms: r.latency_max_ms,
+                    maintenance: r.maintenance,
                 })
                 .collect()
         } else {

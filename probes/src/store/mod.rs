@@ -122,6 +122,8 @@ pub struct Bucket {
     pub avg_ms: f64,
     /// Longest duration, milliseconds.
     pub max_ms: f64,
+    /// Checks taken during maintenance: not in `checks`, `failures` or the latencies.
+    pub maintenance: u64,
 }
 
 /// A failed check, as the history shows it.
@@ -146,9 +148,13 @@ pub struct History {
     pub checks: u64,
     /// Failed checks in the range.
     pub failures: u64,
-    /// `(checks - failures) / checks`; `None` without checks.
+    /// Checks taken during maintenance windows (not in `checks`).
+    pub maintenance: u64,
+    /// `(checks - failures) / checks`; `None` without checks. Maintenance is left out, as
+    /// Statuspage and Uptime Kuma leave it out.
     pub uptime: Option<f64>,
-    /// Hourly buckets for 24h and 7d, daily for 30d and 90d, oldest first, only those with checks.
+    /// Hourly buckets for 24h and 7d, daily for 30d and 90d, oldest first, only those with
+    /// checks (or checks during maintenance).
     pub series: Vec<Bucket>,
     /// The newest failures in the range (at most 50, newest first), from the raw results.
     pub recent_failures: Vec<Failure>,
@@ -289,12 +295,14 @@ fn history(
 ) -> History {
     let checks = series.iter().map(|b| b.checks).sum::<u64>();
     let failures = series.iter().map(|b| b.failures).sum::<u64>();
+    let maintenance = series.iter().map(|b| b.maintenance).sum::<u64>();
     let uptime = (checks > 0).then(|| checks.saturating_sub(failures) as f64 / checks as f64);
     History {
         probe: probe.to_owned(),
         range,
         checks,
         failures,
+        maintenance,
         uptime,
         series,
         recent_failures,

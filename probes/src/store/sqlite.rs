@@ -1,9 +1,10 @@
 //! The SQLite store: one file under the state directory (bundled SQLite, nothing to install).
 //!
-//! Schema (version 1, in `PRAGMA user_version`):
+//! Schema (version 2, in `PRAGMA user_version`; version 1 files are upgraded in place):
 //! - `results`: one row per check, kept for `Retention::raw`, indexed on `(probe, at)`;
 //! - `rollups`: per probe, per UTC hour (`period = 'h'`) and day (`'d'`): checks, failures,
-//!   latency sum and max; kept for `Retention::hourly` and `Retention::daily`;
+//!   latency sum and max, and apart from them the checks taken during maintenance; kept for
+//!   `Retention::hourly` and `Retention::daily`;
 //! - `state`: small key/value pairs (a heartbeat's last beat, ...).
 //!
 //! The file stays bounded: pruning deletes old rows, then `incremental_vacuum` hands the freed
@@ -22,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 /// The schema this code reads and writes. A migration bumps it and upgrades older files.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS results (
@@ -36,7 +37,8 @@ CREATE TABLE IF NOT EXISTS results (
     status      INTEGER,
     cert_expiry INTEGER,            -- Unix ms
     hit_ratio   REAL,
-    failures    TEXT                -- JSON array of strings; NULL when up
+    failures    TEXT,               -- JSON array of strings; NULL when up
+    maintenance INTEGER NOT NULL DEFAULT 0  -- taken during a maintenance window
 );
 CREATE INDEX IF NOT EXISTS results_probe_at ON results (probe, at);
 CREATE TABLE IF NOT EXISTS rollups (
@@ -47,6 +49,7 @@ CREATE TABLE IF NOT EXISTS rollups (
     failures       INTEGER NOT NULL,
     latency_sum_ms REAL NOT NULL,
     latency_max_ms REAL NOT NULL,
+    maintenance    INTEGER NOT NULL DEFAULT 0, -- checks during maintenance (not in `checks`)
     PRIMARY KEY (probe, period, start)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS state (
@@ -56,17 +59,27 @@ CREATE TABLE IF NOT EXISTS state (
 ";
 
 const INSERT_RESULT: &str = "INSERT INTO results
-    (probe, grp, kind, at, duration_ms, up, attempts, status, cert_expiry, hit_ratio, failures)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    (probe, grp, kind, at, duration_ms, up, attempts, status, cert_expiry, hit_ratio, failures,
+     maintenance)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
+/// A check counts in `checks`, `failures` and latency, or (taken during maintenance) only in
+/// `maintenance`.
 const UPSERT_ROLLUP: &str = "INSERT INTO rollups
-    (probe, period, start, checks, failures, latency_sum_ms, latency_max_ms)
-    VALUES (?1, ?2, ?3, 1, ?4, ?5, ?5)
+    (probe, period, start, checks, failures, latency_sum_ms, latency_max_ms, maintenance)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)
     ON CONFLICT (probe, period, start) DO UPDATE SET
-        checks = checks + 1,
+        checks = checks + excluded.checks,
         failures = failures + excluded.failures,
         latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms,
-        latency_max_ms = MAX(latency_max_ms, excluded.latency_max_ms)";
+        latency_max_ms = MAX(latency_max_ms, excluded.latency_max_ms),
+        maintenance = maintenance + excluded.maintenance";
+
+/// Version 1 → 2: checks taken during maintenance are marked and counted apart.
+const MIGRATE_2: &str = "
+ALTER TABLE results ADD COLUMN maintenance INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rollups ADD COLUMN maintenance INTEGER NOT NULL DEFAULT 0;
+";
 
 /// The distinct probes of `results`, one index seek each (a loose index scan) rather than a
 /// walk over every row.
@@ -77,8 +90,8 @@ const PROBES: &str = "WITH RECURSIVE probes (name) AS (
         WHERE name IS NOT NULL
     )";
 
-const COLUMNS: &str =
-    "probe, grp, kind, at, duration_ms, up, attempts, status, cert_expiry, hit_ratio, failures";
+const COLUMNS: &str = "probe, grp, kind, at, duration_ms, up, attempts, status, cert_expiry, \
+     hit_ratio, failures, maintenance";
 
 /// The SQLite store.
 #[derive(Debug)]
@@ -152,6 +165,11 @@ fn init(conn: &mut Connection) -> rusqlite::Result<i64> {
         tx.execute_batch(SCHEMA)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
+    } else if version < 2 {
+        let tx = conn.transaction()?;
+        tx.execute_batch(MIGRATE_2)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()?;
     }
     Ok(version)
 }
@@ -183,15 +201,22 @@ fn write(conn: &mut Connection, results: &[Arc<CheckResult>]) -> rusqlite::Resul
                 r.cert_expiry.map(unix_millis),
                 r.hit_ratio,
                 failures,
+                r.maintenance,
             ])?;
+            let (counted, failed, ms) = if r.maintenance {
+                (0, 0, 0.0)
+            } else {
+                (1, i64::from(!r.up), ms)
+            };
             for period in Period::BOTH {
-                let failed = i64::from(!r.up);
                 rollup.execute(params![
                     &*r.probe,
                     period.as_str(),
                     period.bucket(at),
+                    counted,
                     failed,
-                    ms
+                    ms,
+                    1 - counted
                 ])?;
             }
         }
@@ -235,7 +260,7 @@ fn shrink(conn: &Connection) -> rusqlite::Result<()> {
 
 fn series(conn: &Connection, probe: &str, w: Window) -> rusqlite::Result<Vec<Bucket>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT start, checks, failures, latency_sum_ms, latency_max_ms FROM rollups
+        "SELECT start, checks, failures, latency_sum_ms, latency_max_ms, maintenance FROM rollups
          WHERE probe = ?1 AND period = ?2 AND start BETWEEN ?3 AND ?4 ORDER BY start",
     )?;
     let rows = stmt.query_map(
@@ -253,6 +278,7 @@ fn series(conn: &Connection, probe: &str, w: Window) -> rusqlite::Result<Vec<Buc
                     sum / checks as f64
                 },
                 max_ms: row.get(4)?,
+                maintenance: row.get(5)?,
             })
         },
     )?;
@@ -306,6 +332,7 @@ fn result_from_row(row: &Row<'_>) -> rusqlite::Result<CheckResult> {
         hit_ratio: row.get(9)?,
         failures: reasons(row.get(10)?),
         lag: Duration::ZERO,
+        maintenance: row.get(11)?,
     })
 }
 

@@ -46,6 +46,7 @@ fn up(probe: &str, secs: i64, ms: u64) -> Arc<CheckResult> {
         hit_ratio: None,
         failures: Vec::new(),
         lag: Duration::ZERO,
+        maintenance: false,
     })
 }
 
@@ -103,6 +104,7 @@ fn bucket(start: i64, checks: u64, failures: u64, avg_ms: f64, max_ms: f64) -> B
         failures,
         avg_ms,
         max_ms,
+        maintenance: 0,
     }
 }
 
@@ -391,6 +393,75 @@ fn sqlite_store_survives_a_restart() {
         store.get_state("heartbeat:backup").unwrap().as_deref(),
         Some("1704067200000")
     );
+}
+
+/// Checks taken during maintenance are kept and listed, but counted apart: not in the checks,
+/// failures or latencies that uptime is made of.
+#[test]
+fn checks_during_maintenance_are_counted_apart() {
+    both(retention(7, 7, 90), |store| {
+        let in_maintenance = |r: Arc<CheckResult>| {
+            let mut r = (*r).clone();
+            r.maintenance = true;
+            Arc::new(r)
+        };
+        store
+            .write(&[
+                up("api", BASE, 10),
+                down("api", BASE + MIN, 10, None, &["refused"]),
+                in_maintenance(down("api", BASE + 2 * MIN, 900, None, &["refused"])),
+                in_maintenance(down("api", BASE + 3 * MIN, 900, None, &["refused"])),
+                in_maintenance(up("api", BASE + 2 * HOUR, 900)),
+            ])
+            .unwrap();
+        let now = at(BASE + 3 * HOUR);
+        let h = store.history("api", Range::Day, now).unwrap();
+        assert_eq!(
+            (h.checks, h.failures, h.maintenance, h.uptime),
+            (2, 1, 3, Some(0.5))
+        );
+        let mut only_maintenance = bucket(BASE + 2 * HOUR, 0, 0, 0.0, 0.0);
+        only_maintenance.maintenance = 1;
+        let mut first = bucket(BASE, 2, 1, 10.0, 10.0);
+        first.maintenance = 2;
+        assert_eq!(h.series, vec![first, only_maintenance]);
+        assert_eq!(h.recent_failures.len(), 3, "still listed");
+        let latest = store.latest().unwrap();
+        assert!(latest[0].maintenance, "kept with its mark");
+    });
+}
+
+/// A file written by the first schema (no maintenance columns) is upgraded in place.
+#[test]
+fn sqlite_store_upgrades_a_version_1_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("probes.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE results (probe TEXT NOT NULL, grp TEXT NOT NULL, kind TEXT NOT NULL,
+                at INTEGER NOT NULL, duration_ms REAL NOT NULL, up INTEGER NOT NULL,
+                attempts INTEGER NOT NULL, status INTEGER, cert_expiry INTEGER, hit_ratio REAL,
+                failures TEXT);
+             CREATE INDEX results_probe_at ON results (probe, at);
+             CREATE TABLE rollups (probe TEXT NOT NULL, period TEXT NOT NULL,
+                start INTEGER NOT NULL, checks INTEGER NOT NULL, failures INTEGER NOT NULL,
+                latency_sum_ms REAL NOT NULL, latency_max_ms REAL NOT NULL,
+                PRIMARY KEY (probe, period, start)) WITHOUT ROWID;
+             CREATE TABLE state (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+             INSERT INTO results VALUES ('api', 'default', 'http', 1704067200000, 5.0, 1, 1,
+                200, NULL, NULL, NULL);
+             INSERT INTO rollups VALUES ('api', 'h', 1704067200, 1, 0, 5.0, 5.0);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path, retention(7, 7, 90)).unwrap();
+    let now = at(BASE + HOUR);
+    store.write(&[up("api", BASE + MIN, 7)]).unwrap();
+    let h = store.history("api", Range::Day, now).unwrap();
+    assert_eq!((h.checks, h.maintenance), (2, 0));
+    assert!(!store.latest().unwrap()[0].maintenance);
 }
 
 #[test]

@@ -100,6 +100,22 @@ pub struct AcmeManager {
     status: std::sync::Mutex<std::collections::BTreeMap<String, (u32, Option<String>)>>,
 }
 
+/// Why the ACME manager cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum AcmeStartError {
+    /// The state directory is not writable.
+    #[error("state_dir: cannot write {}: {source}", path.display())]
+    StateDir {
+        /// The ACME store's directory under `state_dir`.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The client for the ACME directory cannot be built (`directory_ca_file`).
+    #[error(transparent)]
+    Http(#[from] AcmeHttpError),
+}
+
 impl AcmeManager {
     /// A manager for `config`, keeping its state under `state_dir`.
     pub fn new(
@@ -108,13 +124,14 @@ impl AcmeManager {
         resolver: Arc<CertResolver>,
         tokens: Http01Tokens,
         metrics: AcmeMetrics,
-    ) -> Result<Arc<Self>, String> {
+    ) -> Result<Arc<Self>, AcmeStartError> {
         let store = AcmeStore::new(state_dir, &config.directory);
-        store
-            .prepare()
-            .map_err(|e| format!("state_dir: cannot write {}: {e}", store.root().display()))?;
+        store.prepare().map_err(|source| AcmeStartError::StateDir {
+            path: store.root().to_path_buf(),
+            source,
+        })?;
         Ok(Arc::new(AcmeManager {
-            http: AcmeHttp::new(config.directory_ca_file.as_deref()).map_err(|e| e.to_string())?,
+            http: AcmeHttp::new(config.directory_ca_file.as_deref())?,
             store,
             config: config.clone(),
             resolver,

@@ -221,19 +221,30 @@ pub(crate) fn verify(password: &str, hash: &str) -> bool {
     bcrypt::verify(password, hash).unwrap_or(false)
 }
 
+/// Why `gatehouse hash-password` cannot hash a password.
+#[derive(Debug, thiserror::Error)]
+pub enum HashPasswordError {
+    /// No salt: the system random source failed.
+    #[error("the system random source failed")]
+    Random,
+    /// argon2 refused the salt or the password.
+    #[error("{0}")]
+    Argon2(argon2::password_hash::Error),
+}
+
 /// An argon2id hash (PHC string) of `password` for `basic_auth.users`.
-pub fn hash_password(password: &str) -> Result<String, String> {
+pub fn hash_password(password: &str) -> Result<String, HashPasswordError> {
     use argon2::password_hash::{PasswordHasher, SaltString};
     use ring::rand::SecureRandom;
     let mut salt = [0u8; 16];
     ring::rand::SystemRandom::new()
         .fill(&mut salt)
-        .map_err(|_| "the system random source failed".to_string())?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+        .map_err(|_| HashPasswordError::Random)?;
+    let salt = SaltString::encode_b64(&salt).map_err(HashPasswordError::Argon2)?;
     argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
+        .map_err(HashPasswordError::Argon2)
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ mod redis_store;
 mod response;
 mod stores;
 
-pub use basic::hash_password;
+pub use basic::{hash_password, HashPasswordError};
 pub(crate) use client_ip::resolve as client_ip;
 pub(crate) use headers::Headers;
 use metrics::Decisions;

@@ -5,8 +5,8 @@
 //! sampled and rate-limited before they are built, so an outage costs a few events, not one
 //! per failed request.
 
-use super::sentry_transport::{Counters, HttpTransport};
-use super::TelemetryMetrics;
+use super::sentry_transport::{Counters, HttpTransport, StartError};
+use super::{TelemetryError, TelemetryMetrics};
 use gatehouse_config::telemetry::{SentryConfig, TelemetryConfig};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use prometheus::IntCounter;
@@ -52,12 +52,8 @@ impl ErrorReporter {
         telemetry: &TelemetryConfig,
         config: &SentryConfig,
         metrics: &TelemetryMetrics,
-    ) -> Result<ErrorReporter, String> {
-        let dsn: sentry::types::Dsn = config
-            .dsn
-            .0
-            .parse()
-            .map_err(|e| format!("telemetry.sentry.dsn: {e}"))?;
+    ) -> Result<ErrorReporter, TelemetryError> {
+        let dsn: sentry::types::Dsn = config.dsn.0.parse().map_err(TelemetryError::SentryDsn)?;
         let transport = HttpTransport::start(
             &dsn,
             Counters {
@@ -68,7 +64,10 @@ impl ErrorReporter {
                     .with_label_values(&["errors", "export_failed"]),
             },
         )
-        .map_err(|e| format!("telemetry.sentry: {e}"))?;
+        .map_err(|e| match e {
+            StartError::Client(e) => TelemetryError::SentryClient(e),
+            StartError::Thread(e) => TelemetryError::SentryThread(e),
+        })?;
         let release = config
             .release
             .clone()
@@ -90,7 +89,7 @@ impl ErrorReporter {
         let per = config.max_events.per / config.max_events.count.max(1);
         let burst = NonZeroU32::new(config.max_events.count).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::with_period(per.max(Duration::from_nanos(1)))
-            .ok_or("telemetry.sentry.max_events: the period is zero")?
+            .ok_or(TelemetryError::ZeroPeriod)?
             .allow_burst(burst);
         Ok(ErrorReporter {
             hub: sentry::Hub::main(),

@@ -61,6 +61,35 @@ impl TelemetryMetrics {
     }
 }
 
+/// Why telemetry cannot start; each names the config section it comes from.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The telemetry metrics cannot be registered.
+    #[error("{0}")]
+    Metrics(#[from] prometheus::Error),
+    /// `telemetry.sentry.dsn` does not parse.
+    #[error("telemetry.sentry.dsn: {0}")]
+    SentryDsn(#[source] sentry::types::ParseDsnError),
+    /// `telemetry.sentry.max_events` makes a zero period.
+    #[error("telemetry.sentry.max_events: the period is zero")]
+    ZeroPeriod,
+    /// The Sentry transport's HTTP client cannot be built.
+    #[error("telemetry.sentry: {0}")]
+    SentryClient(#[source] gatehouse_outbound::Error),
+    /// The Sentry transport's sending thread cannot be started.
+    #[error("telemetry.sentry: cannot start the sending thread: {0}")]
+    SentryThread(#[source] std::io::Error),
+    /// The OTLP exporter's HTTP client cannot be built.
+    #[error("telemetry.tracing: {0}")]
+    TracingClient(#[source] gatehouse_outbound::Error),
+    /// `telemetry.tracing` does not make an OTLP exporter.
+    #[error("telemetry.tracing: cannot build the OTLP exporter: {0}")]
+    TracingExporter(#[source] opentelemetry_otlp::ExporterBuildError),
+    /// The span export thread cannot be started.
+    #[error("telemetry.tracing: cannot start the export thread: {0}")]
+    TracingThread(#[source] std::io::Error),
+}
+
 /// The tracer and the error reporter, each present when configured.
 pub struct Telemetry {
     pub(crate) tracing: Option<trace::Tracing>,
@@ -69,8 +98,11 @@ pub struct Telemetry {
 
 impl Telemetry {
     /// Register the telemetry metrics and start what `config` asks for.
-    pub fn start(config: &TelemetryConfig, registry: &Registry) -> Result<Telemetry, String> {
-        let metrics = TelemetryMetrics::register(registry).map_err(|e| e.to_string())?;
+    pub fn start(
+        config: &TelemetryConfig,
+        registry: &Registry,
+    ) -> Result<Telemetry, TelemetryError> {
+        let metrics = TelemetryMetrics::register(registry)?;
         let tracing = config
             .tracing
             .as_ref()

@@ -5,7 +5,7 @@
 
 use super::client::ExportClient;
 use super::outbox::{Batching, Outbox, Sink};
-use super::TelemetryMetrics;
+use super::{TelemetryError, TelemetryMetrics};
 use gatehouse_config::telemetry::{TelemetryConfig, TracingConfig};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
@@ -34,7 +34,7 @@ impl Tracing {
         telemetry: &TelemetryConfig,
         config: &TracingConfig,
         metrics: &TelemetryMetrics,
-    ) -> Result<Tracing, String> {
+    ) -> Result<Tracing, TelemetryError> {
         let headers: HashMap<String, String> = config
             .headers
             .iter()
@@ -43,14 +43,13 @@ impl Tracing {
         let mut exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_http_client(
-                ExportClient::new(config.export_timeout)
-                    .map_err(|e| format!("telemetry.tracing: {e}"))?,
+                ExportClient::new(config.export_timeout).map_err(TelemetryError::TracingClient)?,
             )
             .with_endpoint(config.endpoint.clone())
             .with_timeout(config.export_timeout)
             .with_headers(headers)
             .build()
-            .map_err(|e| format!("telemetry.tracing: cannot build the OTLP exporter: {e}"))?;
+            .map_err(TelemetryError::TracingExporter)?;
         let resource = Resource::builder()
             .with_service_name(telemetry.service_name.clone())
             .with_attribute(KeyValue::new(
@@ -85,7 +84,7 @@ impl Tracing {
             metrics.dropped.with_label_values(&["traces", "queue_full"]),
             sink,
         )
-        .map_err(|e| format!("telemetry.tracing: cannot start the export thread: {e}"))?;
+        .map_err(TelemetryError::TracingThread)?;
         let ratio = if config.sample_ratio >= 1.0 {
             Sampler::AlwaysOn
         } else {

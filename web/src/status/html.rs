@@ -22,7 +22,7 @@ header,main,footer{max-width:56rem;margin:0 auto;padding:1rem}h1{font-size:1.6re
 .card{background:var(--card);border:1px solid var(--line);border-radius:.5rem;padding:1rem;margin:.75rem 0}
 .row{display:flex;justify-content:space-between;gap:1rem;flex-wrap:wrap;align-items:baseline}
 .state{font-weight:600}.state.ok{color:var(--ok)}.state.maint{color:var(--maint)}.state.degraded{color:var(--degraded)}.state.partial{color:var(--partial)}.state.major{color:var(--major)}
-.bar{width:100%;height:34px;display:block;margin:.5rem 0 .25rem}.bar .ok{fill:var(--ok)}.bar .degraded{fill:var(--degraded)}.bar .partial{fill:var(--partial)}.bar .major{fill:var(--major)}.bar .none{fill:var(--none);opacity:.35}
+.bar{width:100%;height:34px;display:block;margin:.5rem 0 .25rem}.bar .ok{fill:var(--ok)}.bar .maint{fill:var(--maint)}.bar .degraded{fill:var(--degraded)}.bar .partial{fill:var(--partial)}.bar .major{fill:var(--major)}.bar .none{fill:var(--none);opacity:.35}
 .uptime{display:flex;gap:1.25rem;flex-wrap:wrap;font-size:.9rem}.chart{width:100%;height:60px;display:block}.chart polyline{fill:none;stroke:var(--maint);stroke-width:2}
 .updates{margin:.5rem 0 0;padding-left:1.25rem}.tag{text-transform:capitalize;font-weight:600}a{color:var(--maint)}
 "#;

@@ -171,10 +171,7 @@ impl StatusPage {
                 }
                 _ => false,
             });
-            data.labels = probe.labels.clone();
-            data.labels.insert("group".into(), probe.group.clone());
-            data.labels.insert("kind".into(), "probe".into());
-            data.labels.insert("subject".into(), name.clone());
+            data.labels = probe.alert_labels();
         }
         let since = now
             .checked_sub(SignedDuration::from_hours(90 * 24))
@@ -189,6 +186,7 @@ impl StatusPage {
         let view = model::build(&model::Inputs {
             config: page,
             maintenance: &config.alerting.maintenance,
+            rules: &config.alerting.rules,
             probes: &probes,
             incidents: &incidents,
             updates: &updates,

@@ -4,6 +4,7 @@
 
 use gatehouse_alerting::{Announcement, Incident, IncidentUpdate};
 use gatehouse_config::alerting::maintenance::Maintenance;
+use gatehouse_config::alerting::rules::{Impact, Rule};
 use gatehouse_config::status::{Component, StatusPageConfig};
 use gatehouse_probes::store::Bucket;
 use gatehouse_probes::History;
@@ -72,6 +73,9 @@ pub(crate) struct Day {
     /// `2026-11-23` (UTC).
     pub date: String,
     pub uptime: Option<f64>,
+    /// Checks taken during maintenance that day (left out of `uptime`); the bar shows such a
+    /// day as maintenance unless it also had failures outside it.
+    pub maintenance: u64,
     /// Titles of the incidents that touched the day.
     pub incidents: Vec<String>,
 }
@@ -174,6 +178,8 @@ pub(crate) struct ProbeData {
 pub(crate) struct Inputs<'a> {
     pub config: &'a StatusPageConfig,
     pub maintenance: &'a [Maintenance],
+    /// The alert rules, for the impact of their incidents.
+    pub rules: &'a [Rule],
     pub probes: &'a BTreeMap<String, ProbeData>,
     /// Incidents of the last 90 days (open ones included).
     pub incidents: &'a [Incident],
@@ -200,12 +206,9 @@ fn maintenance_covers(
     c: &Component,
     probes: &BTreeMap<String, ProbeData>,
 ) -> bool {
-    let named = |s: &str| m.subjects.is_empty() || m.subjects.iter().any(|x| x == s);
-    let labelled =
-        |labels: &BTreeMap<String, String>| m.labels.iter().all(|(k, v)| labels.get(k) == Some(v));
     let probe = c.probes.iter().any(|p| {
         let own = probes.get(p).map(|d| d.labels.clone()).unwrap_or_default();
-        named(p) && labelled(&own)
+        m.covers(p, &own)
     });
     let route = c.routes.iter().any(|r| {
         let labels = BTreeMap::from([
@@ -213,9 +216,17 @@ fn maintenance_covers(
             ("subject".to_string(), r.clone()),
             ("group".to_string(), "routes".to_string()),
         ]);
-        named(r) && labelled(&labels)
+        m.covers(r, &labels)
     });
     probe || route
+}
+
+/// Whether an incident began inside a maintenance window that covers it (as alerting decides,
+/// by its subject and labels): planned work, shown as the maintenance, not as an incident.
+fn planned(i: &Incident, windows: &[Maintenance]) -> bool {
+    windows
+        .iter()
+        .any(|m| m.covers(&i.subject, &i.labels) && m.active(i.started_at))
 }
 
 /// An unwatched probe (no alert rule covers it) counts as down after this many failed checks
@@ -233,7 +244,8 @@ pub(crate) enum Health {
     Down,
 }
 
-/// A probe's health: its open incidents when a rule watches it, else its failure streak.
+/// A probe's health: its open outage incidents when a rule watches it, else its failure
+/// streak.
 pub(crate) fn probe_health(name: &str, data: Option<&ProbeData>, open: &[&Incident]) -> Health {
     if open.iter().any(|i| i.kind == "probe" && i.subject == name) {
         return Health::Down;
@@ -247,16 +259,26 @@ pub(crate) fn probe_health(name: &str, data: Option<&ProbeData>, open: &[&Incide
     }
 }
 
-/// The state of one component: an outage when its probes' alerts fire (major when all of
-/// them), degraded by a route alert; never by one failed check.
+/// Whether an incident takes its subject down (its rule's `impact`, by default: probe rules)
+/// rather than degrading it (route rules, certificates, `impact: degraded`).
+fn outage(i: &Incident, rules: &[Rule]) -> bool {
+    rules
+        .iter()
+        .find(|r| r.name == i.rule)
+        .map_or(i.kind == "probe", |r| r.impact == Impact::Outage)
+}
+
+/// The state of one component: an outage when its probes' outage alerts fire (major when all
+/// of them), degraded while one of `degrading` (its other open incidents) is open; never by
+/// one failed check.
 pub(crate) fn component_level(
     probes: &[Health],
-    open: &[&Incident],
+    degrading: &[&Incident],
     in_maintenance: bool,
 ) -> Level {
     let known = probes.iter().filter(|h| **h != Health::Unknown).count();
     let down = probes.iter().filter(|h| **h == Health::Down).count();
-    let degraded = open.iter().any(|i| i.kind == "route");
+    let degraded = !degrading.is_empty();
     let level = if down > 0 && down == known {
         Level::MajorOutage
     } else if down > 0 {
@@ -283,14 +305,24 @@ fn combined(histories: &[&History]) -> Option<f64> {
     ratio(checks, failures)
 }
 
+/// Buckets of several probes summed.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sum {
+    checks: u64,
+    failures: u64,
+    latency_sum_ms: f64,
+    maintenance: u64,
+}
+
 /// Buckets of several probes summed by start.
-fn merge<'a>(series: impl Iterator<Item = &'a Bucket>) -> BTreeMap<i64, (u64, u64, f64)> {
-    let mut out: BTreeMap<i64, (u64, u64, f64)> = BTreeMap::new();
+fn merge<'a>(series: impl Iterator<Item = &'a Bucket>) -> BTreeMap<i64, Sum> {
+    let mut out: BTreeMap<i64, Sum> = BTreeMap::new();
     for b in series {
         let e = out.entry(b.start).or_default();
-        e.0 += b.checks;
-        e.1 += b.failures;
-        e.2 += b.avg_ms * b.checks as f64;
+        e.checks += b.checks;
+        e.failures += b.failures;
+        e.latency_sum_ms += b.avg_ms * b.checks as f64;
+        e.maintenance += b.maintenance;
     }
     out
 }
@@ -321,15 +353,18 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
             .copied()
             .filter(|i| covers(c, &i.subject, &i.kind))
             .collect();
-        let in_maintenance = input.maintenance.iter().any(|m| {
-            maintenance_covers(m, c, input.probes) && gatehouse_alerting::maintenance_active(m, now)
-        });
+        let in_maintenance = input
+            .maintenance
+            .iter()
+            .any(|m| maintenance_covers(m, c, input.probes) && m.active(now));
+        let (outages, degrading): (Vec<&Incident>, Vec<&Incident>) =
+            mine.iter().partition(|i| outage(i, input.rules));
         let health: Vec<Health> = c
             .probes
             .iter()
-            .map(|p| probe_health(p, input.probes.get(p), &mine))
+            .map(|p| probe_health(p, input.probes.get(p), &outages))
             .collect();
-        let level = component_level(&health, &mine, in_maintenance);
+        let level = component_level(&health, &degrading, in_maintenance);
         levels.insert(c.name.as_str(), level);
         let pick = |f: fn(&ProbeData) -> Option<&History>| -> Vec<&History> {
             data.iter().filter_map(|d| f(d)).collect()
@@ -348,7 +383,7 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
         let all_mine: Vec<&Incident> = input
             .incidents
             .iter()
-            .filter(|i| covers(c, &i.subject, &i.kind))
+            .filter(|i| covers(c, &i.subject, &i.kind) && !planned(i, input.maintenance))
             .collect();
         let days = (0..90)
             .rev()
@@ -356,16 +391,19 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
                 let date = today.checked_sub(back.days()).ok()?;
                 let start = date.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp();
                 let end = start.checked_add(SignedDuration::from_hours(24)).ok()?;
-                let uptime = daily
-                    .get(&start.as_second())
-                    .and_then(|(checks, failures, _)| ratio(*checks, *failures));
+                let bucket = daily.get(&start.as_second());
+                let uptime = bucket.and_then(|b| ratio(b.checks, b.failures));
+                let maintenance = bucket.map_or(0, |b| b.maintenance);
                 let incidents = all_mine
                     .iter()
                     .filter(|i| i.started_at < end && i.ended_at.is_none_or(|e| e >= start))
                     .map(|i| {
                         format!(
                             "{} ({})",
-                            incident_title(std::slice::from_ref(&c.name), impact_of(i, c)),
+                            incident_title(
+                                std::slice::from_ref(&c.name),
+                                impact_of(i, c, input.rules)
+                            ),
                             crate::status::format::duration_text(i.duration(now))
                         )
                     })
@@ -373,6 +411,7 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
                 Some(Day {
                     date: date.to_string(),
                     uptime,
+                    maintenance,
                     incidents,
                 })
             })
@@ -383,11 +422,11 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
                 .flat_map(|h| h.series.iter()),
         )
         .into_iter()
-        .filter(|(_, (checks, _, _))| *checks > 0)
-        .filter_map(|(start, (checks, _, sum))| {
+        .filter(|(_, b)| b.checks > 0)
+        .filter_map(|(start, b)| {
             Some(Point {
                 at: Timestamp::from_second(start).ok()?,
-                ms: sum / checks as f64,
+                ms: b.latency_sum_ms / b.checks as f64,
             })
         })
         .collect();
@@ -415,7 +454,7 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
             .iter()
             .filter(|c| covers(c, &i.subject, &i.kind))
             .collect();
-        let impact = hit.iter().map(|c| impact_of(i, c)).max()?;
+        let impact = hit.iter().map(|c| impact_of(i, c, input.rules)).max()?;
         let components: Vec<String> = hit.iter().map(|c| c.name.clone()).collect();
         Some(PublicIncident {
             id: i.id,
@@ -439,11 +478,15 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
             details: cfg.show_errors.then(|| i.summary.clone()),
         })
     };
-    let incidents: Vec<PublicIncident> = open.iter().filter_map(|i| public(i)).collect();
+    let incidents: Vec<PublicIncident> = open
+        .iter()
+        .filter(|i| !planned(i, input.maintenance))
+        .filter_map(|i| public(i))
+        .collect();
     let mut history: Vec<PublicIncident> = input
         .incidents
         .iter()
-        .filter(|i| i.ended_at.is_some())
+        .filter(|i| i.ended_at.is_some() && !planned(i, input.maintenance))
         .filter_map(public)
         .collect();
     history.sort_by_key(|i| std::cmp::Reverse(i.started_at));
@@ -461,7 +504,7 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
                 .filter(|c| maintenance_covers(m, c, input.probes))
                 .map(|c| c.name.clone())
                 .collect();
-            let (s, e) = gatehouse_alerting::maintenance_window(m, now)?;
+            let (s, e) = m.window(now)?;
             (!components.is_empty() && s <= horizon).then(|| MaintenanceView {
                 name: m.name.clone(),
                 description: m.description.clone(),
@@ -488,7 +531,10 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
 
 /// What an incident did to its component: a probe alert is an outage (major when it is the
 /// component's only probe), a route alert a degradation.
-fn impact_of(i: &Incident, c: &Component) -> Level {
+fn impact_of(i: &Incident, c: &Component, rules: &[Rule]) -> Level {
+    if !outage(i, rules) {
+        return Level::Degraded;
+    }
     match i.kind.as_str() {
         "probe" if c.probes.len() <= 1 => Level::MajorOutage,
         "probe" => Level::PartialOutage,

@@ -5,11 +5,21 @@
 //! SVG document (XML) alike.
 
 use super::format::percent;
-use super::model::{ComponentView, Level};
+use super::model::{ComponentView, Day, Level};
 use maud::{html, Markup};
 
-/// The CSS class of a day's cell by its uptime.
-fn day_class(uptime: Option<f64>) -> &'static str {
+/// The CSS class of a day's cell by its uptime (outside maintenance): a day with maintenance
+/// and no failures outside it is a maintenance day.
+fn day_class(d: &Day) -> &'static str {
+    match d.uptime {
+        Some(u) if d.maintenance > 0 && u >= 0.999 => "maint",
+        None if d.maintenance > 0 => "maint",
+        u => uptime_class(u),
+    }
+}
+
+/// The CSS class of an uptime ratio.
+fn uptime_class(uptime: Option<f64>) -> &'static str {
     match uptime {
         None => "none",
         Some(u) if u >= 0.999 => "ok",
@@ -26,10 +36,11 @@ pub(crate) fn uptime_bar(c: &ComponentView) -> Markup {
         svg class="bar" viewBox="0 0 900 34" preserveAspectRatio="none" role="img"
             aria-label={ (c.name) ": 90-day uptime " (percent(c.uptime.quarter)) } {
             @for (i, d) in c.days.iter().enumerate() {
-                rect class=(day_class(d.uptime)) x=(format!("{:.2}", i as f64 * w + 0.5)) y="0"
+                rect class=(day_class(d)) x=(format!("{:.2}", i as f64 * w + 0.5)) y="0"
                     width=(format!("{:.2}", (w - 1.0).max(0.5))) height="34" rx="1" {
                     title {
                         (d.date) ": " (percent(d.uptime))
+                        @if d.maintenance > 0 { "; maintenance" }
                         @for inc in &d.incidents { "; " (inc) }
                     }
                 }
@@ -105,7 +116,7 @@ pub(crate) fn status_badge(c: &ComponentView) -> String {
 
 pub(crate) fn uptime_badge(c: &ComponentView) -> String {
     let u = c.uptime.month;
-    let col = match day_class(u) {
+    let col = match uptime_class(u) {
         "ok" => "#1a7f37",
         "degraded" => "#9a6700",
         "partial" => "#bc4c00",

@@ -49,6 +49,7 @@ fn history(checks: u64, failures: u64, range: Range) -> History {
         range,
         checks,
         failures,
+        maintenance: 0,
         uptime: None,
         series: vec![Bucket {
             start: if matches!(range, Range::Day) {
@@ -60,6 +61,7 @@ fn history(checks: u64, failures: u64, range: Range) -> History {
             failures,
             avg_ms: 120.0,
             max_ms: 300.0,
+            maintenance: 0,
         }],
         recent_failures: vec![],
     }
@@ -132,6 +134,7 @@ fn render(
     let v = build(&Inputs {
         config: &cfg,
         maintenance,
+        rules: &[],
         probes: &p,
         incidents,
         updates,
@@ -231,6 +234,7 @@ fn major_outage_when_every_probe_is_down_and_errors_shown_only_when_configured()
     let v = build(&Inputs {
         config: &cfg,
         maintenance: &[],
+        rules: &[],
         probes: &p,
         incidents: &incidents,
         updates: &[],
@@ -415,4 +419,121 @@ fn a_maintenance_window_scoped_by_labels_shows_only_where_it_applies() {
     );
     assert_eq!(v.maintenance.len(), 1);
     assert_eq!(v.maintenance[0].components, ["API"]);
+}
+
+/// An incident that began inside a window covering it is planned work: the page shows the
+/// maintenance (component state, a blue day in the bar), not an incident, and the day's uptime
+/// leaves the maintenance checks out.
+#[test]
+fn planned_work_is_maintenance_not_an_incident_and_not_downtime() {
+    let m = Maintenance {
+        name: "backend-patching".into(),
+        description: None,
+        subjects: vec![],
+        labels: BTreeMap::from([("tier".to_string(), "backend".to_string())]),
+        schedule: Schedule::Once {
+            start: now().as_second() - 7200,
+            end: now().as_second() + 600,
+        },
+    };
+    let backend = |mut i: Incident| {
+        i.labels.insert("tier".into(), "backend".into());
+        i
+    };
+    let open = [
+        backend(incident(1, "probe", "api-a", true)),
+        backend(incident(2, "probe", "api-b", true)),
+        incident(3, "probe", "web", true),
+    ];
+    let states = [
+        ("api-a", Some(false)),
+        ("api-b", Some(false)),
+        ("web", Some(false)),
+    ];
+    let cfg = page();
+    let mut p = probes(&states);
+    // The API's checks today: 10 counted (none failed), 50 during the maintenance.
+    for name in ["api-a", "api-b"] {
+        let d = p.get_mut(name).unwrap();
+        let mut h = history(10, 0, Range::Quarter);
+        h.maintenance = 50;
+        h.series[0].maintenance = 50;
+        d.quarter = Some(h);
+    }
+    let v = build(&Inputs {
+        config: &cfg,
+        maintenance: &[m],
+        rules: &[],
+        probes: &p,
+        incidents: &open,
+        updates: &[],
+        announcements: &[],
+        now: now(),
+    });
+    let titles: Vec<&str> = v.incidents.iter().map(|i| i.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        ["Web: major outage"],
+        "planned work is not an incident"
+    );
+    let api = &v.groups[0].components[0];
+    assert_eq!(api.status, Level::Maintenance);
+    let today = api.days.last().unwrap();
+    assert_eq!((today.uptime, today.maintenance), (Some(1.0), 100));
+    assert!(today.incidents.is_empty(), "{:?}", today.incidents);
+    let bar = super::svg::uptime_bar(api).into_string();
+    assert!(bar.contains("rect class=\"maint\""), "{bar}");
+    assert!(bar.contains("; maintenance"), "{bar}");
+    let web = &v.groups[0].components[1];
+    let bar = super::svg::uptime_bar(web).into_string();
+    assert!(!bar.contains("maint"), "{bar}");
+}
+
+/// A rule's `impact` says what its incident does to a component: a probe rule with
+/// `impact: degraded` (a slow check) degrades; a plain probe rule is the outage.
+#[test]
+fn a_rule_with_impact_degraded_degrades_and_a_probe_rule_is_the_outage() {
+    let config = gatehouse_config::Config::from_yaml(
+        "listeners: [{ name: http, address: \"127.0.0.1:8080\" }]
+upstreams:
+  app: { backends: [{ address: \"127.0.0.1:3000\" }] }
+routes: [{ name: app, upstream: app }]
+probes:
+  - { name: web, http: { url: \"http://127.0.0.1:3000/\" } }
+alerting:
+  rules:
+    - { name: down, probe: web }
+    - { name: slow, probe: web, impact: degraded }
+",
+    )
+    .unwrap();
+    let rules = &config.alerting.rules;
+    let cfg = page();
+    let states = [
+        ("api-a", Some(true)),
+        ("api-b", Some(true)),
+        ("web", Some(false)),
+    ];
+    let p = probes(&states);
+    let mut slow = incident(1, "probe", "web", true);
+    slow.rule = "slow".into();
+    let mut down = incident(2, "probe", "web", true);
+    down.rule = "down".into();
+    let view = |incidents: &[Incident]| {
+        build(&Inputs {
+            config: &cfg,
+            maintenance: &[],
+            rules,
+            probes: &p,
+            incidents,
+            updates: &[],
+            announcements: &[],
+            now: now(),
+        })
+    };
+    let v = view(std::slice::from_ref(&slow));
+    assert_eq!(v.groups[0].components[1].status, Level::Degraded);
+    assert_eq!(v.incidents[0].title, "Web: degraded performance");
+    let v = view(&[slow, down]);
+    assert_eq!(v.groups[0].components[1].status, Level::MajorOutage);
 }

@@ -17,6 +17,7 @@ pub(crate) fn default_rules() -> Vec<Rule> {
     let rule = |name: &str, kind: RuleKind, severity: Severity| Rule {
         name: name.into(),
         summary: default_summary(&kind),
+        impact: Impact::default_for(&kind),
         kind,
         severity,
         labels: BTreeMap::new(),
@@ -320,9 +321,22 @@ impl Compiler {
                 self.err(format!("{path}.runbook"), "must be an http(s) URL");
             }
         }
+        let impact = match raw.impact.as_deref() {
+            None => Impact::default_for(&kind),
+            Some("outage") => Impact::Outage,
+            Some("degraded") => Impact::Degraded,
+            Some(other) => {
+                self.err(
+                    format!("{path}.impact"),
+                    format!("`{other}` is not an impact; expected outage or degraded"),
+                );
+                Impact::default_for(&kind)
+            }
+        };
         Some(Rule {
             name: raw.name,
             summary: raw.summary.unwrap_or_else(|| default_summary(&kind)),
+            impact,
             kind,
             severity,
             labels: raw.labels,

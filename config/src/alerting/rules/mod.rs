@@ -25,6 +25,29 @@ pub struct Rule {
     pub runbook: Option<String>,
     /// Built in (not written in the file).
     pub builtin: bool,
+    /// What its incidents mean on the status page.
+    pub impact: Impact,
+}
+
+/// What a rule's incident does to the status page components it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Impact {
+    /// An outage (partial or major by how many of the component's probes): the default of
+    /// probe rules.
+    Outage,
+    /// Degraded performance: the default of every other rule (a route's error ratio or
+    /// latency, a certificate soon to expire).
+    Degraded,
+}
+
+impl Impact {
+    /// The default for a rule of `kind`.
+    pub fn default_for(kind: &RuleKind) -> Impact {
+        match kind {
+            RuleKind::Probe { .. } => Impact::Outage,
+            _ => Impact::Degraded,
+        }
+    }
 }
 
 /// Which subjects a rule covers: one name, or every one (`*`).
