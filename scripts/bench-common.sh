@@ -2,7 +2,7 @@
 # gives them a work directory, processes ended on exit (add their pids to `pids`), free
 # loopback ports (`port`) and a wait for an HTTP endpoint (`wait_http URL`).
 bash scripts/setup.sh --bench
-cargo build --release --quiet --bin gatehouse
+cargo build --locked --release --quiet --bin gatehouse
 BIN=${CARGO_TARGET_DIR:-target}/release/gatehouse
 work=$(mktemp -d)
 pids=()

@@ -10,7 +10,7 @@ DURATION=${1:-10s}
 CONNECTIONS=${2:-32}
 COMPONENTS=${3:-20}
 bash scripts/setup.sh --bench
-cargo build --release --quiet --bin gatehouse
+cargo build --locked --release --quiet --bin gatehouse
 BIN=target/release/gatehouse
 work=$(mktemp -d)
 pid=""

@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec cargo run --bin gatehouse -- run --config config/examples/quickstart.yaml
+exec cargo run --locked --bin gatehouse -- run --config config/examples/quickstart.yaml

@@ -9,7 +9,8 @@
 #                             (the SMTP server of the email notifier test),
 #                             prometheus and promtool (the dashboards and rules test),
 #                             chromium (the status page's browser test),
-#                             nginx (the reference in the request-integrity tests)
+#                             nginx (the reference in the request-integrity tests),
+#                             systemd (systemd-analyze verifies deploy/systemd's unit)
 #   scripts/setup.sh --bench  also wrk, nginx and curl for scripts/bench.sh
 set -euo pipefail
 need=()
@@ -26,6 +27,7 @@ if [ "${1:-}" = "--test" ]; then
   command -v promtool >/dev/null 2>&1 || need+=(prometheus)
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx)
+  command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 fi
 if [ "${1:-}" = "--bench" ]; then
   command -v curl >/dev/null 2>&1 || need+=(curl)

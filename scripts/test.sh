@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
-  cargo test --workspace --doc
+  cargo nextest run --locked --workspace --no-fail-fast "$@"
+  cargo test --locked --workspace --doc
 else
-  cargo test --workspace --no-fail-fast "$@"
+  cargo test --locked --workspace --no-fail-fast "$@"
 fi

@@ -3,7 +3,10 @@
 
 mod admin_heartbeat;
 mod alerts;
+mod check;
 mod demo;
+mod health;
+mod init;
 mod load;
 mod logging;
 mod reload;
@@ -11,9 +14,10 @@ mod run;
 mod shutdown;
 mod watch;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// jemalloc, not glibc malloc: it returns the memory of closed connections to the system
 /// after `dirty_decay_ms` (options built in by `.cargo/config.toml`; `_RJEM_MALLOC_CONF`
@@ -40,11 +44,70 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
-    /// Validate a configuration file without starting anything (exit 0 when valid).
+    /// Validate a configuration file without starting anything.
+    ///
+    /// Exit 0 when valid, 2 with every problem listed. Also checks that the certificate files
+    /// it names can be read and that the state directory can be written, as the user running
+    /// the check.
     Check {
         /// The YAML configuration file.
         #[arg(short, long)]
         config: PathBuf,
+        /// `text`: `FILE:LINE:COL: path: message` lines; `json`: one JSON object a line with
+        /// severity, file, line, column, path and message.
+        #[arg(long, value_enum, default_value = "text")]
+        format: check::Format,
+    },
+    /// Ask a running gatehouse whether it is ready.
+    ///
+    /// `GET /readyz` on the admin listener: exit 0 when it answers 200, 1 otherwise (2 for a
+    /// URL it cannot ask). For container health checks: no curl needed.
+    Health {
+        /// The readiness URL (plain HTTP).
+        #[arg(long, default_value = health::DEFAULT_URL)]
+        url: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
+    /// Write a commented starter config for a site behind automatic HTTPS.
+    ///
+    /// The file passes `check` as written; it is never overwritten without --force.
+    Init {
+        /// The site's domain name (repeat for more names on the same certificate).
+        #[arg(long = "domain", required = true)]
+        domains: Vec<String>,
+        /// The application's address, HOST:PORT.
+        #[arg(long)]
+        upstream: String,
+        /// A contact address for the ACME account (optional).
+        #[arg(long)]
+        email: Option<String>,
+        /// Where to write it (`-`: standard output).
+        #[arg(short, long, default_value = "gatehouse.yaml")]
+        output: PathBuf,
+        /// Replace the output file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the JSON Schema of the configuration file.
+    ///
+    /// For editors: save it and name it in the config's first line,
+    /// `# yaml-language-server: $schema=FILE`.
+    Schema,
+    /// Print a shell completion script.
+    ///
+    /// E.g. `gatehouse completions bash > /usr/share/bash-completion/completions/gatehouse`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one per command into a directory.
+    Man {
+        /// Write gatehouse.1 and gatehouse-COMMAND.1 here instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// Send a test notification through one notifier of the config, and say whether it
     /// was delivered.
@@ -64,26 +127,37 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { config } => match load::load(&config) {
-            Ok(loaded) => {
-                let c = loaded.config;
-                for w in &c.warnings {
-                    println!("{}: warning: {w}", config.display());
-                }
-                println!(
-                    "{}: valid ({} listeners, {} upstreams, {} routes)",
-                    config.display(),
-                    c.listeners.len(),
-                    c.upstreams.len(),
-                    c.routes.len()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::from(2)
-            }
-        },
+        Command::Check { config, format } => check::check(&config, format),
+        Command::Health { url, timeout } => health::health(&url, Duration::from_secs(timeout)),
+        Command::Init {
+            domains,
+            upstream,
+            email,
+            output,
+            force,
+        } => init::init(
+            &init::Starter {
+                domains: &domains,
+                upstream: &upstream,
+                email: email.as_deref(),
+            },
+            &output,
+            force,
+        ),
+        Command::Schema => {
+            println!("{}", gatehouse_config::schema::json_pretty());
+            ExitCode::SUCCESS
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "gatehouse",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Man { dir } => man(dir),
         Command::HashPassword => hash_password(),
         Command::NotifyTest { config, notifier } => notify_test(&config, &notifier),
         Command::Run { config } => match run::run(&config) {
@@ -93,6 +167,20 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+    }
+}
+
+fn man(dir: Option<PathBuf>) -> ExitCode {
+    let written = match &dir {
+        Some(dir) => clap_mangen::generate_to(Cli::command(), dir),
+        None => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gatehouse man: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

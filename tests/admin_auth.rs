@@ -294,7 +294,7 @@ fn check_refuses_an_open_admin_listener_without_a_token() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("admin.listen (line 4):") && stderr.contains("admin.tokens"),
+        stderr.contains("gatehouse.yaml:4:3: admin.listen: ") && stderr.contains("admin.tokens"),
         "{stderr}"
     );
     // With a token it is valid; a missing variable is an error naming it, never a fallback.
@@ -309,7 +309,7 @@ fn check_refuses_an_open_admin_listener_without_a_token() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("admin.tokens[0].token (line 5)"),
+        stderr.contains("gatehouse.yaml:5:") && stderr.contains(": admin.tokens[0].token: "),
         "{stderr}"
     );
     assert!(stderr.contains("GATEHOUSE_TEST_ADMIN_TOKEN"), "{stderr}");

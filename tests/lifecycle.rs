@@ -25,16 +25,16 @@ fn check_reports_all_three_problems_and_exits_non_zero() {
         .expect("run check");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("3 problems"), "{stderr}");
+    assert!(stderr.contains("bad.yaml: 3 problems"), "{stderr}");
     assert!(
-        stderr.contains("routes[0].upstream (line 8): unknown upstream `missing`"),
+        stderr.contains("bad.yaml:8:5: routes[0].upstream: unknown upstream `missing`"),
         "{stderr}"
     );
     assert!(
-        stderr.contains("routes[1].timeouts.read (line 12): `forever` is not a duration"),
+        stderr.contains("bad.yaml:12:17: routes[1].timeouts.read: `forever` is not a duration"),
         "{stderr}"
     );
-    assert!(stderr.contains("routes[1].max_body_size (line 13): environment variable `GATEHOUSE_TEST_UNSET_VAR` is not set"), "{stderr}");
+    assert!(stderr.contains("bad.yaml:13:5: routes[1].max_body_size: environment variable `GATEHOUSE_TEST_UNSET_VAR` is not set"), "{stderr}");
 
     // The shipped examples that name no files of the machine pass the full check.
     for example in ["quickstart.yaml", "https.yaml"] {

@@ -277,11 +277,13 @@ fn check_reports_unreadable_files_mismatched_keys_and_uncovered_names() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("tls.certificates[0].key_file (line 6)") && err.contains("does not match"),
+        err.contains("check.yaml:6:45: tls.certificates[0].key_file: ")
+            && err.contains("does not match"),
         "{err}"
     );
     assert!(
-        err.contains("tls.certificates[1].cert_file (line 7)") && err.contains("cannot read"),
+        err.contains("check.yaml:7:9: tls.certificates[1].cert_file: ")
+            && err.contains("cannot read"),
         "{err}"
     );
 
@@ -296,7 +298,8 @@ fn check_reports_unreadable_files_mismatched_keys_and_uncovered_names() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.contains("warning: routes[0].hosts[1] (line 9)")
+        stdout.contains("check.yaml:9:")
+            && stdout.contains(": warning: routes[0].hosts[1]: ")
             && stdout.contains("`b.test` is not covered"),
         "{stdout}"
     );

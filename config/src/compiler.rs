@@ -19,6 +19,8 @@ pub(crate) struct Compiler {
     pub defined_upstreams: HashSet<String>,
     /// Allowed but probably unintended.
     pub warnings: Vec<ConfigError>,
+    /// `$STATE_DIRECTORY` (systemd's `StateDirectory=`), the default `state_dir` when set.
+    pub state_directory: Option<String>,
 }
 
 impl Compiler {

@@ -60,8 +60,21 @@ pub const RETRIES: u32 = 1;
 pub const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 /// Health-check timeout.
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
-/// State directory, relative to the working directory.
+/// State directory, relative to the working directory, when neither the file nor the
+/// environment names one (a foreground run from a checkout).
 pub const STATE_DIR: &str = "gatehouse-data";
+/// Set by systemd for a unit with `StateDirectory=` (e.g. `/var/lib/gatehouse`), and by the
+/// container image: the state directory when the file names none.
+pub const STATE_DIRECTORY_ENV: &str = "STATE_DIRECTORY";
+
+/// The `state_dir` when the file names none: the first directory of `$STATE_DIRECTORY`
+/// (systemd lists several separated by `:`), else [`STATE_DIR`] in the working directory.
+pub fn state_dir(state_directory: Option<&str>) -> std::path::PathBuf {
+    state_directory
+        .and_then(|v| v.split(':').find(|d| !d.trim().is_empty()))
+        .unwrap_or(STATE_DIR)
+        .into()
+}
 /// ACME directory when none is named.
 pub const ACME_DIRECTORY: &str = "https://acme-v02.api.letsencrypt.org/directory";
 /// Longest time between ACME renewal checks.

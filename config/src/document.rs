@@ -166,7 +166,7 @@ impl Compiler {
                 PathBuf::new()
             }
             Some(d) => PathBuf::from(d),
-            None => PathBuf::from(defaults::STATE_DIR),
+            None => defaults::state_dir(self.state_directory.as_deref()),
         };
 
         let probes = self.probes(probing, probes, store, &state_dir, &routes);

@@ -10,6 +10,8 @@ pub struct ConfigError {
     pub path: String,
     /// 1-based line in the file, where known.
     pub line: Option<usize>,
+    /// 1-based column of that line (in characters), where known.
+    pub column: Option<usize>,
     /// What is wrong, in words an operator can act on.
     pub message: String,
 }
@@ -19,7 +21,18 @@ impl ConfigError {
         ConfigError {
             path: path.into(),
             line: None,
+            column: None,
             message: message.into(),
+        }
+    }
+
+    /// Where in the file it is, from the index of the file's paths (unless already known).
+    pub(crate) fn place(&mut self, index: &crate::yaml_lines::LineIndex) {
+        if self.line.is_none() {
+            if let Some((line, column)) = index.position_of(&self.path) {
+                self.line = Some(line);
+                self.column = Some(column);
+            }
         }
     }
 }

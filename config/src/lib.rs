@@ -20,6 +20,7 @@ pub mod defaults;
 mod document;
 mod env;
 mod error;
+pub mod schema;
 pub mod secret;
 pub mod units;
 mod yaml_lines;
@@ -86,8 +87,8 @@ impl Config {
             return;
         };
         let index = yaml_lines::LineIndex::build(&text);
-        for p in problems.iter_mut().filter(|p| p.line.is_none()) {
-            p.line = index.line_of(&p.path);
+        for p in problems.iter_mut() {
+            p.place(&index);
         }
     }
 
@@ -99,10 +100,10 @@ impl Config {
 
 fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, Vec<ConfigError>> {
     let mut doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
-        let line = e.location().map(|l| l.line());
         vec![ConfigError {
             path: String::new(),
-            line,
+            line: e.location().map(|l| l.line()),
+            column: e.location().map(|l| l.column()),
             message: format!("not valid YAML: {e}"),
         }]
     })?;
@@ -113,21 +114,20 @@ fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
         errors,
         defined_upstreams: Default::default(),
         warnings: Vec::new(),
+        state_directory: lookup(defaults::STATE_DIRECTORY_ENV).filter(|d| !d.trim().is_empty()),
     };
     let config = compiler.compile(doc);
     let mut errors = compiler.errors;
     if errors.is_empty() {
         if let Some(mut config) = config {
             for w in &mut config.warnings {
-                w.line = index.line_of(&w.path);
+                w.place(&index);
             }
             return Ok(config);
         }
     }
     for e in &mut errors {
-        if e.line.is_none() {
-            e.line = index.line_of(&e.path);
-        }
+        e.place(&index);
     }
     // One problem per value: a failed `${VAR}` makes later checks of the same value noise.
     let mut seen = std::collections::HashSet::new();

@@ -180,3 +180,32 @@ fn the_shipped_examples_are_valid() {
         "expected the reference and quickstart examples, found {n}"
     );
 }
+
+#[test]
+fn state_dir_defaults_to_systemds_state_directory_then_the_working_directory() {
+    let base = "listeners: [{ name: http, address: \"127.0.0.1:8080\" }]\nupstreams: { app: { backends: [{ address: \"127.0.0.1:3000\" }] } }\nroutes: [{ name: app, upstream: app }]\n";
+    let systemd = |name: &str| {
+        (name == "STATE_DIRECTORY").then(|| "/var/lib/gatehouse:/var/lib/other".to_string())
+    };
+    let c = Config::from_yaml_with_env(base, &systemd).expect("valid");
+    assert_eq!(c.state_dir, std::path::PathBuf::from("/var/lib/gatehouse"));
+    let c = Config::from_yaml_with_env(base, &no_env).expect("valid");
+    assert_eq!(c.state_dir, std::path::PathBuf::from("gatehouse-data"));
+    // The file wins over the environment.
+    let text = format!("{base}state_dir: /srv/gh\n");
+    let c = Config::from_yaml_with_env(&text, &systemd).expect("valid");
+    assert_eq!(c.state_dir, std::path::PathBuf::from("/srv/gh"));
+}
+
+#[test]
+fn problems_carry_line_and_column() {
+    let text = "listeners: [{ name: http, address: \"127.0.0.1:8080\" }]\nupstreams: { app: { backends: [{ address: \"127.0.0.1:3000\" }] } }\nroutes:\n  - name: app\n    upstream: nope\n";
+    let e = Config::from_yaml_with_env(text, &no_env).expect_err("invalid");
+    assert_eq!(e.errors.len(), 1, "{e}");
+    assert_eq!((e.errors[0].line, e.errors[0].column), (Some(5), Some(5)));
+    let e = Config::from_yaml_with_env("routes: [\n", &no_env).expect_err("not YAML");
+    assert!(
+        e.errors[0].line.is_some() && e.errors[0].column.is_some(),
+        "{e}"
+    );
+}

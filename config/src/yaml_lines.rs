@@ -1,14 +1,14 @@
-//! Maps YAML paths (`routes[2].upstream`) to the line they start on, so that errors found
-//! after deserialization can still point at the file.
+//! Maps YAML paths (`routes[2].upstream`) to the line and column they start on, so that errors
+//! found after deserialization can still point at the file.
 
 use std::collections::HashMap;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
-/// Line numbers of every node in a YAML document, keyed by path.
+/// Positions (1-based line and column) of every node in a YAML document, keyed by path.
 #[derive(Debug, Default)]
 pub(crate) struct LineIndex {
-    lines: HashMap<String, usize>,
+    lines: HashMap<String, (usize, usize)>,
 }
 
 impl LineIndex {
@@ -26,11 +26,18 @@ impl LineIndex {
     }
 
     /// The line of `path`, or of its closest indexed ancestor.
+    #[cfg(test)]
     pub(crate) fn line_of(&self, path: &str) -> Option<usize> {
+        self.position_of(path).map(|(line, _)| line)
+    }
+
+    /// The line and column of `path` (of a mapping key where it is one), or of its closest
+    /// indexed ancestor.
+    pub(crate) fn position_of(&self, path: &str) -> Option<(usize, usize)> {
         let mut p = path;
         loop {
-            if let Some(line) = self.lines.get(p) {
-                return Some(*line);
+            if let Some(position) = self.lines.get(p) {
+                return Some(*position);
             }
             let cut = p.rfind(['.', '['])?;
             p = &p[..cut];
@@ -49,7 +56,7 @@ enum Frame {
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    lines: HashMap<String, usize>,
+    lines: HashMap<String, (usize, usize)>,
     /// Path of a mapping key just seen; its line is where errors about the value point.
     pending_key: Option<String>,
 }
@@ -86,27 +93,40 @@ impl Builder {
     }
 }
 
+/// yaml-rust2 counts lines from 1 and columns from 0; editors count both from 1.
+fn at(mark: &Marker) -> (usize, usize) {
+    (mark.line(), mark.col() + 1)
+}
+
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         match ev {
             Event::Scalar(value, ..) => match self.node_path(Some(&value)) {
                 Some(path) => {
-                    self.lines.entry(path).or_insert(mark.line());
+                    self.lines.entry(path).or_insert(at(&mark));
                 }
                 None => {
+                    let key_at = at(&mark);
                     if let Some(key_path) = self.pending_key.take() {
-                        self.lines.entry(key_path).or_insert(mark.line());
+                        self.lines.entry(key_path).or_insert(key_at);
+                    }
+                    // A block mapping starts where its first key does (the parser marks it
+                    // after that key, e.g. at the value of `- name: x`).
+                    if let Some(Frame::Map { prefix, .. }) = self.stack.last() {
+                        if let Some(start) = self.lines.get_mut(prefix) {
+                            *start = (*start).min(key_at);
+                        }
                     }
                 }
             },
             Event::Alias(_) => {
                 if let Some(path) = self.node_path(None) {
-                    self.lines.entry(path).or_insert(mark.line());
+                    self.lines.entry(path).or_insert(at(&mark));
                 }
             }
             Event::MappingStart(..) | Event::SequenceStart(..) => {
                 let path = self.node_path(None).unwrap_or_default();
-                self.lines.entry(path.clone()).or_insert(mark.line());
+                self.lines.entry(path.clone()).or_insert(at(&mark));
                 self.stack.push(match ev {
                     Event::MappingStart(..) => Frame::Map {
                         prefix: path,
@@ -142,5 +162,7 @@ mod tests {
         // unknown child falls back to the closest ancestor
         assert_eq!(idx.line_of("routes[1].timeouts.nope"), Some(6));
         assert_eq!(idx.line_of("zzz"), None);
+        assert_eq!(idx.position_of("routes[0].upstream"), Some((4, 5)));
+        assert_eq!(idx.position_of("routes[1]"), Some((5, 5)));
     }
 }

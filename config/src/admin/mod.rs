@@ -37,7 +37,7 @@ pub struct AdminToken {
 }
 
 /// What an admin token may do.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AdminScope {
     /// GET and HEAD only.

@@ -1,11 +1,12 @@
 //! The `alerting` section as written.
 
 use crate::compiler::Named;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_yaml::Value;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAlerting {
     pub default_rules: Option<bool>,
@@ -19,14 +20,19 @@ pub(crate) struct RawAlerting {
     pub delivery: Option<RawDelivery>,
     pub timeout: Option<String>,
     pub retries: Option<u32>,
+    #[schemars(with = "Option<Vec<RawRule>>")]
     pub rules: Option<Value>,
+    #[schemars(with = "Option<Vec<RawMaintenance>>")]
     pub maintenance: Option<Value>,
+    #[schemars(with = "Option<Vec<crate::schema::Notifier>>")]
     pub notifiers: Option<Value>,
+    #[schemars(with = "Option<Vec<RawNotifyRoute>>")]
     pub routes: Option<Value>,
+    #[schemars(with = "Option<Vec<RawInhibit>>")]
     pub inhibit: Option<Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawFlapping {
     pub threshold: Option<u32>,
@@ -38,14 +44,14 @@ pub(crate) struct RawFlapping {
 }
 
 /// `{ count: 3, of: 5 }`: 3 of the last 5 checks.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawThreshold {
     pub count: u32,
     pub of: u32,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDelivery {
     pub backoff: Option<String>,
@@ -54,7 +60,7 @@ pub(crate) struct RawDelivery {
 }
 
 /// One name or a list of names.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub(crate) enum OneOrMany {
     One(String),
@@ -70,14 +76,16 @@ impl OneOrMany {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRule {
     pub name: String,
     pub probe: Option<OneOrMany>,
     pub group: Option<OneOrMany>,
     /// A number (in a row) or a [`RawThreshold`] mapping.
+    #[schemars(with = "Option<crate::schema::Threshold>")]
     pub failure_threshold: Option<Value>,
+    #[schemars(with = "Option<crate::schema::Threshold>")]
     pub success_threshold: Option<Value>,
     pub route: Option<OneOrMany>,
     pub when: Option<String>,
@@ -97,7 +105,7 @@ pub(crate) struct RawRule {
     pub impact: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMaintenance {
     pub name: String,
@@ -114,7 +122,7 @@ pub(crate) struct RawMaintenance {
     pub timezone: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawNotifyRoute {
     #[serde(default)]
@@ -126,7 +134,7 @@ pub(crate) struct RawNotifyRoute {
     pub continue_matching: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawInhibit {
     pub source: BTreeMap<String, String>,

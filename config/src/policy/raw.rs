@@ -1,10 +1,11 @@
 //! `policies`, `trusted_proxies` and `redis` as written.
 
 use crate::headers::raw::RawHeaders;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPolicy {
     pub headers: Option<RawHeaders>,
@@ -17,7 +18,7 @@ pub(crate) struct RawPolicy {
     pub basic_auth: Option<RawBasicAuth>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCors {
     pub allow_origins: Vec<String>,
@@ -28,7 +29,7 @@ pub(crate) struct RawCors {
     pub max_age: Option<String>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCsrf {
     #[serde(default)]
@@ -36,21 +37,22 @@ pub(crate) struct RawCsrf {
     pub allow_without_origin: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "RateLimitStore")]
 pub(crate) enum RawStore {
     Local,
     Redis,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum RawFailMode {
     Allow,
     Deny,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRateLimit {
     pub name: String,
@@ -62,7 +64,7 @@ pub(crate) struct RawRateLimit {
     pub max_keys: Option<u64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawLockout {
     pub name: String,
@@ -76,14 +78,14 @@ pub(crate) struct RawLockout {
     pub on_store_error: Option<RawFailMode>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawIpGate {
     pub allow: Option<Vec<String>>,
     pub deny: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawApiKey {
     pub header: Option<String>,
@@ -93,7 +95,7 @@ pub(crate) struct RawApiKey {
     pub forward_credentials: Option<bool>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawBasicAuth {
     pub realm: Option<String>,
@@ -103,7 +105,7 @@ pub(crate) struct RawBasicAuth {
     pub forward_credentials: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRedis {
     pub url: String,

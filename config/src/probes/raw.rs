@@ -1,10 +1,11 @@
 //! `probing`, `probes` and `store` as written.
 
 use crate::compiler::Named;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawProbing {
     pub concurrency: Option<usize>,
@@ -15,7 +16,7 @@ pub(crate) struct RawProbing {
     pub public_heartbeat_path: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStore {
     pub path: Option<String>,
@@ -25,7 +26,7 @@ pub(crate) struct RawStore {
     pub daily_retention: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawProbe {
     pub name: String,
@@ -49,7 +50,7 @@ pub(crate) struct RawProbe {
     pub depends_on_settle: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawHttpProbe {
     pub url: String,
@@ -62,7 +63,7 @@ pub(crate) struct RawHttpProbe {
     pub ca: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTcpProbe {
     pub address: String,
@@ -70,7 +71,7 @@ pub(crate) struct RawTcpProbe {
     pub expect: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTlsProbe {
     pub address: String,
@@ -78,7 +79,7 @@ pub(crate) struct RawTlsProbe {
     pub ca: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDnsProbe {
     pub name: String,
@@ -87,13 +88,13 @@ pub(crate) struct RawDnsProbe {
     pub server: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRedisProbe {
     pub url: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawHeartbeatProbe {
     pub token: String,

@@ -1,9 +1,10 @@
 //! `routes` as written.
 
 use crate::compiler::Named;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRoute {
     pub name: String,
@@ -20,10 +21,11 @@ pub(crate) struct RawRoute {
     pub case_insensitive: Option<bool>,
     #[serde(default)]
     pub policies: Vec<String>,
+    #[schemars(with = "Option<crate::policy::raw::RawPolicy>")]
     pub policy: Option<serde_yaml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTimeouts {
     pub connect: Option<String>,

@@ -2,9 +2,10 @@
 
 use super::LogFormat;
 use crate::compiler::Named;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawServer {
     pub threads: Option<usize>,
@@ -22,7 +23,7 @@ pub(crate) struct RawServer {
     pub max_tls_handshakes: Option<usize>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRequestLimits {
     pub request_line: Option<String>,
@@ -31,7 +32,7 @@ pub(crate) struct RawRequestLimits {
     pub headers: Option<usize>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawLog {
     pub format: Option<LogFormat>,
@@ -39,14 +40,15 @@ pub(crate) struct RawLog {
     pub access_log: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDemo {
     pub listen: String,
+    #[schemars(with = "Option<RawConnectionLimits>")]
     pub connections: Option<serde_yaml::Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawListener {
     pub name: String,
@@ -57,7 +59,7 @@ pub(crate) struct RawListener {
     pub max_connections_per_ip: Option<usize>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawConnectionLimits {
     pub header_timeout: Option<String>,

@@ -1,9 +1,10 @@
 //! `status_page` as written.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_yaml::Value;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStatusPage {
     pub listen: String,
@@ -15,10 +16,11 @@ pub(crate) struct RawStatusPage {
     pub show_errors: bool,
     #[serde(default)]
     pub components: Vec<RawComponent>,
+    #[schemars(with = "Option<crate::server::raw::RawConnectionLimits>")]
     pub connections: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawComponent {
     pub name: String,

@@ -1,9 +1,10 @@
 //! `telemetry` as written.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTelemetry {
     pub service_name: Option<String>,
@@ -15,7 +16,7 @@ pub(crate) struct RawTelemetry {
     pub sentry: Option<RawSentry>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTracing {
     pub endpoint: String,
@@ -29,7 +30,7 @@ pub(crate) struct RawTracing {
     pub export_timeout: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSentry {
     pub dsn: String,

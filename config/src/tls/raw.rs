@@ -1,8 +1,9 @@
 //! `tls` as written.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTls {
     #[serde(default)]
@@ -13,14 +14,14 @@ pub(crate) struct RawTls {
     pub acme: Option<RawAcme>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCertificateFiles {
     pub cert_file: String,
     pub key_file: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAcme {
     pub email: Option<String>,
@@ -33,14 +34,14 @@ pub(crate) struct RawAcme {
     pub certificates: Vec<RawAcmeCertificate>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawExternalAccount {
     pub key_id: String,
     pub hmac_key: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 pub(crate) enum RawChallenge {
     #[serde(rename = "http-01")]
     Http01,
@@ -48,7 +49,7 @@ pub(crate) enum RawChallenge {
     Dns01,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAcmeCertificate {
     pub names: Vec<String>,
@@ -56,7 +57,7 @@ pub(crate) struct RawAcmeCertificate {
     pub dns_hook: Option<RawDnsHook>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDnsHook {
     pub command: Option<Vec<String>>,

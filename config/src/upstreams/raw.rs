@@ -1,10 +1,11 @@
 //! `upstreams` as written.
 
 use super::UpstreamProtocol;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawUpstream {
     pub backends: Vec<RawBackend>,
@@ -13,7 +14,7 @@ pub(crate) struct RawUpstream {
     pub passive_health: Option<RawPassiveHealth>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPassiveHealth {
     pub failures: Option<u32>,
@@ -22,21 +23,21 @@ pub(crate) struct RawPassiveHealth {
     pub on_5xx: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawBackend {
     pub address: String,
     pub weight: Option<usize>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum RawHealthKind {
     Http,
     Tcp,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawHealthCheck {
     #[serde(rename = "type")]

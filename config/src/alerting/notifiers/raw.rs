@@ -1,6 +1,7 @@
 //! `alerting.notifiers` as written: the fields every notifier has, and each kind's own.
 
 use crate::compiler::Named;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_yaml::Mapping;
 use std::collections::BTreeMap;
@@ -17,7 +18,7 @@ pub(crate) struct RawNotifier {
     pub rest: Mapping,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawWebhook {
     pub url: String,
@@ -29,27 +30,27 @@ pub(crate) struct RawWebhook {
 }
 
 /// Slack, Discord and Teams: one webhook URL.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawChat {
     pub webhook_url: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPagerDuty {
     pub routing_key: String,
     pub url: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawOpsgenie {
     pub api_key: String,
     pub url: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawEmail {
     pub host: String,
@@ -61,7 +62,7 @@ pub(crate) struct RawEmail {
     pub to: Vec<String>,
 }
 
-#[derive(Deserialize, Clone, Copy)]
+#[derive(Deserialize, Clone, Copy, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum RawSmtpTls {
     Starttls,
@@ -69,7 +70,7 @@ pub(crate) enum RawSmtpTls {
     None,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawNtfy {
     pub url: Option<String>,
@@ -77,7 +78,7 @@ pub(crate) struct RawNtfy {
     pub token: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTelegram {
     pub bot_token: String,
@@ -86,7 +87,7 @@ pub(crate) struct RawTelegram {
 }
 
 /// A numeric chat id may be written without quotes.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub(crate) enum RawChatId {
     Number(i64),
