@@ -1,9 +1,12 @@
 # Sourced by the bench scripts: installs what they need, builds the release binary (BIN), and
 # gives them a work directory, processes ended on exit (add their pids to `pids`), free
 # loopback ports (`port`) and a wait for an HTTP endpoint (`wait_http URL`).
+# A BIN given by the caller (e.g. CI's dist/gatehouse) is used as it is.
 bash scripts/setup.sh --bench
-cargo build --locked --release --quiet --bin gatehouse
-BIN=${CARGO_TARGET_DIR:-target}/release/gatehouse
+if [ -z "${BIN:-}" ]; then
+  cargo build --locked --release --quiet --bin gatehouse
+  BIN=${CARGO_TARGET_DIR:-target}/release/gatehouse
+fi
 work=$(mktemp -d)
 pids=()
 cleanup() {

@@ -11,7 +11,7 @@
 #                             chromium (the status page's browser test),
 #                             nginx (the reference in the request-integrity tests),
 #                             systemd (systemd-analyze verifies deploy/systemd's unit)
-#   scripts/setup.sh --bench  also wrk, nginx and curl for scripts/bench.sh
+#   scripts/setup.sh --bench  also wrk, nginx, curl and valgrind for the bench scripts
 set -euo pipefail
 need=()
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
@@ -33,6 +33,7 @@ if [ "${1:-}" = "--bench" ]; then
   command -v curl >/dev/null 2>&1 || need+=(curl)
   command -v wrk >/dev/null 2>&1 || need+=(wrk)
   command -v nginx >/dev/null 2>&1 || need+=(nginx)
+  command -v callgrind_control >/dev/null 2>&1 || need+=(valgrind)
 fi
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}" >&2
