@@ -33,7 +33,7 @@ if [ "${1:-}" = "--bench" ]; then
   command -v curl >/dev/null 2>&1 || need+=(curl)
   command -v wrk >/dev/null 2>&1 || need+=(wrk)
   command -v nginx >/dev/null 2>&1 || need+=(nginx)
-  command -v callgrind_control >/dev/null 2>&1 || need+=(valgrind)
+  command -v callgrind_control >/dev/null 2>&1 || need+=(valgrind perl)   # callgrind_control is Perl
 fi
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}" >&2
