@@ -436,6 +436,13 @@ async fn a_shared_lockout_counts_failures_on_every_instance_and_blocks_on_all() 
         || async { status(&g1, "/status/403").await == 503 },
     )
     .await;
+    let h = refusal(
+        c.get(g1.url("/status/403")).send().await.unwrap(),
+        503,
+        "lockout_unavailable",
+    )
+    .await;
+    retry_after(&h);
     wait_rule_decision(&g1, "strict", "lockout", "guess", "store_error_denied").await;
     wait_for(
         "the login route passing without redis",

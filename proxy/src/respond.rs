@@ -73,6 +73,10 @@ impl Refusal {
         status: 503,
         code: "rate_limit_unavailable",
     };
+    pub(crate) const LOCKOUT_UNAVAILABLE: Refusal = Refusal {
+        status: 503,
+        code: "lockout_unavailable",
+    };
     pub(crate) const BAD_PATH: Refusal = Refusal {
         status: 400,
         code: "bad_path",
@@ -124,7 +128,10 @@ impl Refusal {
         (400..500).contains(&self.status)
             || matches!(
                 self.code,
-                "unsupported_transfer_coding" | "rate_limit_unavailable" | "h2_streams"
+                "unsupported_transfer_coding"
+                    | "rate_limit_unavailable"
+                    | "lockout_unavailable"
+                    | "h2_streams"
             )
             || self.code.ends_with("_busy")
     }

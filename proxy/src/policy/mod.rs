@@ -368,7 +368,7 @@ impl RoutePolicy {
                         {
                             l.error_denied.inc();
                             return Some(Answer::Refuse {
-                                refusal: Refusal::LIMIT_UNAVAILABLE,
+                                refusal: Refusal::LOCKOUT_UNAVAILABLE,
                                 message: "the lockout store is unavailable; retry shortly",
                                 headers: vec![("retry-after", "1".into())],
                             });

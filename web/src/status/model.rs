@@ -221,12 +221,17 @@ fn maintenance_covers(
     probe || route
 }
 
-/// Whether an incident began inside a maintenance window that covers it (as alerting decides,
-/// by its subject and labels): planned work, shown as the maintenance, not as an incident.
-fn planned(i: &Incident, windows: &[Maintenance]) -> bool {
-    windows
-        .iter()
-        .any(|m| m.covers(&i.subject, &i.labels) && m.active(i.started_at))
+/// Whether an incident is planned work: it began inside a maintenance window that covers it
+/// (as alerting decides, by its subject and labels) and ended within that window, or the
+/// window is still on. Shown as the maintenance, not as an incident; one that outlasts its
+/// window is an incident after all.
+fn planned(i: &Incident, windows: &[Maintenance], now: Timestamp) -> bool {
+    let end = i.ended_at.unwrap_or(now);
+    windows.iter().any(|m| {
+        m.covers(&i.subject, &i.labels)
+            && m.window(i.started_at)
+                .is_some_and(|(s, e)| s <= i.started_at && end <= e)
+    })
 }
 
 /// An unwatched probe (no alert rule covers it) counts as down after this many failed checks
@@ -383,7 +388,7 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
         let all_mine: Vec<&Incident> = input
             .incidents
             .iter()
-            .filter(|i| covers(c, &i.subject, &i.kind) && !planned(i, input.maintenance))
+            .filter(|i| covers(c, &i.subject, &i.kind) && !planned(i, input.maintenance, now))
             .collect();
         let days = (0..90)
             .rev()
@@ -480,13 +485,13 @@ pub(crate) fn build(input: &Inputs<'_>) -> StatusView {
     };
     let incidents: Vec<PublicIncident> = open
         .iter()
-        .filter(|i| !planned(i, input.maintenance))
+        .filter(|i| !planned(i, input.maintenance, now))
         .filter_map(|i| public(i))
         .collect();
     let mut history: Vec<PublicIncident> = input
         .incidents
         .iter()
-        .filter(|i| i.ended_at.is_some() && !planned(i, input.maintenance))
+        .filter(|i| i.ended_at.is_some() && !planned(i, input.maintenance, now))
         .filter_map(public)
         .collect();
     history.sort_by_key(|i| std::cmp::Reverse(i.started_at));

@@ -537,3 +537,33 @@ alerting:
     let v = view(&[slow, down]);
     assert_eq!(v.groups[0].components[1].status, Level::MajorOutage);
 }
+
+/// An incident that outlasts the maintenance window it began in is an incident after all.
+#[test]
+fn an_incident_outlasting_its_window_is_an_incident() {
+    let m = Maintenance {
+        name: "backend-patching".into(),
+        description: None,
+        subjects: vec![],
+        labels: BTreeMap::from([("tier".to_string(), "backend".to_string())]),
+        schedule: Schedule::Once {
+            // 10:30 to 11:30; the incident began at 11:00 and is still open at 12:00.
+            start: now().as_second() - 5400,
+            end: now().as_second() - 1800,
+        },
+    };
+    let mut i = incident(1, "probe", "api-a", true);
+    i.labels.insert("tier".into(), "backend".into());
+    let states = [
+        ("api-a", Some(false)),
+        ("api-b", Some(true)),
+        ("web", Some(true)),
+    ];
+    let (v, _) = render(&states, &[i], &[m], &[], &[]);
+    assert_eq!(
+        v.incidents.len(),
+        1,
+        "the window is over, the outage is not"
+    );
+    assert_eq!(v.groups[0].components[0].status, Level::PartialOutage);
+}
