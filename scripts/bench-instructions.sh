@@ -11,6 +11,8 @@
 #   BIN=dist/gatehouse   a built binary (default: a release build made here)
 #   LIMIT=50             percent over scripts/instructions-baseline that fails
 #   UPDATE=1             write the figure as the new baseline
+#   KEEP=DIR             keep the callgrind dumps there (for callgrind_annotate; a binary
+#                        with symbols: CARGO_PROFILE_RELEASE_STRIP=none, DEBUG=line-tables-only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-2000}
@@ -75,6 +77,7 @@ if [ "$ir" -eq 0 ]; then
   ls -la "$work" >&2
   exit 1
 fi
+if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$work"/cg.* "$KEEP"/; fi
 per=$((ir / N))
 echo "bench-instructions: $per instructions per request ($N requests, full policy stack)"
 baseline_file=scripts/instructions-baseline

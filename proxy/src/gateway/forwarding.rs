@@ -22,16 +22,23 @@ pub(super) fn set_headers(
     let peer = session
         .client_addr()
         .and_then(|a| a.as_inet())
-        .map(|a| a.ip().to_string());
-    if let Some(ip) = peer {
+        .map(|a| a.ip());
+    // The address is formatted once when the client is the socket peer (the usual case).
+    let peer_text = peer.map(|ip| ip.to_string());
+    let real_ip = match ctx.client_ip {
+        Some(ip) if Some(ip) == peer => peer_text.clone(),
+        Some(ip) => Some(ip.to_string()),
+        None => None,
+    };
+    if let Some(ip) = peer_text {
         let xff = match prev {
             Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
             _ => ip,
         };
         upstream.insert_header("x-forwarded-for", xff)?;
     }
-    match ctx.client_ip {
-        Some(ip) => upstream.insert_header("x-real-ip", ip.to_string())?,
+    match real_ip {
+        Some(ip) => upstream.insert_header("x-real-ip", ip)?,
         None => {
             upstream.remove_header("x-real-ip");
         }

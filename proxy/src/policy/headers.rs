@@ -59,24 +59,32 @@ impl Headers {
 
 /// Add `token` to the response's Vary unless it is there already (or Vary is `*`).
 pub(crate) fn add_vary(resp: &mut ResponseHeader, token: &str) {
-    let current: Vec<String> = resp
-        .headers
-        .get_all(http::header::VARY)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())
-        .collect();
-    if current
-        .iter()
-        .any(|t| t == "*" || t.eq_ignore_ascii_case(token))
-    {
-        return;
-    }
-    let mut all = current;
-    all.push(token.to_string());
-    if let Ok(v) = HeaderValue::from_str(&all.join(", ")) {
+    let value = {
+        let mut current = resp
+            .headers
+            .get_all(http::header::VARY)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .peekable();
+        if current.peek().is_none() {
+            // The usual case: no Vary yet.
+            HeaderValue::from_str(token)
+        } else {
+            let mut all: Vec<&str> = Vec::new();
+            for t in current {
+                if t == "*" || t.eq_ignore_ascii_case(token) {
+                    return;
+                }
+                all.push(t);
+            }
+            all.push(token);
+            HeaderValue::from_str(&all.join(", "))
+        }
+    };
+    if let Ok(v) = value {
         let _ = resp.insert_header(http::header::VARY, v);
     }
 }
@@ -112,5 +120,14 @@ mod tests {
         add_vary(&mut r, "Origin");
         add_vary(&mut r, "origin");
         assert_eq!(r.headers["vary"], "Accept-Encoding, Origin");
+        let mut r = ResponseHeader::build(200, None).expect("resp");
+        add_vary(&mut r, "Origin");
+        add_vary(&mut r, "Origin");
+        assert_eq!(r.headers.get_all("vary").iter().count(), 1);
+        assert_eq!(r.headers["vary"], "Origin");
+        let mut r = ResponseHeader::build(200, None).expect("resp");
+        r.append_header("vary", "*").expect("h");
+        add_vary(&mut r, "Origin");
+        assert_eq!(r.headers["vary"], "*");
     }
 }
