@@ -11,6 +11,9 @@
 #   BIN=dist/gatehouse   a built binary (default: a release build made here)
 #   LIMIT=50             percent over scripts/instructions-baseline that fails
 #   UPDATE=1             write the figure as the new baseline
+#   STACK=off            every policy off and no live signals (what Pingora and the bare
+#                        request path cost); default: the full stack (CI's figure)
+#   ACCESS_LOG=false     no access log line (default: on, gatehouse's default)
 #   KEEP=DIR             keep the callgrind dumps there (for callgrind_annotate; a binary
 #                        with symbols: CARGO_PROFILE_RELEASE_STRIP=none, DEBUG=line-tables-only)
 set -euo pipefail
@@ -37,18 +40,27 @@ pids+=($!)
 
 gp=$(port)
 ap=$(port)
+policy='
+    policy:
+      cors: { allow_origins: ["https://app.example.com"] }
+      rate_limits: [{ name: per-client, rate: 1000000/s, burst: 1000000 }]'
+signals=true
+if [ "${STACK:-full}" = off ]; then
+  policy='
+    policy: { headers: { content_type_options: false, frame_options: false, referrer_policy: false, cross_origin_opener_policy: false, cross_origin_resource_policy: false, remove: [] } }'
+  signals=false
+fi
 cat >"$work/gatehouse.yaml" <<YAML
 state_dir: $work/state
 listeners: [{ name: http, address: "127.0.0.1:$gp" }]
 admin: { listen: "127.0.0.1:$ap" }
+log: { access_log: ${ACCESS_LOG:-true} }
+telemetry: { signals: $signals }
 upstreams:
   app: { backends: [{ address: "127.0.0.1:$up" }] }
 routes:
   - name: app
-    upstream: app
-    policy:
-      cors: { allow_origins: ["https://app.example.com"] }
-      rate_limits: [{ name: per-client, rate: 1000000/s, burst: 1000000 }]
+    upstream: app$policy
 probes: []
 YAML
 "$BIN" check --config "$work/gatehouse.yaml" >/dev/null
@@ -79,7 +91,7 @@ if [ "$ir" -eq 0 ]; then
 fi
 if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$work"/cg.* "$KEEP"/; fi
 per=$((ir / N))
-echo "bench-instructions: $per instructions per request ($N requests, full policy stack)"
+echo "bench-instructions: $per instructions per request ($N requests, stack ${STACK:-full}, access log ${ACCESS_LOG:-true})"
 baseline_file=scripts/instructions-baseline
 if [ "${UPDATE:-0}" = 1 ]; then
   echo "$per" >"$baseline_file"

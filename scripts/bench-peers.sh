@@ -335,10 +335,10 @@ echo
 printf '%-4s %-14s %10s %9s %9s %11s %9s %9s\n' case proxy "req/s" p50 p99 "cpu us/req" "RSS MB" "x nginx"
 for c in rest "${cases[@]}"; do
   # The median round; idle: KB per connection (ratio: nginx's over the proxy's); rest: RSS only.
-  base=$(grep "^$c nginx " "$results" | sort -k3 -g | awk -v n="$ROUNDS" 'NR == int((n + 1) / 2) {print $3}')
+  base=$({ grep "^$c nginx " "$results" || true; } | sort -k3 -g | awk -v n="$ROUNDS" 'NR == int((n + 1) / 2) {print $3}')
   key=3; [ "$c" = rest ] && key=7
   for proxy in "${proxies[@]}"; do
-    grep "^$c $proxy " "$results" | sort -k"$key" -g | awk -v n="$ROUNDS" -v base="${base:-0}" -v c="$c" \
+    { grep "^$c $proxy " "$results" || true; } | sort -k"$key" -g | awk -v n="$ROUNDS" -v base="${base:-0}" -v c="$c" \
       'NR == int((n + 1) / 2) {
         r = (c == "idle") ? ($3 > 0 ? base / $3 : 0) : (base > 0 ? $3 / base : 0)
         printf "%-4s %-14s %10s %9s %9s %11s %9.1f %9s\n", $1, $2, $3, $4, $5, $6, $7 / 1024, (r > 0 ? sprintf("%.2f", r) : "-") }'

@@ -24,6 +24,7 @@ mod state;
 mod telemetry;
 pub mod tls;
 mod traffic;
+mod wire_names;
 
 pub use gateway::{Gateway, RequestCtx};
 pub use heartbeat::{BeatRefusal, HeartbeatSink};

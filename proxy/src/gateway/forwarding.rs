@@ -5,6 +5,7 @@
 
 use super::ctx::{header_list, RequestCtx};
 use crate::canonical;
+use crate::wire_names as names;
 use pingora::http::RequestHeader;
 use pingora::prelude::*;
 use pingora::proxy::Session;
@@ -15,6 +16,9 @@ pub(super) fn set_headers(
     upstream: &mut RequestHeader,
     ctx: &RequestCtx,
 ) -> Result<()> {
+    // Room for the headers added here and after (request id, trace context): the clone
+    // Pingora made of the client's header has none, and each map would regrow on the way.
+    upstream.reserve(8);
     let prev = header_list(upstream, "x-forwarded-for").filter(|_| ctx.trusted_peer);
     if !ctx.trusted_peer {
         canonical::remove_forwarding(upstream, ctx.state.config.server.underscores_in_headers);
@@ -35,21 +39,21 @@ pub(super) fn set_headers(
             Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
             _ => ip,
         };
-        upstream.insert_header("x-forwarded-for", xff)?;
+        upstream.insert_header(names::X_FORWARDED_FOR, xff)?;
     }
     match real_ip {
-        Some(ip) => upstream.insert_header("x-real-ip", ip)?,
+        Some(ip) => upstream.insert_header(names::X_REAL_IP, ip)?,
         None => {
             upstream.remove_header("x-real-ip");
         }
     }
     let proto = if ctx.https { "https" } else { "http" };
-    upstream.insert_header("x-forwarded-proto", proto)?;
+    upstream.insert_header(names::X_FORWARDED_PROTO, proto)?;
     match &ctx.host {
         Some(host) => {
-            upstream.insert_header("x-forwarded-host", host.with_port())?;
+            upstream.insert_header(names::X_FORWARDED_HOST, host.with_port())?;
             let port = host.port.unwrap_or(if ctx.https { 443 } else { 80 });
-            upstream.insert_header("x-forwarded-port", port.to_string())?;
+            upstream.insert_header(names::X_FORWARDED_PORT, port.to_string())?;
         }
         None => {
             upstream.remove_header("x-forwarded-host");

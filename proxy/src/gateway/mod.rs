@@ -398,7 +398,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         forwarding::set_headers(session, upstream, ctx)?;
-        upstream.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
+        upstream.insert_header(crate::wire_names::X_REQUEST_ID, ctx.request_id.as_str())?;
         if let Some(route) = ctx.route() {
             route.policy.scrub_upstream(upstream);
         }
@@ -461,7 +461,9 @@ impl ProxyHttp for Gateway {
             // An interim answer (100 Continue): the final one carries the headers.
             return Ok(());
         }
-        response.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
+        // Room for ours: the request id, the security headers, CORS and RateLimit.
+        response.reserve(12);
+        response.insert_header(crate::wire_names::X_REQUEST_ID, ctx.request_id.as_str())?;
         ctx.decorate(response);
         let bodiless = session.req_header().method == http::Method::HEAD
             || matches!(response.status.as_u16(), 204 | 304)

@@ -2,6 +2,7 @@
 //! written on every response of the route (upstream's and the proxy's own), replacing any
 //! the upstream sent so that each is present exactly once.
 
+use crate::wire_names::{self, Name};
 use gatehouse_config::headers::SecurityHeaders;
 use http::{HeaderName, HeaderValue};
 use pingora::http::ResponseHeader;
@@ -9,7 +10,7 @@ use pingora::http::ResponseHeader;
 /// A route's security headers, ready to write.
 pub(crate) struct Headers {
     hsts: Option<HeaderValue>,
-    always: Vec<(HeaderName, HeaderValue)>,
+    always: Vec<(Name, HeaderValue)>,
     remove: Vec<HeaderName>,
     /// The built-in CSP report collector answers on this route.
     pub(crate) csp_collector: bool,
@@ -21,7 +22,7 @@ impl Headers {
         // convert is left out rather than failing the route.
         let pair = |n: &str, v: &str| {
             Some((
-                HeaderName::from_bytes(n.as_bytes()).ok()?,
+                wire_names::pair(&HeaderName::from_bytes(n.as_bytes()).ok()?),
                 HeaderValue::from_str(v).ok()?,
             ))
         };
@@ -46,10 +47,10 @@ impl Headers {
             resp.remove_header(name);
         }
         for (name, value) in &self.always {
-            let _ = resp.insert_header(name.clone(), value);
+            let _ = resp.insert_header(name.clone(), value.clone());
         }
         if let Some(hsts) = self.hsts.as_ref().filter(|_| https) {
-            let _ = resp.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts);
+            let _ = resp.insert_header(wire_names::STRICT_TRANSPORT_SECURITY, hsts.clone());
         } else {
             // An upstream's HSTS over plain HTTP is ignored by browsers and only confuses.
             resp.remove_header(&http::header::STRICT_TRANSPORT_SECURITY);
@@ -85,7 +86,7 @@ pub(crate) fn add_vary(resp: &mut ResponseHeader, token: &str) {
         }
     };
     if let Ok(v) = value {
-        let _ = resp.insert_header(http::header::VARY, v);
+        let _ = resp.insert_header(wire_names::VARY, v);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Headers a route's policy adds to responses: CORS and RateLimit, and an allowed preflight's.
 
 use super::{headers, Notes, RoutePolicy};
+use crate::wire_names as names;
 use http::HeaderValue;
 
 impl RoutePolicy {
@@ -15,15 +16,15 @@ impl RoutePolicy {
                 resp.remove_header(&h);
             }
             if let Some(origin) = &notes.cors_origin {
-                let _ = resp.insert_header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+                let _ = resp.insert_header(names::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
                 if cors.credentials() {
                     let _ = resp.insert_header(
-                        http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                        names::ACCESS_CONTROL_ALLOW_CREDENTIALS,
                         HeaderValue::from_static("true"),
                     );
                 }
                 if let Some(expose) = &cors.expose {
-                    let _ = resp.insert_header(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, expose);
+                    let _ = resp.insert_header(names::ACCESS_CONTROL_EXPOSE_HEADERS, expose);
                 }
             }
             if cors.varies() {
@@ -31,9 +32,9 @@ impl RoutePolicy {
             }
         }
         if let Some(p) = &self.ratelimit_policy {
-            let _ = resp.insert_header("ratelimit-policy", p);
+            let _ = resp.insert_header(names::RATELIMIT_POLICY, p);
             if let Some(state) = &notes.ratelimit {
-                let _ = resp.insert_header("ratelimit", state);
+                let _ = resp.insert_header(names::RATELIMIT, state);
             }
         }
     }
