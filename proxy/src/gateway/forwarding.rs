@@ -19,7 +19,11 @@ pub(super) fn set_headers(
     // Room for the headers added here and after (request id, trace context): the clone
     // Pingora made of the client's header has none, and each map would regrow on the way.
     upstream.reserve(8);
-    let prev = header_list(upstream, "x-forwarded-for").filter(|_| ctx.trusted_peer);
+    let prev = if ctx.trusted_peer {
+        header_list(upstream, "x-forwarded-for")
+    } else {
+        None
+    };
     if !ctx.trusted_peer {
         canonical::remove_forwarding(upstream, ctx.state.config.server.underscores_in_headers);
     }
