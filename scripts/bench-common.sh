@@ -22,5 +22,5 @@ wait_http() {
     sleep 0.05
   done
   echo "bench: $1 did not answer" >&2
-  exit 1
+  return 1
 }
