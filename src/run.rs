@@ -62,7 +62,12 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         .set(1);
 
     let probe_metrics = gatehouse_probes::ProbeMetrics::register(&registry)?;
-    let probe_store = gatehouse_probes::open_store(&config.probes.store, &probe_metrics);
+    let cluster = crate::cluster::start(&config.probes.store, &registry)?;
+    let probe_store = gatehouse_probes::open_store(
+        &config.probes.store,
+        &probe_metrics,
+        cluster.as_ref().map(|c| &c.pg),
+    );
 
     let control = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -6,6 +6,8 @@ pub mod condition;
 pub(crate) mod raw;
 mod store;
 #[cfg(test)]
+mod store_tests;
+#[cfg(test)]
 mod tests;
 
 use crate::secret::Secret;
@@ -239,4 +241,21 @@ pub struct StoreConfig {
     pub hourly_retention: Duration,
     /// How long daily rollups are kept.
     pub daily_retention: Duration,
+    /// Results kept in memory while the store fails (oldest dropped first, counted).
+    pub buffer: usize,
+    /// Cluster mode: the shared PostgreSQL store (`path` then holds only what is not shared yet).
+    pub postgres: Option<PostgresStore>,
+}
+
+/// `store.postgres` and its companions: several instances share their state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostgresStore {
+    /// The connection URL, `${ENV}` expanded.
+    pub url: crate::secret::Secret,
+    /// This instance's name (tags its probe results; unique in the cluster).
+    pub instance: String,
+    /// An extra root CA for the server's certificate (besides the system roots).
+    pub ca_file: Option<PathBuf>,
+    /// The leader lease's time to live.
+    pub lease_ttl: Duration,
 }
