@@ -1,17 +1,51 @@
 //! Cluster mode wiring: the shared PostgreSQL pool and the cluster metrics, when the config
 //! has `store.postgres`.
 
-use gatehouse_cluster::{ClusterMetrics, Pg, PgOptions};
+use gatehouse_alerting::ClusterLink;
+use gatehouse_cluster::{ClusterMetrics, Lease, Pg, PgOptions};
 use gatehouse_config::probes::{PostgresStore, StoreConfig};
 use prometheus::Registry;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The shared store of a cluster.
 pub(crate) struct Cluster {
     pub(crate) pg: Pg,
-    #[allow(dead_code)] // the leader lease takes them
-    pub(crate) instance: String,
-    #[allow(dead_code)]
-    pub(crate) metrics: ClusterMetrics,
+    instance: String,
+    ttl: Duration,
+    metrics: ClusterMetrics,
+    lease: Option<Arc<Lease>>,
+}
+
+impl Cluster {
+    /// Start competing for the leader lease (renewed on `rt` every third of its TTL); the
+    /// link alerting runs on.
+    pub(crate) fn lead(&mut self, rt: &tokio::runtime::Handle) -> ClusterLink {
+        let lease = Arc::new(Lease::new(
+            self.pg.clone(),
+            &self.instance,
+            self.ttl,
+            self.metrics.clone(),
+        ));
+        lease.spawn(rt);
+        self.lease = Some(lease.clone());
+        ClusterLink {
+            pg: self.pg.clone(),
+            lease,
+        }
+    }
+
+    /// Give the lease up at shutdown, so another instance leads at once.
+    pub(crate) fn release(&self) {
+        if let Some(lease) = &self.lease {
+            match lease.release_blocking() {
+                Ok(()) => tracing::info!("leader lease released"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot release the leader lease; another instance takes over when it expires")
+                }
+            }
+        }
+    }
 }
 
 /// The pool to the configured server; `None` without `store.postgres`. No connection is made
@@ -26,7 +60,9 @@ pub(crate) fn start(store: &StoreConfig, registry: &Registry) -> anyhow::Result<
     Ok(Some(Cluster {
         pg,
         instance: cfg.instance.clone(),
+        ttl: cfg.lease_ttl,
         metrics,
+        lease: None,
     }))
 }
 

@@ -158,24 +158,33 @@ impl Lease {
 
     /// Give the lease up (at shutdown), so another instance takes over at once.
     pub async fn release(&self) -> Result<(), PgError> {
+        let fut = self.releasing();
+        self.pg.run(fut).await
+    }
+
+    /// [`Lease::release`] from a thread that may block.
+    pub fn release_blocking(&self) -> Result<(), PgError> {
+        let fut = self.releasing();
+        self.pg.block_on(fut)
+    }
+
+    fn releasing(&self) -> impl std::future::Future<Output = Result<(), PgError>> + Send + 'static {
         self.stopped.store(true, Ordering::Release);
         self.held.lock().unwrap_or_else(|p| p.into_inner()).take();
         self.metrics.leader.set(0);
         let pg = self.pg.clone();
         let holder = self.holder.clone();
-        self.pg
-            .run(async move {
-                let client = pg.client().await?;
-                client
-                    .execute(
-                        "UPDATE cluster_lease SET expires_at = now() WHERE name = 'leader' AND holder = $1",
-                        &[&holder],
-                    )
-                    .await
-                    .map_err(|e| PgError::db("releasing the leader lease", &e))?;
-                Ok(())
-            })
-            .await
+        async move {
+            let client = pg.client().await?;
+            client
+                .execute(
+                    "UPDATE cluster_lease SET expires_at = now() WHERE name = 'leader' AND holder = $1",
+                    &[&holder],
+                )
+                .await
+                .map_err(|e| PgError::db("releasing the leader lease", &e))?;
+            Ok(())
+        }
     }
 
     /// The lease's TTL.

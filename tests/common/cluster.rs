@@ -34,3 +34,26 @@ pub async fn probe(g: &Gatehouse, name: &str) -> Value {
 pub fn count(pg: &PgCluster, sql: &str) -> i64 {
     pg.psql(sql).parse().unwrap_or(0)
 }
+
+/// Wait until exactly one of `instances` reports `gatehouse_cluster_leader 1`; its index.
+pub async fn leader(instances: &[&Gatehouse]) -> usize {
+    let deadline = std::time::Instant::now() + super::alerts::DEADLINE;
+    loop {
+        let mut leading = Vec::new();
+        for (i, g) in instances.iter().enumerate() {
+            if g.metric("gatehouse_cluster_leader").await == Some(1.0) {
+                leading.push(i);
+            }
+        }
+        if leading.len() == 1 {
+            return leading[0];
+        }
+        assert!(leading.len() < 2, "two leaders at once: {leading:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no leader after {:?}",
+            super::alerts::DEADLINE
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
