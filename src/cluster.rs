@@ -74,3 +74,33 @@ pub(crate) fn options(cfg: &PostgresStore) -> PgOptions {
         max_connections: 8,
     }
 }
+
+/// `gatehouse check`'s look at a cluster config: the URL and CA file as the driver takes
+/// them, and what would not be shared between instances. Returns (errors, warnings).
+pub(crate) fn check(
+    config: &gatehouse_config::Config,
+) -> (
+    Vec<gatehouse_config::ConfigError>,
+    Vec<gatehouse_config::ConfigError>,
+) {
+    use gatehouse_config::ConfigError;
+    let Some(cfg) = &config.probes.store.postgres else {
+        return (Vec::new(), Vec::new());
+    };
+    let (errors, warnings) = gatehouse_cluster::inspect(&options(cfg));
+    let to_error = |f: gatehouse_cluster::Finding| ConfigError::new(f.path, f.message);
+    let mut errors: Vec<ConfigError> = errors.into_iter().map(to_error).collect();
+    let mut warnings: Vec<ConfigError> = warnings.into_iter().map(to_error).collect();
+    if config.tls.acme.is_some() {
+        warnings.push(ConfigError::new(
+            "tls.acme",
+            "in a cluster, certificates are not shared yet: each instance orders and renews \
+             its own under its state_dir, and answers HTTP-01 challenges only for its own \
+             orders (route /.well-known/acme-challenge/ of each name to one instance, or give \
+             every instance its certificate files)",
+        ));
+    }
+    config.locate(&mut errors);
+    config.locate(&mut warnings);
+    (errors, warnings)
+}

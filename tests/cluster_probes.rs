@@ -151,3 +151,65 @@ async fn postgres_restarted_during_probing_loses_nothing_and_stops_no_request() 
     );
     child.kill();
 }
+
+/// `gatehouse check FILE`: (exit code, stdout + stderr).
+fn check(yaml: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gatehouse.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["check", "--config"])
+        .arg(&file)
+        .env("PG_PASSWORD", "s3cret")
+        .env("GATEHOUSE_INSTANCE", "gw-a")
+        .env("BACKUP_TOKEN", "backup-token-0123456789")
+        .env("HOOK_URL", "https://hooks.example.com/gatehouse")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn check_explains_a_cluster_config_s_mistakes() {
+    let base = "listeners: [{ name: http, address: \"127.0.0.1:8080\" }]\nupstreams:\n  app: { backends: [{ address: \"127.0.0.1:3000\" }] }\nroutes:\n  - { name: app, upstream: app }\n";
+    // Mistakes, each with its line.
+    let (code, text) = check(&format!(
+        "{base}store:\n  postgres: \"postgres://gh:${{PG_PASSWORD}}@db.internal/x?sslmode=bogus\"\n  memory: true\n  ca_file: /nonexistent/ca.pem\n"
+    ));
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains(":8:") && text.contains("store.memory"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret"), "the password was shown: {text}");
+    // A valid config, but plain text to another host and certificates not shared: warned.
+    let (code, text) = check(&format!(
+        "{base}store: {{ postgres: \"postgres://gh:${{PG_PASSWORD}}@db.internal/gatehouse\", instance: gw-a }}\n"
+    ));
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("store.postgres") && text.contains("sslmode=require"),
+        "{text}"
+    );
+    let (code, text) = check(&format!(
+        "{base}store: {{ postgres: \"postgres://gh:${{PG_PASSWORD}}@db.internal/gatehouse?sslmode=require\", ca_file: /nonexistent/ca.pem }}\n"
+    ));
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("store.ca_file"), "{text}");
+    assert!(!text.contains("sslmode=require`"), "{text}");
+    // The shipped cluster example passes.
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/examples/cluster.yaml"
+    ))
+    .unwrap();
+    let (code, text) = check(&example);
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("warning"), "{text}");
+}

@@ -8,7 +8,8 @@
 use crate::engine::Engine;
 use crate::metrics::AlertMetrics;
 use crate::notify::Notifiers;
-use crate::runtime::{silence_of, Command, IncidentView, Incidents, Refusal, RECENT};
+use crate::runtime::{Command, IncidentView, Incidents, Refusal, RECENT};
+use crate::silence::silence_of;
 use crate::store::{AlertStore, PgAlerts, StoreResult};
 use gatehouse_cluster::{Lease, Pg};
 use gatehouse_config::Config;

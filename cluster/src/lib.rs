@@ -12,4 +12,4 @@ mod pool;
 
 pub use lease::{Lease, LeaseState, FENCE};
 pub use metrics::ClusterMetrics;
-pub use pool::{Pg, PgError, PgOptions};
+pub use pool::{inspect, Finding, Pg, PgError, PgOptions};

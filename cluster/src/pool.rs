@@ -85,14 +85,65 @@ impl Drop for OwnRuntime {
 /// a store that is away must not hold probes or the leader for long.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A problem `gatehouse check` reports: the config path it concerns and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// `store.postgres` or `store.ca_file`.
+    pub path: &'static str,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+fn parse(url: &str) -> Result<tokio_postgres::Config, Finding> {
+    tokio_postgres::Config::from_str(url).map_err(|e| Finding {
+        path: "store.postgres",
+        message: format!("not a valid PostgreSQL connection URL: {e}"),
+    })
+}
+
+/// What `gatehouse check` can tell of the options without connecting: errors (a URL the
+/// driver refuses, an unreadable CA file) and warnings (a server off this host reached
+/// without `sslmode=require`).
+pub fn inspect(options: &PgOptions) -> (Vec<Finding>, Vec<Finding>) {
+    let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+    match parse(&options.url) {
+        Err(f) => errors.push(f),
+        Ok(config) => {
+            let remote = config.get_hosts().iter().any(|h| match h {
+                tokio_postgres::config::Host::Tcp(name) => {
+                    !(name == "localhost"
+                        || name
+                            .parse::<std::net::IpAddr>()
+                            .is_ok_and(|ip| ip.is_loopback()))
+                }
+                #[allow(unreachable_patterns)]
+                _ => false,
+            });
+            if remote && config.get_ssl_mode() != tokio_postgres::config::SslMode::Require {
+                warnings.push(Finding {
+                    path: "store.postgres",
+                    message: "the server is on another host and the URL does not say \
+                              `sslmode=require`: without it the connection falls back to \
+                              plain text when the server offers no TLS (credentials and alert \
+                              state would cross the network unencrypted)"
+                        .into(),
+                });
+            }
+        }
+    }
+    if let Err(e) = gatehouse_outbound::roots_with_ca_file(options.ca_file.as_deref()) {
+        errors.push(Finding {
+            path: "store.ca_file",
+            message: e.to_string(),
+        });
+    }
+    (errors, warnings)
+}
+
 impl Pg {
     /// Set the pool up (no connection is made yet: the server may be away at start).
     pub fn new(options: &PgOptions) -> Result<Pg, PgError> {
-        let mut config = tokio_postgres::Config::from_str(&options.url).map_err(|e| {
-            PgError::Setup(format!(
-                "the URL is not a valid PostgreSQL connection string: {e}"
-            ))
-        })?;
+        let mut config = parse(&options.url).map_err(|f| PgError::Setup(f.message))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(TIMEOUT);
         }
