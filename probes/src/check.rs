@@ -152,6 +152,7 @@ mod tests {
             labels: Default::default(),
             depends_on: Vec::new(),
             depends_on_settle: None,
+            quorum: Default::default(),
         };
         let armed = Arc::new(Armed {
             probe,

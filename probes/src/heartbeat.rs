@@ -185,6 +185,7 @@ mod tests {
             labels: Default::default(),
             depends_on: Vec::new(),
             depends_on_settle: None,
+            quorum: Default::default(),
         };
         (p, h)
     }

@@ -14,6 +14,7 @@ mod hub;
 mod kinds;
 mod metrics;
 pub mod observation;
+mod quorum;
 pub mod result;
 mod scheduler;
 pub mod store;
@@ -23,6 +24,7 @@ pub use heartbeat::BeatError;
 pub use hub::ProbeState;
 pub use metrics::ProbeMetrics;
 pub use observation::Observation;
+pub use quorum::Verdict;
 pub use result::{CheckResult, Phases};
 pub use store::{
     History, MemoryStore, PostgresStore, Range, Retention, SqliteStore, Store, StoreError,
@@ -174,6 +176,29 @@ impl Probes {
     /// The configured probe named `name`.
     pub fn probe(&self, name: &str) -> Option<Probe> {
         self.probes.load().iter().find(|p| p.name == name).cloned()
+    }
+
+    /// How `r` counts for alerting: in a cluster, by the probe's quorum over every instance
+    /// that checked it recently; otherwise as it is.
+    pub async fn judge(&self, r: &CheckResult) -> Verdict {
+        let (interval, quorum) = self
+            .probe(&r.probe)
+            .map(|p| (p.interval, p.quorum))
+            .unwrap_or((Duration::from_secs(60), Default::default()));
+        // A store that failed moments ago is not asked for every result (each would wait for
+        // its timeout): the instance's own view counts until a write succeeds again.
+        if self
+            .hub
+            .writer
+            .last_error(Duration::from_secs(10))
+            .is_some()
+        {
+            return Verdict {
+                up: r.up,
+                reason: r.failures.join("; "),
+            };
+        }
+        quorum::judge(&self.store, r, interval, quorum).await
     }
 
     /// The result store.

@@ -58,6 +58,8 @@ pub(crate) struct RawProbe {
     #[serde(default)]
     pub depends_on: Vec<String>,
     pub depends_on_settle: Option<String>,
+    /// Cluster mode: how many of the instances that reported recently must see it down.
+    pub quorum: Option<RawQuorum>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -116,4 +118,12 @@ impl Named for RawProbe {
     fn name(&self) -> &str {
         &self.name
     }
+}
+
+/// `quorum`: `any`, `majority`, `all` or a number of instances.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum RawQuorum {
+    Count(u32),
+    Name(String),
 }

@@ -101,3 +101,32 @@ fn a_missing_password_variable_is_an_error_naming_it() {
         "{p:?}"
     );
 }
+
+#[test]
+fn a_probe_s_quorum_is_a_name_or_a_count() {
+    use crate::probes::Quorum;
+    let probe =
+        |q: &str| format!("probes:\n  - {{ name: web, tcp: {{ address: \"127.0.0.1:1\" }}{q} }}\n");
+    let c = parse(&probe("")).unwrap();
+    assert_eq!(c.probes.probes[0].quorum, Quorum::Majority);
+    for (text, want) in [
+        ("any", Quorum::Any),
+        ("all", Quorum::All),
+        ("majority", Quorum::Majority),
+        ("2", Quorum::AtLeast(2)),
+    ] {
+        let c = parse(&probe(&format!(", quorum: {text}"))).unwrap();
+        assert_eq!(c.probes.probes[0].quorum, want, "{text}");
+    }
+    for bad in ["most", "0"] {
+        let p = problems(&probe(&format!(", quorum: {bad}")));
+        assert!(
+            p.iter()
+                .any(|(p, l, m)| p == "probes[0].quorum" && l.is_some() && m.contains("majority")),
+            "{bad}: {p:?}"
+        );
+    }
+    assert_eq!(Quorum::Majority.needed(2), 2);
+    assert_eq!(Quorum::Majority.needed(3), 2);
+    assert_eq!(Quorum::AtLeast(5).needed(3), 3);
+}

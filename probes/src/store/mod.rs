@@ -116,6 +116,15 @@ pub trait Store: Send + Sync + 'static {
     fn shared(&self) -> bool {
         false
     }
+    /// Cluster mode: the newest verdict (up or not) of `probe` by each *other* instance that
+    /// checked it at or after `since`. Empty for a store of one instance.
+    fn others_verdicts(
+        &self,
+        _probe: &str,
+        _since: SystemTime,
+    ) -> Result<Vec<(String, bool)>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 /// One point of a history series: a rollup bucket.

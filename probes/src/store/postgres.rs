@@ -301,6 +301,29 @@ impl Store for PostgresStore {
         true
     }
 
+    fn others_verdicts(
+        &self,
+        probe: &str,
+        since: SystemTime,
+    ) -> Result<Vec<(String, bool)>, StoreError> {
+        let probe = probe.to_owned();
+        let since = unix_millis(since);
+        self.call(move |pg, instance| async move {
+            let client = pg.client().await?;
+            let instance: &str = &instance;
+            let rows = client
+                .query(
+                    "SELECT DISTINCT ON (instance) instance, up FROM probe_results
+                     WHERE probe = $1 AND at >= $2 AND instance <> $3
+                     ORDER BY instance, at DESC, id DESC",
+                    &[&probe, &since, &instance],
+                )
+                .await
+                .map_err(db("reading other instances' results"))?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
     fn write(&self, results: &[Arc<CheckResult>]) -> Result<(), StoreError> {
         if results.is_empty() {
             return Ok(());
