@@ -54,8 +54,12 @@ pub(crate) fn start(store: &StoreConfig, registry: &Registry) -> anyhow::Result<
     let Some(cfg) = &store.postgres else {
         return Ok(None);
     };
-    let pg = Pg::new(&options(cfg)).map_err(|e| anyhow::anyhow!("store.postgres: {e}"))?;
+    let mut pg = Pg::new(&options(cfg)).map_err(|e| anyhow::anyhow!("store.postgres: {e}"))?;
     let metrics = ClusterMetrics::register(registry)?;
+    pg.count_errors_in(metrics.store_errors.clone());
+    for store in ["probes", "alerting", "lease"] {
+        metrics.store_errors.with_label_values(&[store]);
+    }
     tracing::info!(instance = %cfg.instance, "cluster mode: state is shared through PostgreSQL");
     Ok(Some(Cluster {
         pg,

@@ -40,7 +40,7 @@ impl ClusterMetrics {
             store_errors: IntCounterVec::new(
                 Opts::new(
                     "gatehouse_store_errors_total",
-                    "Failed operations on the shared PostgreSQL store by part (probes, alerting, lease).",
+                    "Failed operations on the shared PostgreSQL store by part: probes (results, state, verdicts), alerting (incidents, outbox, silences, posts; a deposed leader's fenced writes included), lease.",
                 ),
                 &["store"],
             )?,

@@ -67,6 +67,8 @@ pub struct Pg {
     pool: Pool,
     rt: Arc<OwnRuntime>,
     migrated: Arc<AtomicBool>,
+    /// `gatehouse_store_errors_total{store}`, when registered.
+    errors: Option<prometheus::IntCounterVec>,
 }
 
 /// The runtime the pool's connections live on; shut down without waiting when dropped (it may
@@ -181,7 +183,21 @@ impl Pg {
             pool,
             rt: Arc::new(OwnRuntime(Some(rt))),
             migrated: Arc::new(AtomicBool::new(false)),
+            errors: None,
         })
+    }
+
+    /// Count failures in `errors` (`gatehouse_store_errors_total{store}`); set before the
+    /// pool is cloned to its users.
+    pub fn count_errors_in(&mut self, errors: prometheus::IntCounterVec) {
+        self.errors = Some(errors);
+    }
+
+    /// Count a failed operation of `store` (`probes`, `alerting`, `lease`).
+    pub fn count_error(&self, store: &str) {
+        if let Some(e) = &self.errors {
+            e.with_label_values(&[store]).inc();
+        }
     }
 
     /// A pooled connection, the schema brought up to date first (once per process).

@@ -130,13 +130,12 @@ async fn one_leader_at_a_time_and_a_takeover_bumps_the_epoch() {
 #[tokio::test]
 async fn a_store_that_is_away_is_an_error_not_a_hang_and_the_pool_recovers() {
     let cluster = PgCluster::new();
-    let lease = Arc::new(Lease::new(
-        pg(&cluster),
-        "a",
-        Duration::from_secs(3),
-        ClusterMetrics::unregistered().unwrap(),
-    ));
+    let metrics = ClusterMetrics::unregistered().unwrap();
+    let ttl = Duration::from_secs(3);
+    let lease = Arc::new(Lease::new(pg(&cluster), "a", ttl, metrics.clone()));
     assert!(lease.renew().await.unwrap().is_some());
+    let renewed = Instant::now();
+    assert_eq!(metrics.leader.get(), 1);
     cluster.stop();
     let t = Instant::now();
     assert!(lease.renew().await.is_err());
@@ -145,6 +144,14 @@ async fn a_store_that_is_away_is_an_error_not_a_hang_and_the_pool_recovers() {
         "took {:?}",
         t.elapsed()
     );
+    // A leader that cannot renew stops leading before its lease runs out on the server.
+    while lease.epoch().is_some() {
+        assert!(renewed.elapsed() < ttl, "still leading after the TTL");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(lease.renew().await.is_err());
+    assert_eq!(metrics.leader.get(), 0);
+    assert!(metrics.renewals.with_label_values(&["error"]).get() >= 2);
     cluster.start();
     let since = Instant::now();
     loop {

@@ -94,7 +94,11 @@ impl PgAlerts {
         T: Send + 'static,
         F: Future<Output = Result<T, PgError>> + Send + 'static,
     {
-        self.pg.block_on(f(self.pg.clone(), self.epoch))
+        let r = self.pg.block_on(f(self.pg.clone(), self.epoch));
+        if r.is_err() {
+            self.pg.count_error("alerting");
+        }
+        r
     }
 
     fn incidents(&self, tail: &'static str, p: Vec<i64>) -> Result<Vec<Incident>, PgError> {

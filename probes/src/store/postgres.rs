@@ -61,7 +61,10 @@ impl PostgresStore {
     {
         self.pg
             .block_on(f(self.pg.clone(), self.instance.clone()))
-            .map_err(|e| StoreError(e.to_string()))
+            .map_err(|e| {
+                self.pg.count_error("probes");
+                StoreError(e.to_string())
+            })
     }
 }
 
