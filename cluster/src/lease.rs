@@ -27,6 +27,16 @@ ON CONFLICT (name) DO UPDATE SET
 WHERE cluster_lease.holder = excluded.holder OR cluster_lease.expires_at <= now()
 RETURNING epoch";
 
+/// Note this process as alive under its instance name; count the other live processes that
+/// use the same name (their results and verdicts would be taken for this instance's).
+const SEEN: &str = "
+INSERT INTO cluster_instances (holder, name, seen_at) VALUES ($1, $2, now())
+ON CONFLICT (holder) DO UPDATE SET seen_at = now()";
+const SAME_NAME: &str = "
+SELECT COUNT(*) FROM cluster_instances
+WHERE name = $2 AND holder <> $1 AND seen_at > now() - $3::float8 * interval '1 millisecond'";
+const FORGET: &str = "DELETE FROM cluster_instances WHERE seen_at < now() - interval '1 day'";
+
 /// What this instance knows of the lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseState {
@@ -44,7 +54,10 @@ struct Held {
 /// The leader lease of one instance.
 pub struct Lease {
     pg: Pg,
+    name: String,
     holder: String,
+    /// Another live process uses this instance name (seen at the last renewal).
+    conflict: AtomicBool,
     ttl: Duration,
     held: Mutex<Option<Held>>,
     metrics: ClusterMetrics,
@@ -61,7 +74,9 @@ impl Lease {
             .subsec_nanos();
         Lease {
             pg,
+            name: instance.to_owned(),
             holder: format!("{instance}/{}-{nanos:08x}", std::process::id()),
+            conflict: AtomicBool::new(false),
             ttl,
             held: Mutex::new(None),
             metrics,
@@ -90,18 +105,39 @@ impl Lease {
         let sent = Instant::now();
         let pg = self.pg.clone();
         let holder = self.holder.clone();
-        let ttl_ms = i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX);
+        let name = self.name.clone();
+        let ttl_ms = i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX) as f64;
         let result = self
             .pg
             .run(async move {
                 let client = pg.client().await?;
+                let failed =
+                    |e: tokio_postgres::Error| PgError::db("renewing the leader lease", &e);
                 let row = client
-                    .query_opt(ACQUIRE, &[&holder, &(ttl_ms as f64)])
+                    .query_opt(ACQUIRE, &[&holder, &ttl_ms])
                     .await
-                    .map_err(|e| PgError::db("renewing the leader lease", &e))?;
-                Ok(row.map(|r| r.get::<_, i64>(0)))
+                    .map_err(failed)?;
+                client
+                    .execute(SEEN, &[&holder, &name])
+                    .await
+                    .map_err(failed)?;
+                let same: i64 = client
+                    .query_one(SAME_NAME, &[&holder, &name, &ttl_ms])
+                    .await
+                    .map_err(failed)?
+                    .get(0);
+                client.execute(FORGET, &[]).await.map_err(failed)?;
+                Ok((row.map(|r| r.get::<_, i64>(0)), same > 0))
             })
             .await;
+        let result = result.map(|(epoch, conflict)| {
+            let was = self.conflict.swap(conflict, Ordering::AcqRel);
+            self.metrics.name_conflict.set(i64::from(conflict));
+            if conflict && !was {
+                tracing::error!(instance = %self.name, "another running gatehouse uses this store.instance name: their probe results are taken for one instance's (and the quorum counts them once); give every instance its own name");
+            }
+            epoch
+        });
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         match &result {
             Ok(Some(epoch)) => {
@@ -185,6 +221,11 @@ impl Lease {
                 .map_err(|e| PgError::db("releasing the leader lease", &e))?;
             Ok(())
         }
+    }
+
+    /// Whether another live process used this instance name at the last renewal.
+    pub fn name_conflict(&self) -> bool {
+        self.conflict.load(Ordering::Acquire)
     }
 
     /// The lease's TTL.

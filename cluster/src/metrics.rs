@@ -11,6 +11,9 @@ pub struct ClusterMetrics {
     pub renewals: IntCounterVec,
     /// `gatehouse_store_errors_total{store}`.
     pub store_errors: IntCounterVec,
+    /// `gatehouse_cluster_instance_name_conflict`: 1 while another live process uses this
+    /// instance's name.
+    pub name_conflict: IntGauge,
 }
 
 impl ClusterMetrics {
@@ -20,6 +23,7 @@ impl ClusterMetrics {
         registry.register(Box::new(m.leader.clone()))?;
         registry.register(Box::new(m.renewals.clone()))?;
         registry.register(Box::new(m.store_errors.clone()))?;
+        registry.register(Box::new(m.name_conflict.clone()))?;
         Ok(m)
     }
 
@@ -43,6 +47,10 @@ impl ClusterMetrics {
                     "Failed operations on the shared PostgreSQL store by part: probes (results, state, verdicts), alerting (incidents, outbox, silences, posts; a deposed leader's fenced writes included), lease.",
                 ),
                 &["store"],
+            )?,
+            name_conflict: IntGauge::new(
+                "gatehouse_cluster_instance_name_conflict",
+                "1 while another running gatehouse uses this instance's store.instance name (give each its own), else 0.",
             )?,
         })
     }

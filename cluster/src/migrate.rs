@@ -135,6 +135,18 @@ CREATE TABLE status_announcements (
 );
 ",
     },
+    Migration {
+        version: 3,
+        name: "the live processes of the cluster, to find two with one instance name",
+        sql: "
+CREATE TABLE cluster_instances (
+    holder  TEXT PRIMARY KEY,           -- name/pid-start of one process
+    name    TEXT NOT NULL,              -- its store.instance
+    seen_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX cluster_instances_name ON cluster_instances (name);
+",
+    },
 ];
 
 /// Bring the schema up to date; returns the versions applied now.

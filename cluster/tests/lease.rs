@@ -165,3 +165,31 @@ async fn a_store_that_is_away_is_an_error_not_a_hang_and_the_pool_recovers() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn two_processes_with_one_instance_name_are_told() {
+    let cluster = PgCluster::new();
+    let ttl = Duration::from_secs(3);
+    let lease = |name: &str| {
+        Lease::new(
+            pg(&cluster),
+            name,
+            ttl,
+            ClusterMetrics::unregistered().unwrap(),
+        )
+    };
+    let (a, b, c) = (lease("gw-a"), lease("gw-b"), lease("gw-a"));
+    for l in [&a, &b] {
+        l.renew().await.unwrap();
+    }
+    a.renew().await.unwrap();
+    assert!(!a.name_conflict() && !b.name_conflict());
+    c.renew().await.unwrap();
+    a.renew().await.unwrap();
+    b.renew().await.unwrap();
+    assert!(
+        c.name_conflict() && a.name_conflict(),
+        "two processes named gw-a"
+    );
+    assert!(!b.name_conflict());
+}
