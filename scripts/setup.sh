@@ -10,7 +10,9 @@
 #                             prometheus and promtool (the dashboards and rules test),
 #                             chromium (the status page's browser test),
 #                             nginx (the reference in the request-integrity tests),
-#                             systemd (systemd-analyze verifies deploy/systemd's unit)
+#                             systemd (systemd-analyze verifies deploy/systemd's unit),
+#                             postgresql (cluster mode: each test makes a private
+#                             cluster with initdb/pg_ctl from /usr/lib/postgresql/*/bin)
 #   scripts/setup.sh --bench  also wrk, nginx, curl and valgrind for the bench scripts
 set -euo pipefail
 need=()
@@ -28,6 +30,7 @@ if [ "${1:-}" = "--test" ]; then
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx)
   command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 fi
 if [ "${1:-}" = "--bench" ]; then
   command -v curl >/dev/null 2>&1 || need+=(curl)

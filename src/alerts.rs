@@ -72,12 +72,15 @@ pub(crate) async fn bridge(probes: Arc<Probes>, alerting: Arc<Alerting>) {
     let mut rx = probes.subscribe();
     loop {
         match rx.recv().await {
-            Ok(r) => alerting.observe(ProbeEvent {
-                probe: r.probe.to_string(),
-                up: r.up,
-                reason: r.failures.join("; "),
-                at: Timestamp::try_from(r.at).unwrap_or_else(|_| Timestamp::now()),
-            }),
+            Ok(r) => {
+                let verdict = probes.judge(&r).await;
+                alerting.observe(ProbeEvent {
+                    probe: r.probe.to_string(),
+                    up: verdict.up,
+                    reason: verdict.reason,
+                    at: Timestamp::try_from(r.at).unwrap_or_else(|_| Timestamp::now()),
+                })
+            }
             Err(RecvError::Lagged(n)) => {
                 probes.missed("alerting", n);
                 tracing::warn!(missed = n, "alerting fell behind the probe results");

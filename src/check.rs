@@ -23,14 +23,18 @@ pub(crate) fn check(path: &Path, format: Format) -> ExitCode {
     let (errors, warnings, summary) = match load::load(path) {
         Ok(loaded) => {
             let c = loaded.config;
-            let errors = state_dir_problems(&c);
+            let mut errors = state_dir_problems(&c);
+            let (cluster_errors, cluster_warnings) = crate::cluster::check(&c);
+            errors.extend(cluster_errors);
             let summary = format!(
                 "{file}: valid ({} listeners, {} upstreams, {} routes)",
                 c.listeners.len(),
                 c.upstreams.len(),
                 c.routes.len()
             );
-            (errors, c.warnings, summary)
+            let mut warnings = c.warnings;
+            warnings.extend(cluster_warnings);
+            (errors, warnings, summary)
         }
         Err(e) => (e.errors, Vec::new(), String::new()),
     };

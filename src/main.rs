@@ -4,6 +4,7 @@
 mod admin_heartbeat;
 mod alerts;
 mod check;
+mod cluster;
 mod demo;
 mod health;
 mod init;

@@ -62,7 +62,12 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         .set(1);
 
     let probe_metrics = gatehouse_probes::ProbeMetrics::register(&registry)?;
-    let probe_store = gatehouse_probes::open_store(&config.probes.store, &probe_metrics);
+    let mut cluster = crate::cluster::start(&config.probes.store, &registry)?;
+    let probe_store = gatehouse_probes::open_store(
+        &config.probes.store,
+        &probe_metrics,
+        cluster.as_ref().map(|c| &c.pg),
+    );
 
     let control = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -113,24 +118,34 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         NotifyMetrics::register(&registry)?,
     )
     .map_err(|e| anyhow::anyhow!("alerting.notifiers: {e}"))?;
-    let alerting = Arc::new(
-        Alerting::start(
+    let sources = Sources {
+        signals: Some(Arc::new(proxy_metrics.traffic().clone())),
+        facts: Arc::new(crate::alerts::GatehouseFacts {
+            certs: certs.clone(),
+            acme: acme_manager,
+            reload_error: reload_error.clone(),
+            probes: probes.clone(),
+        }),
+    };
+    let alert_metrics = AlertMetrics::register(&registry)?;
+    let alerting = match cluster.as_mut() {
+        None => Alerting::start(
             config.clone(),
-            Sources {
-                signals: Some(Arc::new(proxy_metrics.traffic().clone())),
-                facts: Arc::new(crate::alerts::GatehouseFacts {
-                    certs: certs.clone(),
-                    acme: acme_manager,
-                    reload_error: reload_error.clone(),
-                    probes: probes.clone(),
-                }),
-            },
+            sources,
             notifiers,
-            AlertMetrics::register(&registry)?,
+            alert_metrics,
             control.handle().clone(),
-        )
-        .context("cannot start alerting")?,
-    );
+        ),
+        Some(c) => Alerting::start_clustered(
+            config.clone(),
+            c.lead(control.handle()),
+            sources,
+            notifiers,
+            alert_metrics,
+            control.handle().clone(),
+        ),
+    };
+    let alerting = Arc::new(alerting.context("cannot start alerting")?);
     control.spawn(crate::alerts::bridge(probes.clone(), alerting.clone()));
     let state = ProxyState::build(config.clone(), None, &proxy_metrics, control.handle())?;
     let shared: SharedState = Arc::new(ArcSwap::from_pointee(state));
@@ -313,6 +328,9 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
     });
     probes.stop(Duration::from_secs(2));
     alerting.stop(Duration::from_secs(5));
+    if let Some(c) = &cluster {
+        c.release();
+    }
     telemetry.flush(Duration::from_secs(2));
     control.shutdown_timeout(Duration::from_secs(1));
     tracing::info!("gatehouse stopped");

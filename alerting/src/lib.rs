@@ -4,6 +4,7 @@
 //! people.
 
 mod clock;
+mod cluster;
 mod dispatch;
 mod engine;
 mod evaluate;
@@ -18,6 +19,7 @@ mod silence;
 mod status_posts;
 mod store;
 
+pub use cluster::ClusterLink;
 pub use facts::{CertFact, Facts, NoFacts, ProbeEvent};
 pub use incident::Incident;
 pub use metrics::AlertMetrics;

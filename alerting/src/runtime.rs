@@ -3,6 +3,7 @@
 //! `evaluation_interval` and flushing groups every 100 ms. Notifications are handed to the
 //! notifiers, which send on the tokio runtime: a slow endpoint never holds up evaluation.
 
+use crate::cluster::{lead_or_follow, ClusterLink, Follower, Role};
 use crate::engine::Engine;
 use crate::evaluate::Inputs;
 use crate::facts::{CertFact, Facts, ProbeEvent};
@@ -10,7 +11,7 @@ use crate::incident::Incident;
 use crate::metrics::AlertMetrics;
 use crate::notify::Notifiers;
 use crate::outbox::{Delivery, Outcome, Settled};
-use crate::silence::Silence;
+use crate::silence::{silence_of, Silence};
 use crate::store::AlertStore;
 use gatehouse_config::Config;
 use gatehouse_traffic::TrafficSignals;
@@ -26,7 +27,7 @@ use tokio::sync::oneshot;
 const TICK: Duration = Duration::from_millis(100);
 const QUEUE: usize = 65_536;
 /// How many recent resolved incidents the API lists.
-const RECENT: usize = 50;
+pub(crate) const RECENT: usize = 50;
 
 /// An incident as the API shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -99,12 +100,12 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub(crate) fn store(e: rusqlite::Error) -> Refusal {
+    pub(crate) fn store(e: crate::store::StoreError) -> Refusal {
         Refusal::Unavailable(format!("the alert store failed: {e}"))
     }
 }
 
-enum Command {
+pub(crate) enum Command {
     Probe(ProbeEvent),
     Apply(Arc<Config>),
     Incidents(oneshot::Sender<Result<Incidents, Refusal>>),
@@ -161,13 +162,46 @@ impl Alerting {
             }
         };
         let engine = Engine::new(config, store, metrics.clone(), Timestamp::now());
+        Self::spawn(
+            Role::Leader(Box::new(engine), None),
+            None,
+            sources,
+            notifiers,
+            metrics,
+            rt,
+        )
+    }
+
+    /// Start in cluster mode: the alert state is in the shared store, and this instance runs
+    /// the engine only while it holds the leader lease (it starts as a follower).
+    pub fn start_clustered(
+        config: Arc<Config>,
+        link: ClusterLink,
+        sources: Sources,
+        notifiers: Notifiers,
+        metrics: AlertMetrics,
+        rt: tokio::runtime::Handle,
+    ) -> Result<Alerting, StartError> {
+        let role = Role::Follower(Follower::new(link.pg.clone(), config));
+        Self::spawn(role, Some(link), sources, notifiers, metrics, rt)
+    }
+
+    fn spawn(
+        role: Role,
+        link: Option<ClusterLink>,
+        sources: Sources,
+        notifiers: Notifiers,
+        metrics: AlertMetrics,
+        rt: tokio::runtime::Handle,
+    ) -> Result<Alerting, StartError> {
         let (tx, rx) = sync_channel(QUEUE);
         let sending = notifiers.clone();
+        let m = metrics.clone();
         let thread = std::thread::Builder::new()
             .name("gatehouse-alerting".into())
             .spawn(move || {
                 let _guard = rt.enter();
-                run(engine, rx, sources, notifiers);
+                run(role, link, rx, sources, notifiers, m);
             })
             .map_err(|e| StartError(e.to_string()))?;
         Ok(Alerting {
@@ -308,7 +342,14 @@ impl Facts for Merged<'_> {
     }
 }
 
-fn run(mut engine: Engine, rx: Receiver<Command>, sources: Sources, notifiers: Notifiers) {
+fn run(
+    mut role: Role,
+    link: Option<ClusterLink>,
+    rx: Receiver<Command>,
+    sources: Sources,
+    notifiers: Notifiers,
+    metrics: AlertMetrics,
+) {
     let (done_tx, done_rx) = std::sync::mpsc::channel::<(i64, Outcome)>();
     let mut next_eval = Instant::now();
     let mut next_flush = Instant::now();
@@ -322,23 +363,50 @@ fn run(mut engine: Engine, rx: Receiver<Command>, sources: Sources, notifiers: N
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => return,
         };
-        if let Some(step) = steps.step(Timestamp::now(), Instant::now()) {
+        if let Some(link) = &link {
+            role = lead_or_follow(role, link, &metrics);
+        }
+        let step = steps.step(Timestamp::now(), Instant::now());
+        let mut stop = None;
+        let engine = match &mut role {
+            Role::Leader(engine, _) => engine,
+            Role::Follower(follower) => {
+                for cmd in first
+                    .into_iter()
+                    .chain(std::iter::from_fn(|| rx.try_recv().ok()).take(QUEUE))
+                {
+                    stop = stop.or(follower.handle(&notifiers, cmd));
+                }
+                // Outcomes of attempts a deposed engine started: the new leader has the rows.
+                done_rx.try_iter().for_each(drop);
+                next_flush = Instant::now() + TICK;
+                next_eval = next_flush;
+                if stop.is_some() {
+                    return;
+                }
+                continue;
+            }
+        };
+        if let Some(step) = step {
             tracing::warn!(step = %step, "the wall clock stepped; running alert timers keep their real length");
             engine.clock_stepped(step);
         }
-        let mut stop = None;
         for cmd in first
             .into_iter()
             .chain(std::iter::from_fn(|| rx.try_recv().ok()).take(QUEUE))
         {
-            if let Some(grace) = handle(&mut engine, &notifiers, cmd) {
+            if let Some(grace) = handle(engine, &notifiers, cmd) {
                 stop = Some(grace);
             }
         }
-        settle(&mut engine, &notifiers, done_rx.try_iter());
+        settle(engine, &notifiers, done_rx.try_iter());
         let now = Timestamp::now();
         if Instant::now() >= next_eval {
-            evaluate(&mut engine, &sources, &notifiers, now);
+            if link.is_some() {
+                // Silences made through other instances.
+                engine.reload_silences(now);
+            }
+            evaluate(engine, &sources, &notifiers, now);
             next_eval = Instant::now() + engine.config().alerting.evaluation_interval;
         }
         if Instant::now() >= next_flush || stop.is_some() {
@@ -350,7 +418,7 @@ fn run(mut engine: Engine, rx: Receiver<Command>, sources: Sources, notifiers: N
             for out in &flushed.outgoing {
                 tracing::info!(notifier = %out.notifier, title = %out.notification.title, alerts = out.notification.alerts.len(), "notification queued");
             }
-            attempt_due(&mut engine, &notifiers, &done_tx, now);
+            attempt_due(engine, &notifiers, &done_tx, now);
         }
         if let Some(grace) = stop {
             // What is on its way gets `grace` to finish; its outcome is recorded.
@@ -358,7 +426,7 @@ fn run(mut engine: Engine, rx: Receiver<Command>, sources: Sources, notifiers: N
             while engine.delivering() {
                 let left = deadline.saturating_duration_since(Instant::now());
                 match done_rx.recv_timeout(left) {
-                    Ok(first) => settle(&mut engine, &notifiers, std::iter::once(first)),
+                    Ok(first) => settle(engine, &notifiers, std::iter::once(first)),
                     Err(_) => {
                         tracing::warn!("notifications still being sent at shutdown were cut off; they stay in the outbox and go out after the next start");
                         break;
@@ -526,48 +594,4 @@ fn handle(engine: &mut Engine, notifiers: &Notifiers, cmd: Command) -> Option<Du
         Command::Stop(grace) => return Some(grace),
     }
     None
-}
-
-fn silence_of(req: SilenceRequest, now: Timestamp) -> Result<Silence, String> {
-    if req.matchers.is_empty() {
-        return Err("`matchers` must name at least one label, e.g. {\"subject\": \"api\"}".into());
-    }
-    let starts_at = req.starts_at.unwrap_or(now);
-    let ends_at = match (req.duration.as_deref(), req.ends_at) {
-        (Some(d), None) => {
-            let d =
-                gatehouse_config::units::parse_duration(d).map_err(|e| format!("duration: {e}"))?;
-            let d = jiff::SignedDuration::try_from(d).map_err(|e| format!("duration: {e}"))?;
-            starts_at
-                .checked_add(d)
-                .map_err(|e| format!("duration: {e}"))?
-        }
-        (None, Some(t)) => t,
-        _ => {
-            return Err(
-                "give exactly one of `duration` (e.g. \"2h\") or `ends_at` (RFC 3339)".into(),
-            )
-        }
-    };
-    if ends_at <= starts_at || ends_at <= now {
-        return Err("the silence would end before it starts or in the past".into());
-    }
-    Ok(Silence {
-        id: new_id(now),
-        matchers: req.matchers,
-        starts_at,
-        ends_at,
-        comment: req.comment,
-        created_by: req.created_by,
-    })
-}
-
-/// A 16-hex-digit id from the clock and a per-process random hasher.
-fn new_id(now: Timestamp) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_i128(now.as_nanosecond());
-    h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    format!("{:016x}", h.finish())
 }

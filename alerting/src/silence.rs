@@ -42,6 +42,54 @@ impl Silence {
     }
 }
 
+/// A silence from an API request at `now`; the error says what is wrong with it.
+pub(crate) fn silence_of(
+    req: crate::runtime::SilenceRequest,
+    now: Timestamp,
+) -> Result<Silence, String> {
+    if req.matchers.is_empty() {
+        return Err("`matchers` must name at least one label, e.g. {\"subject\": \"api\"}".into());
+    }
+    let starts_at = req.starts_at.unwrap_or(now);
+    let ends_at = match (req.duration.as_deref(), req.ends_at) {
+        (Some(d), None) => {
+            let d =
+                gatehouse_config::units::parse_duration(d).map_err(|e| format!("duration: {e}"))?;
+            let d = jiff::SignedDuration::try_from(d).map_err(|e| format!("duration: {e}"))?;
+            starts_at
+                .checked_add(d)
+                .map_err(|e| format!("duration: {e}"))?
+        }
+        (None, Some(t)) => t,
+        _ => {
+            return Err(
+                "give exactly one of `duration` (e.g. \"2h\") or `ends_at` (RFC 3339)".into(),
+            )
+        }
+    };
+    if ends_at <= starts_at || ends_at <= now {
+        return Err("the silence would end before it starts or in the past".into());
+    }
+    Ok(Silence {
+        id: new_id(now),
+        matchers: req.matchers,
+        starts_at,
+        ends_at,
+        comment: req.comment,
+        created_by: req.created_by,
+    })
+}
+
+/// A 16-hex-digit id from the clock and a per-process random hasher.
+fn new_id(now: Timestamp) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_i128(now.as_nanosecond());
+    h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    format!("{:016x}", h.finish())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

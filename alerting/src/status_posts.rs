@@ -3,7 +3,7 @@
 //! the incidents.
 
 use crate::runtime::Refusal;
-use crate::store::{ms, ts, AlertStore};
+use crate::store::{ms, ts, AlertStore, SqliteAlerts};
 use jiff::Timestamp;
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
@@ -92,7 +92,7 @@ pub(crate) const UPDATE_STATUSES: [&str; 4] =
     ["investigating", "identified", "monitoring", "resolved"];
 pub(crate) const LEVELS: [&str; 3] = ["info", "warning", "maintenance"];
 
-impl AlertStore {
+impl SqliteAlerts {
     pub(crate) fn incident_exists(&self, id: i64) -> rusqlite::Result<bool> {
         let n: i64 =
             self.db

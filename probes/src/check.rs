@@ -56,7 +56,10 @@ async fn attempt(armed: &Armed, heartbeats: &Heartbeats) -> Attempt {
         (ProbeKind::Tls(p), Prepared::Tls(tls)) => kinds::tls::check(p, tls, timeout).await,
         (ProbeKind::Dns(p), Prepared::Dns(r)) => kinds::dns::check(p, r, timeout).await,
         (ProbeKind::Redis(_), Prepared::Redis(prep)) => kinds::redis::check(prep, timeout).await,
-        (ProbeKind::Heartbeat(h), _) => heartbeats.attempt(&armed.name, h),
+        (ProbeKind::Heartbeat(h), _) => {
+            heartbeats.refresh(&armed.name).await;
+            heartbeats.attempt(&armed.name, h)
+        }
         _ => Attempt {
             error: Some("the probe's preparation does not match its kind".into()),
             ..Attempt::default()
@@ -149,6 +152,7 @@ mod tests {
             labels: Default::default(),
             depends_on: Vec::new(),
             depends_on_settle: None,
+            quorum: Default::default(),
         };
         let armed = Arc::new(Armed {
             probe,

@@ -36,9 +36,39 @@ pub enum BeatError {
 #[derive(Default)]
 pub(crate) struct Heartbeats {
     entries: RwLock<HashMap<String, Arc<Entry>>>,
+    /// A store shared with other instances (cluster mode): a beat any of them took counts.
+    shared: std::sync::OnceLock<Arc<dyn crate::store::Store>>,
+}
+
+/// The state key of a monitor's last beat (Unix ms).
+pub(crate) fn key(name: &str) -> String {
+    format!("heartbeat:{name}")
 }
 
 impl Heartbeats {
+    /// Read last beats from `store` before each deadline check (a beat may reach another
+    /// instance of the cluster).
+    pub(crate) fn share(&self, store: Arc<dyn crate::store::Store>) {
+        let _ = self.shared.set(store);
+    }
+
+    /// Take the newest beat the shared store knows for `name` (no-op without one). A store
+    /// that does not answer within a second leaves the local view as it is.
+    pub(crate) async fn refresh(&self, name: &str) {
+        let (Some(store), Some(entry)) = (self.shared.get().cloned(), self.get(name)) else {
+            return;
+        };
+        let k = key(name);
+        let read = tokio::task::spawn_blocking(move || store.get_state(&k));
+        let Ok(Ok(Ok(Some(v)))) = tokio::time::timeout(Duration::from_secs(1), read).await else {
+            return;
+        };
+        if let Ok(ms) = v.parse::<i64>() {
+            let now = crate::result::unix_millis(SystemTime::now());
+            entry.last_beat.fetch_max(ms.min(now), Ordering::Relaxed);
+        }
+    }
+
     /// Take the configured monitors; existing ones keep their last beat. `restored` gives the
     /// stored last beat (Unix ms) of a monitor that is new to this process.
     pub(crate) fn configure(&self, probes: &[Probe], restored: &dyn Fn(&str) -> Option<i64>) {
@@ -155,6 +185,7 @@ mod tests {
             labels: Default::default(),
             depends_on: Vec::new(),
             depends_on_settle: None,
+            quorum: Default::default(),
         };
         (p, h)
     }

@@ -14,6 +14,7 @@ mod hub;
 mod kinds;
 mod metrics;
 pub mod observation;
+mod quorum;
 pub mod result;
 mod scheduler;
 pub mod store;
@@ -23,8 +24,11 @@ pub use heartbeat::BeatError;
 pub use hub::ProbeState;
 pub use metrics::ProbeMetrics;
 pub use observation::Observation;
+pub use quorum::Verdict;
 pub use result::{CheckResult, Phases};
-pub use store::{History, MemoryStore, Range, Retention, SqliteStore, Store, StoreError};
+pub use store::{
+    History, MemoryStore, PostgresStore, Range, Retention, SqliteStore, Store, StoreError,
+};
 
 use gatehouse_config::alerting::maintenance::Maintenance;
 use gatehouse_config::probes::{Probe, ProbesConfig, StoreConfig};
@@ -44,12 +48,21 @@ pub struct Probes {
 
 /// The store named by the config; when it cannot be opened, an in-memory store (logged and
 /// counted: probing must not stop because the disk is full or read-only).
-pub fn open_store(config: &StoreConfig, metrics: &ProbeMetrics) -> Arc<dyn Store> {
+///
+/// In cluster mode (`store.postgres`), `pg` is the shared pool: results go to PostgreSQL.
+pub fn open_store(
+    config: &StoreConfig,
+    metrics: &ProbeMetrics,
+    pg: Option<&gatehouse_cluster::Pg>,
+) -> Arc<dyn Store> {
     let retention = Retention {
         raw: config.raw_retention,
         hourly: config.hourly_retention,
         daily: config.daily_retention,
     };
+    if let (Some(pg), Some(cluster)) = (pg, &config.postgres) {
+        return Arc::new(PostgresStore::new(pg.clone(), &cluster.instance, retention));
+    }
     match &config.path {
         None => Arc::new(MemoryStore::new(retention)),
         Some(path) => match SqliteStore::open(path, retention) {
@@ -71,8 +84,11 @@ impl Probes {
         metrics: ProbeMetrics,
         rt: tokio::runtime::Handle,
     ) -> std::io::Result<Probes> {
-        let writer = writer::Writer::start(store.clone(), metrics.clone())?;
+        let writer = writer::Writer::start(store.clone(), metrics.clone(), config.store.buffer)?;
         let hub = Arc::new(Hub::new(metrics, writer));
+        if store.shared() {
+            hub.heartbeats.share(store.clone());
+        }
         match store.latest() {
             Ok(latest) => {
                 for r in latest {
@@ -162,6 +178,29 @@ impl Probes {
         self.probes.load().iter().find(|p| p.name == name).cloned()
     }
 
+    /// How `r` counts for alerting: in a cluster, by the probe's quorum over every instance
+    /// that checked it recently; otherwise as it is.
+    pub async fn judge(&self, r: &CheckResult) -> Verdict {
+        let (interval, quorum) = self
+            .probe(&r.probe)
+            .map(|p| (p.interval, p.quorum))
+            .unwrap_or((Duration::from_secs(60), Default::default()));
+        // A store that failed moments ago is not asked for every result (each would wait for
+        // its timeout): the instance's own view counts until a write succeeds again.
+        if self
+            .hub
+            .writer
+            .last_error(Duration::from_secs(10))
+            .is_some()
+        {
+            return Verdict {
+                up: r.up,
+                reason: r.failures.join("; "),
+            };
+        }
+        quorum::judge(&self.store, r, interval, quorum).await
+    }
+
     /// The result store.
     pub fn store(&self) -> Arc<dyn Store> {
         self.store.clone()
@@ -194,6 +233,4 @@ impl Probes {
     }
 }
 
-fn heartbeat_key(name: &str) -> String {
-    format!("heartbeat:{name}")
-}
+use heartbeat::key as heartbeat_key;

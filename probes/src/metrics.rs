@@ -20,6 +20,7 @@ pub struct ProbeMetrics {
     pub(crate) lag: Histogram,
     pub(crate) skipped: IntCounterVec,
     pub(crate) store_errors: IntCounterVec,
+    pub(crate) buffered: prometheus::IntGauge,
     missed: IntCounterVec,
 }
 
@@ -67,8 +68,12 @@ impl ProbeMetrics {
                 &["probe"],
             )?,
             store_errors: IntCounterVec::new(
-                Opts::new("gatehouse_probe_store_errors_total", "Failures of the result store by operation (open, write, prune, queue_full); probing goes on."),
+                Opts::new("gatehouse_probe_store_errors_total", "Failures of the result store by operation (open, write, prune, queue_full, buffer_full: results dropped because the store failed longer than the buffer holds); probing goes on."),
                 &["op"],
+            )?,
+            buffered: prometheus::IntGauge::new(
+                "gatehouse_probe_store_buffered",
+                "Results kept in memory because the store failed; written when it answers again (at most store.buffer).",
             )?,
             missed: IntCounterVec::new(
                 Opts::new("gatehouse_probe_results_missed_total", "Probe results a subscriber never got because it fell more than 4096 results behind (subscriber: alerting); an alert rule judged on the ones it got."),
@@ -86,8 +91,9 @@ impl ProbeMetrics {
         registry.register(Box::new(m.skipped.clone()))?;
         registry.register(Box::new(m.store_errors.clone()))?;
         registry.register(Box::new(m.missed.clone()))?;
+        registry.register(Box::new(m.buffered.clone()))?;
         m.missed.with_label_values(&["alerting"]);
-        for op in ["open", "write", "prune", "queue_full"] {
+        for op in ["open", "write", "prune", "queue_full", "buffer_full"] {
             m.store_errors.with_label_values(&[op]);
         }
         Ok(m)

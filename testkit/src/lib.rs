@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used)] // test helpers panic on purpose
 
 pub mod canned;
+pub mod postgres;
 pub mod receiver;
 pub mod smtp;

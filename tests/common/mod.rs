@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod alerts;
 pub mod browser;
+pub mod cluster;
 pub mod compare;
 pub mod dashboards;
 pub mod h2;

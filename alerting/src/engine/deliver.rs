@@ -53,9 +53,9 @@ impl Engine {
     }
 
     /// Pending deliveries, oldest first, then the failed and expired ones, newest first.
-    pub(crate) fn deliveries(&self) -> rusqlite::Result<Vec<Delivery>> {
+    pub(crate) fn deliveries(&self) -> crate::store::StoreResult<Vec<Delivery>> {
         let mut out: Vec<Delivery> = self.outbox.pending().cloned().collect();
-        out.extend(crate::outbox::given_up(&self.store.db, GIVEN_UP)?);
+        out.extend(self.store.given_up(GIVEN_UP)?);
         Ok(out)
     }
 
@@ -76,7 +76,7 @@ impl Engine {
 
     /// The notifiers an incident's firing reached.
     pub(crate) fn reached_by(&self, incident: i64) -> Vec<String> {
-        crate::outbox::reached_by(&self.store.db, incident).unwrap_or_default()
+        self.store.reached_by(incident).unwrap_or_default()
     }
 
     fn outbox_errors(&mut self, now: Timestamp) {

@@ -252,7 +252,7 @@ impl Engine {
         self.active_maint.replace(None);
     }
 
-    fn store_failed(&mut self, now: Timestamp, op: &str, e: &rusqlite::Error) {
+    fn store_failed(&mut self, now: Timestamp, op: &str, e: &crate::store::StoreError) {
         let first = self.store_error.is_none();
         self.store_error = Some((now, format!("{op}: {e}")));
         if first {

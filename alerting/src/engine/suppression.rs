@@ -200,6 +200,14 @@ impl Engine {
         &self.silences
     }
 
+    /// Read the silences again from the store (cluster mode: other instances add them).
+    pub(crate) fn reload_silences(&mut self, now: Timestamp) {
+        match self.store.silences() {
+            Ok(s) => self.silences = s,
+            Err(e) => self.store_failed(now, "read silences", &e),
+        }
+    }
+
     pub(crate) fn add_silence(&mut self, s: Silence, now: Timestamp) -> Result<(), String> {
         self.store.put_silence(&s).map_err(|e| {
             self.store_failed(now, "save silence", &e);

@@ -15,15 +15,15 @@
 //! The state machine is synchronous and takes `now` from its caller (the engine's thread),
 //! so tests drive it with their own clock; [`crate::runtime`] makes the attempts.
 
-mod store;
+pub(crate) mod store;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use store::{given_up, prune, reached_by, SCHEMA};
+pub(crate) use store::{prune, SCHEMA};
 
 use crate::dispatch::{build, Outgoing};
 use crate::notification::{Alert, Notification, Status};
-use crate::store::AlertStore;
+use crate::store::{AlertStore, StoreError, StoreResult};
 use gatehouse_config::alerting::DeliveryPolicy;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -165,8 +165,8 @@ pub(crate) fn backoff(policy: &DeliveryPolicy, attempts: u32) -> Duration {
 
 impl Outbox {
     /// The pending deliveries of the store (after a restart: they resume).
-    pub(crate) fn load(store: &AlertStore) -> rusqlite::Result<Outbox> {
-        let rows = store::pending(&store.db)?;
+    pub(crate) fn load(store: &AlertStore) -> StoreResult<Outbox> {
+        let rows = store.pending_deliveries()?;
         Ok(Outbox {
             rows: rows.into_iter().map(|d| (d.id, d)).collect(),
             in_flight: HashMap::new(),
@@ -259,7 +259,7 @@ impl Outbox {
             .collect();
         // Rows the store took get its ids (a failed write leaves them negative, in memory:
         // still sent, but lost on restart; the store-failing rule tells).
-        match store::save(&store.db, &rows, &firing) {
+        match store.save_deliveries(&rows, &firing) {
             Ok(ids) => {
                 for (old, new) in ids {
                     if let Some(mut d) = self.rows.remove(&old) {
@@ -308,7 +308,7 @@ impl Outbox {
             let mut alerts = Vec::with_capacity(d.alerts.len());
             for mut a in d.alerts {
                 if a.status == Status::Resolved {
-                    match store::reached(&store.db, a.id, &d.notifier) {
+                    match store.reached(a.id, &d.notifier) {
                         Ok(Some(true)) => {}
                         // Queued firing that never arrived: say it fired and resolved.
                         Ok(Some(false)) => a.unreached = true,
@@ -321,10 +321,20 @@ impl Outbox {
                 alerts.push(a);
             }
             if alerts.is_empty() {
-                let r = store::remove(&store.db, id);
+                let r = store.remove_delivery(id);
                 self.note(r);
                 self.rows.remove(&id);
                 continue;
+            }
+            // In a cluster: sent only while this leader's epoch is current (a deposed
+            // leader's claim fails, and the row waits for the new leader).
+            match store.claim(id) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    self.failed_store(e);
+                    continue;
+                }
             }
             alerts.sort_by_key(|a| (a.status != Status::Firing, a.id));
             let carried = alerts.iter().map(|a| (a.id, a.status)).collect();
@@ -363,7 +373,7 @@ impl Outbox {
                     .map(|(a, _)| *a)
                     .collect();
                 let notifier = d.as_ref().map(|d| d.notifier.clone()).unwrap_or_default();
-                let r = store::delivered(&store.db, id, &notifier, &reached);
+                let r = store.delivered(id, &notifier, &reached);
                 self.note(r);
                 // It answers again: what else waits for it need not wait out its backoff.
                 for other in self.rows.values_mut().filter(|o| o.notifier == notifier) {
@@ -383,7 +393,7 @@ impl Outbox {
                 }
                 d.next_at = next_at;
                 let d = d.clone();
-                let r = store::update(&store.db, &d);
+                let r = store.update_delivery(&d);
                 self.note(r);
                 (Some(d), Settled::Retrying { next_at })
             }
@@ -411,7 +421,7 @@ impl Outbox {
         if error.is_some() {
             d.last_error = error;
         }
-        let r = store::update(&store.db, &d);
+        let r = store.update_delivery(&d);
         self.note(r);
         let settled = match state {
             DeliveryState::Expired => Settled::Expired,
@@ -420,13 +430,13 @@ impl Outbox {
         (Some(d), settled)
     }
 
-    fn note(&mut self, r: rusqlite::Result<()>) {
+    fn note(&mut self, r: StoreResult<()>) {
         if let Err(e) = r {
             self.failed_store(e);
         }
     }
 
-    fn failed_store(&mut self, e: rusqlite::Error) {
+    fn failed_store(&mut self, e: StoreError) {
         self.store_error = Some(e.to_string());
     }
 

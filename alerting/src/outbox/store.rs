@@ -57,7 +57,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
 }
 
 /// The pending deliveries, oldest first.
-pub(super) fn pending(db: &Connection) -> rusqlite::Result<Vec<Delivery>> {
+pub(crate) fn pending(db: &Connection) -> rusqlite::Result<Vec<Delivery>> {
     let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE state = 'pending' ORDER BY id");
     let mut stmt = db.prepare_cached(&sql)?;
     let rows = stmt.query_map([], row)?;
@@ -93,7 +93,7 @@ fn transaction<T>(
 
 /// Write new rows (negative ids; their store ids are returned as `(old, new)`) and changed
 /// ones, and note that the `firing` (incident, notifier) pairs were queued; one transaction.
-pub(super) fn save(
+pub(crate) fn save(
     db: &Connection,
     rows: &[Delivery],
     firing: &[(i64, &str)],
@@ -134,7 +134,7 @@ pub(super) fn save(
 }
 
 /// Save a row's changing fields.
-pub(super) fn update(db: &Connection, d: &Delivery) -> rusqlite::Result<()> {
+pub(crate) fn update(db: &Connection, d: &Delivery) -> rusqlite::Result<()> {
     db.execute(
         "UPDATE deliveries SET reminder = ?2, alerts = ?3, expires_at = ?4, next_at = ?5,
             attempts = ?6, last_error = ?7, state = ?8, ended_at = ?9 WHERE id = ?1",
@@ -153,13 +153,13 @@ pub(super) fn update(db: &Connection, d: &Delivery) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub(super) fn remove(db: &Connection, id: i64) -> rusqlite::Result<()> {
+pub(crate) fn remove(db: &Connection, id: i64) -> rusqlite::Result<()> {
     db.execute("DELETE FROM deliveries WHERE id = ?1", [id])?;
     Ok(())
 }
 
 /// A delivery went through: its row goes, and the firing it carried reached the notifier.
-pub(super) fn delivered(
+pub(crate) fn delivered(
     db: &Connection,
     id: i64,
     notifier: &str,
@@ -179,7 +179,7 @@ pub(super) fn delivered(
 }
 
 /// Whether `incident`'s firing reached `notifier` (`None`: it was never queued for it).
-pub(super) fn reached(
+pub(crate) fn reached(
     db: &Connection,
     incident: i64,
     notifier: &str,

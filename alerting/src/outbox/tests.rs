@@ -88,7 +88,10 @@ fn a_failed_attempt_waits_its_backoff_and_is_tried_until_delivered() {
     let (_, settled) = o.settle(&s, a[0].id, Outcome::Delivered, &POLICY, t(7));
     assert_eq!(settled, Settled::Delivered { reached: vec![1] });
     assert_eq!(o.pending().count(), 0);
-    assert_eq!(store::reached(&s.db, 1, "hook").ok().flatten(), Some(true));
+    assert_eq!(
+        store::reached(s.sqlite_db(), 1, "hook").ok().flatten(),
+        Some(true)
+    );
 }
 
 #[test]
@@ -325,7 +328,7 @@ fn a_refusal_fails_for_good_and_a_long_outage_expires() {
         "given up within the hour of expiry"
     );
     assert!(now <= 10 + 3600, "not later than its expiry: {now}");
-    let given = given_up(&s.db, 10).unwrap_or_default();
+    let given = store::given_up(s.sqlite_db(), 10).unwrap_or_default();
     assert_eq!(given.len(), 2);
     assert_eq!(given[0].state, DeliveryState::Expired);
     assert_eq!(given[1].state, DeliveryState::Failed);

@@ -251,6 +251,20 @@ impl Compiler {
             .depends_on_settle
             .as_deref()
             .map(|v| self.duration(Some(v), format!("{path}.depends_on_settle"), Duration::ZERO));
+        let quorum = match raw.quorum {
+            None => Quorum::Majority,
+            Some(RawQuorum::Count(k)) if k > 0 => Quorum::AtLeast(k),
+            Some(RawQuorum::Name(n)) if n == "any" => Quorum::Any,
+            Some(RawQuorum::Name(n)) if n == "majority" => Quorum::Majority,
+            Some(RawQuorum::Name(n)) if n == "all" => Quorum::All,
+            Some(_) => {
+                self.err(
+                    format!("{path}.quorum"),
+                    "must be `any`, `majority` (the default), `all` or a number of instances (1 or more)",
+                );
+                Quorum::Majority
+            }
+        };
         let group = raw.group.unwrap_or_else(|| "default".into());
         if group.trim().is_empty() {
             self.err(format!("{path}.group"), "must not be empty");
@@ -267,6 +281,7 @@ impl Compiler {
             labels: raw.labels,
             depends_on: raw.depends_on,
             depends_on_settle,
+            quorum,
         })
     }
 

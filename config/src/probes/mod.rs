@@ -6,6 +6,8 @@ pub mod condition;
 pub(crate) mod raw;
 mod store;
 #[cfg(test)]
+mod store_tests;
+#[cfg(test)]
 mod tests;
 
 use crate::secret::Secret;
@@ -57,6 +59,37 @@ pub struct Probe {
     /// recover in turn (`None`: twice what its rules' success threshold takes at its
     /// interval).
     pub depends_on_settle: Option<Duration>,
+    /// In a cluster: how many of the instances that reported it recently must see it down
+    /// for it to count as down.
+    pub quorum: Quorum,
+}
+
+/// `probes[].quorum`: how many of the `n` instances that reported a probe recently must see
+/// it down (with one instance every choice is that instance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Quorum {
+    /// One is enough.
+    Any,
+    /// More than half (the default).
+    #[default]
+    Majority,
+    /// Every one.
+    All,
+    /// At least this many (all of them when fewer report).
+    AtLeast(u32),
+}
+
+impl Quorum {
+    /// How many of `n` reporting instances must see it down (at least 1).
+    pub fn needed(self, n: usize) -> usize {
+        let n = n.max(1);
+        match self {
+            Quorum::Any => 1,
+            Quorum::Majority => n / 2 + 1,
+            Quorum::All => n,
+            Quorum::AtLeast(k) => usize::try_from(k).unwrap_or(usize::MAX).clamp(1, n),
+        }
+    }
 }
 
 impl Probe {
@@ -239,4 +272,21 @@ pub struct StoreConfig {
     pub hourly_retention: Duration,
     /// How long daily rollups are kept.
     pub daily_retention: Duration,
+    /// Results kept in memory while the store fails (oldest dropped first, counted).
+    pub buffer: usize,
+    /// Cluster mode: the shared PostgreSQL store (`path` then holds only what is not shared yet).
+    pub postgres: Option<PostgresStore>,
+}
+
+/// `store.postgres` and its companions: several instances share their state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostgresStore {
+    /// The connection URL, `${ENV}` expanded.
+    pub url: crate::secret::Secret,
+    /// This instance's name (tags its probe results; unique in the cluster).
+    pub instance: String,
+    /// An extra root CA for the server's certificate (besides the system roots).
+    pub ca_file: Option<PathBuf>,
+    /// The leader lease's time to live.
+    pub lease_ttl: Duration,
 }

@@ -24,6 +24,16 @@ pub(crate) struct RawStore {
     pub raw_retention: Option<String>,
     pub hourly_retention: Option<String>,
     pub daily_retention: Option<String>,
+    /// Cluster mode: a `postgres://` or `postgresql://` URL (`${ENV}` for the password).
+    pub postgres: Option<String>,
+    /// This instance's name in the cluster (default: the hostname).
+    pub instance: Option<String>,
+    /// An extra root CA (PEM) for the PostgreSQL server's certificate.
+    pub ca_file: Option<String>,
+    /// The leader lease's time to live (default `15s`).
+    pub lease_ttl: Option<String>,
+    /// Results kept in memory while the store fails, written when it is back (default 10000).
+    pub buffer: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -48,6 +58,8 @@ pub(crate) struct RawProbe {
     #[serde(default)]
     pub depends_on: Vec<String>,
     pub depends_on_settle: Option<String>,
+    /// Cluster mode: how many of the instances that reported recently must see it down.
+    pub quorum: Option<RawQuorum>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -106,4 +118,12 @@ impl Named for RawProbe {
     fn name(&self) -> &str {
         &self.name
     }
+}
+
+/// `quorum`: `any`, `majority`, `all` or a number of instances.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum RawQuorum {
+    Count(u32),
+    Name(String),
 }

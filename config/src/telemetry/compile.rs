@@ -207,7 +207,7 @@ fn check_dsn(dsn: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn host_name() -> Option<String> {
+pub(crate) fn host_name() -> Option<String> {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())?;

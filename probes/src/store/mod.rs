@@ -9,11 +9,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 mod memory;
+mod postgres;
+#[cfg(test)]
+mod postgres_tests;
 mod sqlite;
 #[cfg(test)]
 mod tests;
 
 pub use memory::MemoryStore;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// How long each kind of row is kept.
@@ -107,6 +111,20 @@ pub trait Store: Send + Sync + 'static {
     fn get_state(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// Set a small persistent value.
     fn put_state(&self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Whether other instances write to this store too (cluster mode): state such as a
+    /// heartbeat's last beat is then read back before it is judged.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Cluster mode: the newest verdict (up or not) of `probe` by each *other* instance that
+    /// checked it at or after `since`. Empty for a store of one instance.
+    fn others_verdicts(
+        &self,
+        _probe: &str,
+        _since: SystemTime,
+    ) -> Result<Vec<(String, bool)>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 /// One point of a history series: a rollup bucket.

@@ -2,8 +2,9 @@
 //! injected clock (results carry explicit times; `prune` and `history` take `now`).
 #![allow(clippy::unwrap_used)]
 
-use super::{Bucket, History, MemoryStore, Range, Retention, SqliteStore, Store};
+use super::{Bucket, History, MemoryStore, PostgresStore, Range, Retention, SqliteStore, Store};
 use crate::result::{from_unix_millis, CheckResult, Phases};
+use gatehouse_testkit::postgres::PgCluster;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -65,11 +66,25 @@ fn down(
     Arc::new(r)
 }
 
-/// A store under test; keeps the temporary directory of a SQLite store alive.
+/// A store under test; keeps the temporary directory of a SQLite store, or the private
+/// PostgreSQL cluster, alive.
 struct Subject {
     name: &'static str,
     store: Box<dyn Store>,
     _dir: Option<TempDir>,
+    _pg: Option<PgCluster>,
+}
+
+/// A PostgreSQL store on a private cluster of its own.
+pub(super) fn postgres(retention: Retention, instance: &str) -> (PgCluster, PostgresStore) {
+    let cluster = PgCluster::new();
+    let pg = gatehouse_cluster::Pg::new(&gatehouse_cluster::PgOptions {
+        url: cluster.url(),
+        ca_file: None,
+        max_connections: 2,
+    })
+    .unwrap();
+    (cluster, PostgresStore::new(pg, instance, retention))
 }
 
 fn subjects(retention: Retention) -> Vec<Subject> {
@@ -80,16 +95,27 @@ fn subjects(retention: Retention) -> Vec<Subject> {
             name: "memory",
             store: Box::new(MemoryStore::new(retention)),
             _dir: None,
+            _pg: None,
         },
         Subject {
             name: "sqlite",
             store: Box::new(sqlite),
             _dir: Some(dir),
+            _pg: None,
+        },
+        {
+            let (cluster, store) = postgres(retention, "test");
+            Subject {
+                name: "postgres",
+                store: Box::new(store),
+                _dir: None,
+                _pg: Some(cluster),
+            }
         },
     ]
 }
 
-/// Runs `check` against both stores.
+/// Runs `check` against every store.
 fn both(retention: Retention, check: impl Fn(&dyn Store)) {
     for s in subjects(retention) {
         eprintln!("store: {}", s.name);

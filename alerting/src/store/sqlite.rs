@@ -2,18 +2,16 @@
 //! connection), or an in-memory database when the store is not a file. Open incidents are
 //! read back at start-up, so a restart neither forgets nor re-notifies them.
 
+use super::{ms, severity, ts, HISTORY};
 use crate::incident::Incident;
 use crate::silence::Silence;
-use gatehouse_config::alerting::Severity;
 use jiff::Timestamp;
 use rusqlite::{params, Connection, Row};
 use std::path::Path;
 use std::time::Duration;
 
-/// How long resolved incidents are kept.
-const HISTORY: Duration = Duration::from_secs(400 * 86400);
-
-pub(crate) struct AlertStore {
+/// The SQLite alert store (the embedded default).
+pub(crate) struct SqliteAlerts {
     pub(crate) db: Connection,
 }
 
@@ -48,17 +46,9 @@ CREATE TABLE IF NOT EXISTS silences (
 );
 ";
 
-pub(crate) fn ms(t: Timestamp) -> i64 {
-    t.as_millisecond()
-}
-
-pub(crate) fn ts(ms: i64) -> Timestamp {
-    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
-impl AlertStore {
+impl SqliteAlerts {
     /// Open the file at `path` (`None`: in memory).
-    pub(crate) fn open(path: Option<&Path>) -> rusqlite::Result<AlertStore> {
+    pub(crate) fn open(path: Option<&Path>) -> rusqlite::Result<SqliteAlerts> {
         let db = match path {
             Some(p) => {
                 if let Some(dir) = p.parent() {
@@ -86,7 +76,7 @@ impl AlertStore {
                 "ALTER TABLE incidents ADD COLUMN resolve_sent INTEGER NOT NULL DEFAULT 1",
             )?;
         }
-        Ok(AlertStore { db })
+        Ok(SqliteAlerts { db })
     }
 
     /// Insert a new incident; returns its id.
@@ -258,17 +248,13 @@ impl AlertStore {
 
 fn row_incident(r: &Row<'_>) -> rusqlite::Result<Incident> {
     let labels: String = r.get(5)?;
-    let severity: String = r.get(4)?;
+    let sev: String = r.get(4)?;
     Ok(Incident {
         id: r.get(0)?,
         rule: r.get(1)?,
         kind: r.get(2)?,
         subject: r.get(3)?,
-        severity: match severity.as_str() {
-            "critical" => Severity::Critical,
-            "info" => Severity::Info,
-            _ => Severity::Warning,
-        },
+        severity: severity(&sev),
         labels: serde_json::from_str(&labels).unwrap_or_default(),
         summary: r.get(6)?,
         value: r.get(7)?,
