@@ -140,3 +140,34 @@ async fn refuse(
     respond(session, refusal, message, ctx, false, &extra).await?;
     Ok(true)
 }
+
+/// Why a canonical path may not go to the route at `index`: an encoded `/` the route does not
+/// allow (or
+/// no route to allow it, or one that a backend decoding it would route elsewhere), or matrix
+/// parameters the route refuses.
+pub(super) fn path_refusal(
+    state: &crate::state::ProxyState,
+    host: &str,
+    index: Option<usize>,
+    path: &str,
+    encoded_slash: bool,
+) -> Option<&'static str> {
+    let route = index.and_then(|i| state.routes.get(i)).map(|r| &r.config);
+    if encoded_slash {
+        if !route.is_some_and(|r| r.allow_encoded_slashes) {
+            return Some(crate::canonical::PathError::EncodedSlash.message());
+        }
+        // A backend that decodes `%2F` sees more segments: `/x/..%2Fadmin` is `/admin` to it.
+        // That path must be judged by the same route, or the request is refused.
+        let decoded = path.replace("%2F", "/");
+        let same = crate::canonical::canonical_path(decoded.as_bytes(), false)
+            .is_ok_and(|p| state.router.find(host, &p) == index);
+        if !same {
+            return Some("an encoded `/` in this path would reach another route once decoded");
+        }
+    }
+    if route.is_some_and(|r| r.refuse_matrix_params) && path.contains(';') {
+        return Some("this route does not accept `;` (matrix parameters) in the path");
+    }
+    None
+}

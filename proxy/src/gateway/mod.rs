@@ -190,7 +190,9 @@ impl ProxyHttp for Gateway {
         let state = ctx.state.clone();
         let route = ctx.route.and_then(|i| state.routes.get(i));
         let path = session.req_header().uri.path();
-        if let Some(msg) = path_refusal(&state, ctx.host_name(), ctx.route, path, encoded_slash) {
+        if let Some(msg) =
+            edge::path_refusal(&state, ctx.host_name(), ctx.route, path, encoded_slash)
+        {
             ctx.status = Some(400);
             respond(session, Refusal::BAD_PATH, msg, ctx, true, &[]).await?;
             return Ok(true);
@@ -567,35 +569,4 @@ impl ProxyHttp for Gateway {
         metrics.observe(&req.method, status, ctx.start.elapsed().as_secs_f64());
         observe::finished(&self.telemetry, session, e, ctx, status);
     }
-}
-
-/// Why a canonical path may not go to the route at `index`: an encoded `/` the route does not
-/// allow (or
-/// no route to allow it, or one that a backend decoding it would route elsewhere), or matrix
-/// parameters the route refuses.
-fn path_refusal(
-    state: &crate::state::ProxyState,
-    host: &str,
-    index: Option<usize>,
-    path: &str,
-    encoded_slash: bool,
-) -> Option<&'static str> {
-    let route = index.and_then(|i| state.routes.get(i)).map(|r| &r.config);
-    if encoded_slash {
-        if !route.is_some_and(|r| r.allow_encoded_slashes) {
-            return Some(canonical::PathError::EncodedSlash.message());
-        }
-        // A backend that decodes `%2F` sees more segments: `/x/..%2Fadmin` is `/admin` to it.
-        // That path must be judged by the same route, or the request is refused.
-        let decoded = path.replace("%2F", "/");
-        let same = canonical::canonical_path(decoded.as_bytes(), false)
-            .is_ok_and(|p| state.router.find(host, &p) == index);
-        if !same {
-            return Some("an encoded `/` in this path would reach another route once decoded");
-        }
-    }
-    if route.is_some_and(|r| r.refuse_matrix_params) && path.contains(';') {
-        return Some("this route does not accept `;` (matrix parameters) in the path");
-    }
-    None
 }
