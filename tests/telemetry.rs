@@ -128,13 +128,22 @@ async fn server_spans_continue_the_callers_trace_and_reach_the_collector() {
         },
     )
     .await;
-    let exported = g
-        .metric_with(
-            "gatehouse_telemetry_exported_total",
-            &[("signal", "traces")],
-        )
-        .await;
-    assert!(exported.unwrap_or(0.0) >= 2.0, "{exported:?}");
+    // The collector can hold the spans a moment before the exporter has
+    // counted its answer, so wait for the counter rather than read it once.
+    wait_for(
+        "two exported spans counted",
+        Duration::from_secs(5),
+        || async {
+            g.metric_with(
+                "gatehouse_telemetry_exported_total",
+                &[("signal", "traces")],
+            )
+            .await
+            .unwrap_or(0.0)
+                >= 2.0
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
