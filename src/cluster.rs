@@ -11,7 +11,7 @@ use std::time::Duration;
 /// The shared store of a cluster.
 pub(crate) struct Cluster {
     pub(crate) pg: Pg,
-    instance: String,
+    pub(crate) instance: String,
     ttl: Duration,
     metrics: ClusterMetrics,
     lease: Option<Arc<Lease>>,
@@ -57,7 +57,7 @@ pub(crate) fn start(store: &StoreConfig, registry: &Registry) -> anyhow::Result<
     let mut pg = Pg::new(&options(cfg)).map_err(|e| anyhow::anyhow!("store.postgres: {e}"))?;
     let metrics = ClusterMetrics::register(registry)?;
     pg.count_errors_in(metrics.store_errors.clone());
-    for store in ["probes", "alerting", "lease"] {
+    for store in ["probes", "alerting", "lease", "acme"] {
         metrics.store_errors.with_label_values(&[store]);
     }
     tracing::info!(instance = %cfg.instance, "cluster mode: state is shared through PostgreSQL");
@@ -95,15 +95,6 @@ pub(crate) fn check(
     let to_error = |f: gatehouse_cluster::Finding| ConfigError::new(f.path, f.message);
     let mut errors: Vec<ConfigError> = errors.into_iter().map(to_error).collect();
     let mut warnings: Vec<ConfigError> = warnings.into_iter().map(to_error).collect();
-    if config.tls.acme.is_some() {
-        warnings.push(ConfigError::new(
-            "tls.acme",
-            "in a cluster, certificates are not shared yet: each instance orders and renews \
-             its own under its state_dir, and answers HTTP-01 challenges only for its own \
-             orders (route /.well-known/acme-challenge/ of each name to one instance, or give \
-             every instance its certificate files)",
-        ));
-    }
     config.locate(&mut errors);
     config.locate(&mut warnings);
     (errors, warnings)

@@ -85,7 +85,10 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
     let ready = Arc::new(AtomicBool::new(false));
     let certs = CertResolver::new(tls_metrics.clone());
     certs.set_files(file_certs, config.tls.default_certificate.clone());
-    let acme_tokens = Http01Tokens::default();
+    let acme_tokens = match &cluster {
+        Some(c) => Http01Tokens::shared(c.pg.clone()),
+        None => Http01Tokens::default(),
+    };
     let mut acme_manager = None;
     if let Some(acme) = &config.tls.acme {
         let manager = AcmeManager::new(
@@ -94,6 +97,9 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
             certs.clone(),
             acme_tokens.clone(),
             acme_metrics,
+            cluster
+                .as_ref()
+                .map(|c| (c.pg.clone(), c.instance.as_str())),
         )?;
         // Stored certificates are served from the first handshake; orders run in the background.
         manager.start(control.handle(), ready.clone());

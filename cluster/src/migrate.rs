@@ -147,6 +147,38 @@ CREATE TABLE cluster_instances (
 CREATE INDEX cluster_instances_name ON cluster_instances (name);
 ",
     },
+    Migration {
+        version: 4,
+        name: "ACME: the account, certificates, the order locks and HTTP-01 answers",
+        sql: "
+CREATE TABLE acme_accounts (
+    directory   TEXT PRIMARY KEY,        -- the ACME directory, as a folder name
+    credentials TEXT NOT NULL,           -- the account URL and its private key (JSON)
+    updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE acme_certificates (
+    directory  TEXT NOT NULL,
+    name       TEXT NOT NULL,            -- the certificate's first configured name
+    serial     TEXT NOT NULL,
+    not_after  BIGINT NOT NULL,          -- Unix seconds
+    bundle     TEXT NOT NULL,            -- the chain, then its private key (PEM)
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (directory, name)
+);
+CREATE TABLE acme_locks (
+    directory  TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    holder     TEXT NOT NULL,            -- instance/pid of the process ordering
+    expires_at TIMESTAMPTZ NOT NULL,     -- renewed while the order runs
+    PRIMARY KEY (directory, name)
+);
+CREATE TABLE acme_tokens (
+    token             TEXT PRIMARY KEY,
+    key_authorization TEXT NOT NULL,
+    expires_at        TIMESTAMPTZ NOT NULL
+);
+",
+    },
 ];
 
 /// Bring the schema up to date; returns the versions applied now.

@@ -5,11 +5,18 @@
 //! information says so), and after a failure wait with a growing backoff while the current
 //! certificate keeps serving. A new certificate is written to disk atomically, then handed to
 //! the [`CertResolver`], which serves it to the next handshake.
+//!
+//! In a cluster (`store.postgres`) the account, the certificates and the HTTP-01 answers are
+//! shared: one instance orders under a lock, every instance serves what is stored within
+//! [`cluster::SYNC_INTERVAL`], and any instance answers the CA's validation. The state
+//! directory keeps a local copy, served at start before the store is reached.
 
+mod cluster;
 mod dns_hook;
 mod http;
 mod order;
 pub mod schedule;
+mod shared;
 mod store;
 mod tokens;
 
@@ -19,12 +26,14 @@ pub use store::{directory_key, write_atomic, AcmeStore, Stored};
 pub use tokens::{Http01Tokens, CHALLENGE_PREFIX};
 
 use crate::tls::{load_pem, CertResolver, LoadedCert};
+use cluster::{Locked, SYNC_INTERVAL};
 use gatehouse_config::tls::{AcmeCertificate, AcmeConfig};
 use instant_acme::{
     Account, AccountCredentials, CertificateIdentifier, ExternalAccountKey, NewAccount,
 };
 use prometheus::{Gauge, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 use schedule::{backoff, renewal_time, Window};
+use shared::SharedAcme;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -98,6 +107,8 @@ pub struct AcmeManager {
     forget_account: std::sync::atomic::AtomicBool,
     /// Per certificate: consecutive failed orders and the last error.
     status: std::sync::Mutex<std::collections::BTreeMap<String, (u32, Option<String>)>>,
+    /// The cluster's shared store, in cluster mode.
+    shared: Option<SharedAcme>,
 }
 
 /// Why the ACME manager cannot start.
@@ -117,13 +128,15 @@ pub enum AcmeStartError {
 }
 
 impl AcmeManager {
-    /// A manager for `config`, keeping its state under `state_dir`.
+    /// A manager for `config`, keeping its state under `state_dir` and, in a cluster, in the
+    /// shared store `cluster` (the pool and this instance's name).
     pub fn new(
         config: &AcmeConfig,
         state_dir: &Path,
         resolver: Arc<CertResolver>,
         tokens: Http01Tokens,
         metrics: AcmeMetrics,
+        cluster: Option<(gatehouse_cluster::Pg, &str)>,
     ) -> Result<Arc<Self>, AcmeStartError> {
         let store = AcmeStore::new(state_dir, &config.directory);
         store.prepare().map_err(|source| AcmeStartError::StateDir {
@@ -141,6 +154,13 @@ impl AcmeManager {
             ari: std::sync::atomic::AtomicBool::new(false),
             forget_account: std::sync::atomic::AtomicBool::new(false),
             status: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+            shared: cluster.map(|(pg, instance)| {
+                SharedAcme::new(
+                    pg,
+                    directory_key(&config.directory),
+                    format!("{instance}/{}", std::process::id()),
+                )
+            }),
         }))
     }
 
@@ -185,6 +205,13 @@ impl AcmeManager {
     fn load_stored(&self, cert: &AcmeCertificate) -> Option<LoadedCert> {
         let name = first_name(cert);
         match self.store.read_certificate(name) {
+            Stored::Missing if self.shared.is_some() => {
+                tracing::info!(
+                    certificate = name,
+                    "no local copy of the certificate; taking it from the cluster's store, or ordering one"
+                );
+                None
+            }
             Stored::Missing => {
                 tracing::info!(certificate = name, "no stored certificate; ordering one");
                 None
@@ -243,26 +270,82 @@ impl AcmeManager {
         let name = first_name(cert).to_string();
         let failures_gauge = self.metrics.failures.with_label_values(&[name.as_str()]);
         let mut failures: u32 = 0;
+        let mut store_failures: u32 = 0;
+        let mut waiting_logged = false;
         let mut pick = fastrand::f64();
         while !listening.load(Ordering::SeqCst) {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         loop {
+            match self.sync(cert, &mut current).await {
+                Ok(true) => {
+                    due_now = current
+                        .as_ref()
+                        .is_some_and(|c| cert.names.iter().any(|n| !c.names.contains(n)));
+                    pick = fastrand::f64();
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    self.count_store_error();
+                    tracing::warn!(certificate = %name, error = %e, "cannot reach the cluster's store for certificates");
+                }
+            }
             let now = SystemTime::now();
             if let Some(c) = current.as_ref().filter(|_| !due_now) {
                 let window = self.renewal_window(c).await;
                 let due = renewal_time(c.not_before, c.not_after, window, pick);
                 if now < due {
-                    let wait = due
+                    let mut wait = due
                         .duration_since(now)
                         .unwrap_or_default()
                         .min(self.config.check_interval);
+                    if self.shared.is_some() {
+                        wait = wait.min(SYNC_INTERVAL);
+                    }
                     tracing::debug!(certificate = %name, renew_at = %humanize(due), "certificate is current");
                     tokio::time::sleep(wait).await;
                     continue;
                 }
                 tracing::info!(certificate = %name, serial = %c.serial, expires = %humanize(c.not_after), "renewing the certificate");
             }
+            let lock = match self.lock_order(cert).await {
+                Ok(Locked::Busy(holder)) => {
+                    if !waiting_logged {
+                        tracing::info!(certificate = %name, holder = holder.as_deref().unwrap_or("?"), "another instance is ordering this certificate; waiting for it");
+                        waiting_logged = true;
+                    }
+                    tokio::time::sleep(SYNC_INTERVAL).await;
+                    continue;
+                }
+                Ok(lock) => lock,
+                Err(e) => {
+                    store_failures += 1;
+                    self.count_store_error();
+                    let wait = backoff(store_failures, SYNC_INTERVAL, self.config.retry_max, None);
+                    tracing::error!(certificate = %name, error = %e, "cannot take the cluster's order lock, so no order is placed until the store is back; retrying in {}", humantime_short(wait));
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            };
+            store_failures = 0;
+            waiting_logged = false;
+            let held = match lock {
+                Locked::Held(lock) => {
+                    // Another instance may have stored a certificate since the last look.
+                    let fresh = matches!(self.sync(cert, &mut current).await, Ok(true));
+                    let missing = current
+                        .as_ref()
+                        .is_none_or(|c| cert.names.iter().any(|n| !c.names.contains(n)));
+                    if fresh && !missing {
+                        due_now = false;
+                        pick = fastrand::f64();
+                        lock.release().await;
+                        continue;
+                    }
+                    Some(lock)
+                }
+                Locked::Alone | Locked::Busy(_) => None,
+            };
             let replaces = match &current {
                 Some(c) if self.supports_ari() => c
                     .leaf()
@@ -270,7 +353,15 @@ impl AcmeManager {
                     .map(CertificateIdentifier::into_owned),
                 _ => None,
             };
-            match self.order(cert, replaces).await {
+            let result = self.order(cert, replaces).await;
+            if let Some(lock) = held {
+                // Stored before the lock is given up, so an instance waiting for it finds it.
+                if let Ok(c) = &result {
+                    self.share(cert, c).await;
+                }
+                lock.release().await;
+            }
+            match result {
                 Ok(c) => {
                     due_now = false;
                     failures = 0;
@@ -385,12 +476,7 @@ impl AcmeManager {
         {
             None
         } else {
-            self.store.read_account().map_err(|e| {
-                OrderError::Other(format!(
-                    "cannot read {}: {e}",
-                    self.store.account_path().display()
-                ))
-            })?
+            self.stored_account().await.map_err(OrderError::Other)?
         };
         if let Some(bytes) = stored {
             match serde_json::from_slice::<AccountCredentials>(&bytes) {
@@ -404,6 +490,7 @@ impl AcmeManager {
                 }
                 Err(e) => tracing::error!(
                     file = %self.store.account_path().display(), error = %e,
+                    shared = self.shared.is_some(),
                     "the stored ACME account is damaged; creating a new account"
                 ),
             }
@@ -437,17 +524,40 @@ impl AcmeManager {
         };
         let json = serde_json::to_vec_pretty(&creds)
             .map_err(|e| OrderError::Other(format!("cannot serialize the account: {e}")))?;
-        self.store.write_account(&json).map_err(|e| {
-            OrderError::Other(format!(
-                "cannot save {}: {e}",
-                self.store.account_path().display()
-            ))
-        })?;
+        let replace = self
+            .forget_account
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let kept = self
+            .save_account(json.clone(), replace)
+            .await
+            .map_err(OrderError::Other)?;
         self.forget_account
             .store(false, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(account = account.id(), directory = %self.config.directory, "ACME account created");
+        if kept != json {
+            // Another instance of the cluster stored its account first: use that one.
+            let creds = serde_json::from_slice::<AccountCredentials>(&kept).map_err(|e| {
+                OrderError::Other(format!("the shared ACME account is damaged: {e}"))
+            })?;
+            let shared = builder()
+                .from_credentials(creds)
+                .await
+                .map_err(order::acme("loading the ACME account"))?;
+            tracing::info!(
+                account = shared.id(),
+                "using the account another instance created"
+            );
+            *slot = Some(shared.clone());
+            return Ok(shared);
+        }
         *slot = Some(account.clone());
         Ok(account)
+    }
+
+    fn count_store_error(&self) {
+        if let Some(s) = &self.shared {
+            s.count_error();
+        }
     }
 
     fn supports_ari(&self) -> bool {
@@ -462,7 +572,9 @@ impl AcmeManager {
         let account = match loaded {
             Some(a) => a,
             // After a restart: load the stored account (this only reads the CA's directory).
-            None if self.store.account_path().exists() => self.account().await.ok()?,
+            None if self.stored_account().await.ok().flatten().is_some() => {
+                self.account().await.ok()?
+            }
             None => return None,
         };
         let leaf = cert.leaf()?;

@@ -158,7 +158,7 @@ pub(super) async fn run(
     };
     let result = authorize_and_finalize(&mut order, cert, http, &mut cleanup).await;
     for t in &cleanup.http_tokens {
-        cleanup.tokens.remove(t);
+        cleanup.tokens.remove(t).await;
     }
     if let Challenge::Dns01(hook) = &cert.challenge {
         for (name, value) in &cleanup.dns_records {
@@ -204,8 +204,18 @@ async fn authorize_and_finalize(
             let key_auth = challenge.key_authorization();
             match &cert.challenge {
                 Challenge::Http01 => {
-                    cleanup.tokens.insert(&challenge.token, key_auth.as_str());
+                    // Withdrawn afterwards even if publishing fails half-way.
                     cleanup.http_tokens.push(challenge.token.clone());
+                    cleanup
+                        .tokens
+                        .insert(&challenge.token, key_auth.as_str())
+                        .await
+                        .map_err(|e| {
+                            OrderError::Other(format!(
+                                "cannot publish the HTTP-01 answer for {name} to the other \
+                                 instances: {e}"
+                            ))
+                        })?;
                 }
                 Challenge::Dns01(hook) => {
                     let record = dns_hook::record_name(&name);

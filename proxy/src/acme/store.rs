@@ -105,6 +105,18 @@ impl AcmeStore {
         write_atomic(&path, bundle.as_bytes())?;
         Ok(path)
     }
+
+    /// The stored bundle of `first_name` as text (to share it with other instances).
+    pub fn read_bundle(&self, first_name: &str) -> std::io::Result<String> {
+        std::fs::read_to_string(self.certificate_path(first_name))
+    }
+
+    /// Save a bundle (chain, then key) as another instance stored it (atomically, mode 0600).
+    pub fn write_bundle(&self, first_name: &str, bundle: &str) -> std::io::Result<PathBuf> {
+        let path = self.certificate_path(first_name);
+        write_atomic(&path, bundle.as_bytes())?;
+        Ok(path)
+    }
 }
 
 /// A directory URL as a folder name: `https://acme-v02.api.letsencrypt.org/directory` becomes

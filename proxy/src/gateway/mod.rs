@@ -161,7 +161,13 @@ impl ProxyHttp for Gateway {
         let server = &ctx.state.config.server;
         session.set_read_timeout(Some(server.client_body_timeout));
         session.set_write_timeout(Some(server.send_timeout));
-        if let Some(answer) = self.acme_tokens.answer(session.req_header().uri.path()) {
+        let path = session.req_header().uri.path();
+        let challenge = if path.starts_with(CHALLENGE_PREFIX) {
+            self.acme_tokens.answer(path).await
+        } else {
+            None
+        };
+        if let Some(answer) = challenge {
             ctx.status = Some(200);
             let headers = [
                 ("content-type", "text/plain"),
