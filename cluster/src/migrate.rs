@@ -179,6 +179,22 @@ CREATE TABLE acme_tokens (
 );
 ",
     },
+    Migration {
+        version: 5,
+        name: "each instance's newest result per probe, for the quorum",
+        sql: "
+CREATE TABLE probe_latest (
+    probe    TEXT NOT NULL,
+    instance TEXT NOT NULL,
+    up       BOOLEAN NOT NULL,
+    at       BIGINT NOT NULL,              -- start of the check, Unix ms
+    PRIMARY KEY (probe, instance)
+);
+INSERT INTO probe_latest (probe, instance, up, at)
+    SELECT DISTINCT ON (probe, instance) probe, instance, up, at FROM probe_results
+    ORDER BY probe, instance, at DESC, id DESC;
+",
+    },
 ];
 
 /// Bring the schema up to date; returns the versions applied now.

@@ -3,10 +3,15 @@
 //! late checks start against their schedule (from the results stream), checks completed
 //! against checks due, CPU time and memory of the probing process, and the store's size.
 //!
-//! `cargo run --release -p gatehouse-probes --example scale -- [PROBES] [SECONDS]`
+//! With `postgres`, two instances (`gw-a`, `gw-b`, in this process) probe the same N targets
+//! into one private PostgreSQL cluster (made with initdb, as the tests do), and `gw-a` judges
+//! every result by the quorum as a leader does; also reported: rows written per second, how
+//! far the store trails the checks at the end, the verdict's latency, and the tables' size.
+//!
+//! `cargo run --release -p gatehouse-probes --example scale -- [PROBES] [SECONDS] [postgres]`
 #![allow(clippy::unwrap_used)]
 
-use gatehouse_probes::{CheckResult, ProbeMetrics, Probes, SqliteStore, Store};
+use gatehouse_probes::{CheckResult, PostgresStore, ProbeMetrics, Probes, SqliteStore, Store};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -20,6 +25,7 @@ fn main() {
     }
     let probes: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let seconds: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(60);
+    let postgres = args.get(3).map(String::as_str) == Some("postgres");
     let interval = 10u64;
 
     // The target: this binary in `serve` mode, in its own process so its CPU is not counted.
@@ -59,11 +65,52 @@ fn main() {
         hourly: config.probes.store.hourly_retention,
         daily: config.probes.store.daily_retention,
     };
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db, retention).unwrap());
+    let pg_cluster = postgres.then(gatehouse_testkit::postgres::PgCluster::new);
+    let stores: Vec<Arc<dyn Store>> = match &pg_cluster {
+        None => vec![Arc::new(SqliteStore::open(&db, retention).unwrap())],
+        Some(c) => {
+            let pg = gatehouse_cluster::Pg::new(&gatehouse_cluster::PgOptions {
+                url: c.url(),
+                ca_file: None,
+                max_connections: 8,
+            })
+            .unwrap();
+            ["gw-a", "gw-b"]
+                .iter()
+                .map(|i| Arc::new(PostgresStore::new(pg.clone(), i, retention)) as Arc<dyn Store>)
+                .collect()
+        }
+    };
     let cpu0 = cpu_seconds();
     let started = Instant::now();
-    let p = Probes::start(&config.probes, store, metrics, rt.handle().clone()).unwrap();
+    let instances: Vec<Probes> = stores
+        .into_iter()
+        .enumerate()
+        .map(|(i, store)| {
+            let m = if i == 0 {
+                metrics.clone()
+            } else {
+                ProbeMetrics::register(&prometheus::Registry::new()).unwrap()
+            };
+            Probes::start(&config.probes, store, m, rt.handle().clone()).unwrap()
+        })
+        .collect();
+    let p = &instances[0];
     let mut rx = p.subscribe();
+    // The other instance's results: counted, not judged.
+    let others = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    for other in &instances[1..] {
+        let (mut orx, n) = (other.subscribe(), others.clone());
+        rt.spawn(async move {
+            while let Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) =
+                orx.recv().await
+            {
+                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+    }
+    let mut verdict_ms: Vec<f64> = Vec::new();
+    let (mut others_warm, mut pg_cpu_warm) = (0, 0.0);
     let run = Duration::from_secs(seconds);
     // The first interval spreads the probes' first checks; measure the ones after it.
     let warmup = Duration::from_secs(interval);
@@ -89,8 +136,16 @@ fn main() {
             }
             if cpu_warm.is_none() {
                 cpu_warm = Some((cpu_seconds(), Instant::now()));
+                others_warm = others.load(std::sync::atomic::Ordering::Relaxed);
+                pg_cpu_warm = postgres_cpu_seconds();
             }
             lags.push(r.lag.as_secs_f64() * 1000.0);
+            if postgres {
+                // As the leader's bridge to alerting does: one verdict per result, in order.
+                let t = Instant::now();
+                let _ = p.judge(&r).await;
+                verdict_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
             if r.up {
                 up += 1
             } else {
@@ -102,7 +157,16 @@ fn main() {
     let (cpu_w, t_w) = cpu_warm.unwrap_or((cpu0, started));
     let cpu = cpu_seconds() - cpu_w;
     let wall = t_w.elapsed().as_secs_f64();
-    p.stop(Duration::from_secs(10));
+    let behind = pg_cluster.as_ref().map(|c| {
+        // How far the newest stored result trails now, per instance (the write path's lag).
+        c.psql(
+            "SELECT string_agg(instance || ' ' || round((extract(epoch from now()) * 1000 - m)::numeric / 1000, 2) || ' s', ', ')
+             FROM (SELECT instance, MAX(at) AS m FROM probe_results GROUP BY instance) t",
+        )
+    });
+    for i in &instances {
+        i.stop(Duration::from_secs(10));
+    }
     let _ = target.kill();
     let _ = target.wait();
 
@@ -155,7 +219,81 @@ fn main() {
         status_kib("VmHWM") / 1024
     )
     .unwrap();
-    writeln!(out, "store: {:.1} MiB", db_size as f64 / 1048576.0).unwrap();
+    let Some(c) = &pg_cluster else {
+        writeln!(out, "store: {:.1} MiB", db_size as f64 / 1048576.0).unwrap();
+        return;
+    };
+    let other = others.load(std::sync::atomic::Ordering::Relaxed) - others_warm;
+    let pg_cpu = postgres_cpu_seconds() - pg_cpu_warm;
+    writeln!(
+        out,
+        "gw-b: {other} checks in the same time ({:.0} checks/s)",
+        other as f64 / wall
+    )
+    .unwrap();
+    let rows: f64 = c
+        .psql("SELECT COUNT(*) FROM probe_results")
+        .parse()
+        .unwrap_or(0.0);
+    let bytes: f64 = c
+        .psql(
+            "SELECT pg_total_relation_size('probe_results') + pg_total_relation_size('probe_rollups')",
+        )
+        .parse()
+        .unwrap_or(0.0);
+    let elapsed = started.elapsed().as_secs_f64();
+    writeln!(
+        out,
+        "postgres: {rows:.0} results stored in {elapsed:.0}s ({:.0} rows/s); {:.1} MiB of results and rollups ({:.0} bytes a result); newest stored result behind at the end: {}",
+        rows / elapsed,
+        bytes / 1048576.0,
+        bytes / rows.max(1.0),
+        behind.unwrap_or_default()
+    )
+    .unwrap();
+    verdict_ms.sort_by(|a, b| a.total_cmp(b));
+    let v = |f: f64| {
+        verdict_ms
+            .get(((verdict_ms.len() as f64 - 1.0) * f) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    writeln!(
+        out,
+        "quorum verdicts: {} on gw-a, ms p50 {:.2}  p99 {:.2}  max {:.2}",
+        verdict_ms.len(),
+        v(0.5),
+        v(0.99),
+        v(1.0)
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "postgres cpu: {pg_cpu:.1}s = {:.0}% of one core",
+        100.0 * pg_cpu / wall
+    )
+    .unwrap();
+}
+
+/// user + system CPU seconds of every PostgreSQL process on the machine (the benchmark's
+/// own cluster is the only one running while it runs).
+fn postgres_cpu_seconds() -> f64 {
+    let mut total = 0.0;
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if !head.contains("(postgres") {
+            continue;
+        }
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        total += f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+            + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    }
+    total / 100.0
 }
 
 /// user + system CPU seconds of this process.

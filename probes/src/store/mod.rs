@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 mod memory;
 mod postgres;
+mod postgres_latest;
 #[cfg(test)]
 mod postgres_tests;
 mod sqlite;

@@ -4,6 +4,7 @@
 //! The schema is the cluster crate's migrations. Calls block the calling thread (the store
 //! runs the query on its own runtime), as the [`Store`] trait says.
 
+use super::postgres_latest::{self as latest, Latest, UPSERT_LATEST};
 use super::{
     duration_from_ms, history, kind_from_str, Bucket, Cutoffs, Failure, History, Period, Range,
     Retention, Store, StoreError, Window, RECENT_FAILURES,
@@ -41,6 +42,8 @@ pub struct PostgresStore {
     pub(super) pg: Pg,
     instance: Arc<str>,
     retention: Retention,
+    /// The other instances' newest results, for the quorum.
+    latest: Arc<std::sync::Mutex<Latest>>,
 }
 
 impl PostgresStore {
@@ -50,6 +53,7 @@ impl PostgresStore {
             pg,
             instance: Arc::from(instance),
             retention,
+            latest: Arc::default(),
         }
     }
 
@@ -191,6 +195,10 @@ async fn write(pg: Pg, instance: Arc<str>, results: Vec<Arc<CheckResult>>) -> Re
     )
     .await
     .map_err(db("writing rollups"))?;
+    let (l_probe, l_up, l_at) = latest::newest(&results);
+    tx.execute(UPSERT_LATEST, &[&instance, &l_probe, &l_up, &l_at])
+        .await
+        .map_err(db("writing the newest results"))?;
     tx.commit().await.map_err(db("writing results"))
 }
 
@@ -198,6 +206,11 @@ async fn prune(pg: Pg, cut: Cutoffs) -> Result<u64, PgError> {
     let client = pg.client().await?;
     let mut deleted = client
         .execute("DELETE FROM probe_results WHERE at < $1", &[&cut.raw_ms])
+        .await
+        .map_err(db("pruning"))?;
+    // Probes removed from the config (or instances gone) long ago.
+    client
+        .execute("DELETE FROM probe_latest WHERE at < $1", &[&cut.raw_ms])
         .await
         .map_err(db("pruning"))?;
     for period in Period::BOTH {
@@ -309,22 +322,15 @@ impl Store for PostgresStore {
         probe: &str,
         since: SystemTime,
     ) -> Result<Vec<(String, bool)>, StoreError> {
-        let probe = probe.to_owned();
-        let since = unix_millis(since);
-        self.call(move |pg, instance| async move {
-            let client = pg.client().await?;
-            let instance: &str = &instance;
-            let rows = client
-                .query(
-                    "SELECT DISTINCT ON (instance) instance, up FROM probe_results
-                     WHERE probe = $1 AND at >= $2 AND instance <> $3
-                     ORDER BY instance, at DESC, id DESC",
-                    &[&probe, &since, &instance],
-                )
-                .await
-                .map_err(db("reading other instances' results"))?;
-            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-        })
+        // One query for every probe at most once a second, not one per result.
+        let mut copy = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        if copy.stale() {
+            *copy = self.call(move |pg, instance| async move {
+                let client = pg.client().await?;
+                latest::read(&client, &instance).await
+            })?;
+        }
+        Ok(copy.others(probe, unix_millis(since)))
     }
 
     fn write(&self, results: &[Arc<CheckResult>]) -> Result<(), StoreError> {

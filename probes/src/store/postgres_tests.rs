@@ -130,3 +130,77 @@ fn a_store_that_is_away_fails_fast_and_works_again_when_it_is_back() {
     let h = a.history("api", Range::Day, SystemTime::now()).unwrap();
     assert_eq!(h.checks, 2);
 }
+
+#[test]
+fn the_quorum_reads_each_other_instances_newest_result_from_one_refreshed_copy() {
+    let retention = Retention {
+        raw: Duration::from_secs(7 * 86400),
+        hourly: Duration::from_secs(90 * 86400),
+        daily: Duration::from_secs(400 * 86400),
+    };
+    let (cluster, a) = super::tests::postgres(retention, "gw-a");
+    let pool = |n| {
+        gatehouse_cluster::Pg::new(&gatehouse_cluster::PgOptions {
+            url: cluster.url(),
+            ca_file: None,
+            max_connections: n,
+        })
+        .unwrap()
+    };
+    let b = PostgresStore::new(pool(2), "gw-b", retention);
+    let c = PostgresStore::new(pool(2), "gw-c", retention);
+    let t = crate::result::unix_millis(SystemTime::now()) - 60_000;
+    // b: two results for `api` in one batch (the newest counts) and one for `db`.
+    b.write(&[
+        result("api", t, true, 10),
+        result("api", t + 2000, false, 10),
+        result("db", t, true, 10),
+    ])
+    .unwrap();
+    // A late batch with an older result does not replace the newer one.
+    b.write(&[result("api", t + 1000, true, 10)]).unwrap();
+    c.write(&[result("api", t + 1500, true, 10)]).unwrap();
+    a.write(&[result("api", t + 1500, true, 10)]).unwrap();
+
+    let read_at = std::time::Instant::now();
+    let mut seen = a.others_verdicts("api", from_unix_millis(t)).unwrap();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![("gw-b".to_string(), false), ("gw-c".to_string(), true)],
+        "each other instance's newest result, never a's own"
+    );
+    assert_eq!(
+        a.others_verdicts("api", from_unix_millis(t + 1800))
+            .unwrap(),
+        vec![("gw-b".to_string(), false)],
+        "results older than the window do not count"
+    );
+    assert_eq!(
+        a.others_verdicts("db", from_unix_millis(t)).unwrap(),
+        vec![("gw-b".to_string(), true)]
+    );
+    // Within a second the copy is not read again; after it, a new result is seen.
+    c.write(&[result("api", t + 3000, false, 10)]).unwrap();
+    let within = a
+        .others_verdicts("api", from_unix_millis(t + 1800))
+        .unwrap();
+    if read_at.elapsed() < super::postgres_latest::REFRESH {
+        assert_eq!(within.len(), 1, "the copy read a moment ago: {within:?}");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut after = a
+            .others_verdicts("api", from_unix_millis(t + 1800))
+            .unwrap();
+        after.sort();
+        if after == vec![("gw-b".to_string(), false), ("gw-c".to_string(), false)] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not refreshed: {after:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
