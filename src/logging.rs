@@ -112,6 +112,17 @@ pub(crate) fn init(config: &LogConfig) -> anyhow::Result<()> {
     };
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let registry = tracing_subscriber::registry().with(filter).with(FloodGate);
+    // The access line is written directly in the logger's form (not through it) when the
+    // form is plain: JSON, or text without colours.
+    match config.format {
+        LogFormat::Json => {
+            gatehouse_proxy::access_log::install(gatehouse_proxy::access_log::Format::Json)
+        }
+        LogFormat::Text if !ansi => {
+            gatehouse_proxy::access_log::install(gatehouse_proxy::access_log::Format::Text)
+        }
+        LogFormat::Text => {}
+    }
     let result = match config.format {
         LogFormat::Json => registry
             .with(

@@ -2,6 +2,7 @@
 //! TLS termination with certificates from files and ACME, and the metrics of the traffic that
 //! passes through.
 
+pub mod access_log;
 pub mod acme;
 pub mod canonical;
 pub mod caps;

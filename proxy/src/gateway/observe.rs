@@ -146,23 +146,22 @@ pub(super) fn finished(
     }
     if ctx.state.config.log.access_log {
         let client = ctx.client_ip.map(|a| a.to_string()).unwrap_or_default();
-        tracing::info!(
-            target: "gatehouse::access",
-            request_id = %ctx.request_id,
-            trace_id = ctx.trace_id.as_deref().unwrap_or(""),
-            client = %client,
-            method = %req.method,
-            host = %raw_host(req),
-            path = %req.uri.path(),
+        let upstream = ctx.tried.last().map(|a| a.to_string()).unwrap_or_default();
+        crate::access_log::log(&crate::access_log::Line {
+            request_id: &ctx.request_id,
+            trace_id: ctx.trace_id.as_deref().unwrap_or(""),
+            client: &client,
+            method: req.method.as_str(),
+            host: raw_host(req),
+            path: req.uri.path(),
             status,
-            bytes = session.body_bytes_sent(),
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            upstream = ctx.tried.last().map(|a| a.to_string()).unwrap_or_default(),
-            route = route_name,
-            cache = ctx.cache.map_or("", |c| c.as_str()),
-            error = e.map(|e| e.etype().as_str()).unwrap_or(""),
-            "request"
-        );
+            bytes: session.body_bytes_sent(),
+            duration_ms: elapsed.as_secs_f64() * 1000.0,
+            upstream: &upstream,
+            route: route_name,
+            cache: ctx.cache.map_or("", |c| c.as_str()),
+            error: e.map(|e| e.etype().as_str()).unwrap_or(""),
+        });
     }
 }
 
