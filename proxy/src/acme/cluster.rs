@@ -20,6 +20,16 @@ pub(super) struct OrderLock {
 }
 
 impl OrderLock {
+    /// Keep the lock for `wait` after a failed order, without renewing it: the other
+    /// instances do not order until it lapses (this one takes it again when it retries).
+    pub(super) async fn hold_for(self, wait: Duration) {
+        self.keepalive.abort();
+        if let Err(e) = self.shared.hold(&self.name, wait).await {
+            self.shared.count_error();
+            tracing::warn!(certificate = %self.name, error = %e, "cannot keep the ACME order lock through the backoff");
+        }
+    }
+
     /// Give the lock up (the next due instance may order).
     pub(super) async fn release(self) {
         self.keepalive.abort();

@@ -272,12 +272,16 @@ impl AcmeManager {
         let mut failures: u32 = 0;
         let mut store_failures: u32 = 0;
         let mut waiting_logged = false;
+        let mut store_down = false;
+        // The CA's renewal window for the serial served, asked again after check_interval.
+        let mut window_of: Option<(String, Option<Window>, std::time::Instant)> = None;
         let mut pick = fastrand::f64();
         while !listening.load(Ordering::SeqCst) {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         loop {
-            match self.sync(cert, &mut current).await {
+            let synced = self.sync(cert, &mut current).await;
+            match &synced {
                 Ok(true) => {
                     due_now = current
                         .as_ref()
@@ -287,12 +291,29 @@ impl AcmeManager {
                 Ok(false) => {}
                 Err(e) => {
                     self.count_store_error();
-                    tracing::warn!(certificate = %name, error = %e, "cannot reach the cluster's store for certificates");
+                    if !store_down {
+                        tracing::warn!(certificate = %name, error = %e, "cannot reach the cluster's store for certificates; the current one keeps serving");
+                    }
                 }
             }
+            if store_down && synced.is_ok() {
+                tracing::info!(certificate = %name, "the cluster's store answers again");
+            }
+            store_down = synced.is_err();
             let now = SystemTime::now();
             if let Some(c) = current.as_ref().filter(|_| !due_now) {
-                let window = self.renewal_window(c).await;
+                let window = match &window_of {
+                    Some((serial, w, at))
+                        if *serial == c.serial && at.elapsed() < self.config.check_interval =>
+                    {
+                        *w
+                    }
+                    _ => {
+                        let w = self.renewal_window(c).await;
+                        window_of = Some((c.serial.clone(), w, std::time::Instant::now()));
+                        w
+                    }
+                };
                 let due = renewal_time(c.not_before, c.not_after, window, pick);
                 if now < due {
                     let mut wait = due
@@ -311,7 +332,7 @@ impl AcmeManager {
             let lock = match self.lock_order(cert).await {
                 Ok(Locked::Busy(holder)) => {
                     if !waiting_logged {
-                        tracing::info!(certificate = %name, holder = holder.as_deref().unwrap_or("?"), "another instance is ordering this certificate; waiting for it");
+                        tracing::info!(certificate = %name, holder = holder.as_deref().unwrap_or("?"), "another instance is ordering this certificate (or waiting to retry a failed order); waiting for it");
                         waiting_logged = true;
                     }
                     tokio::time::sleep(SYNC_INTERVAL).await;
@@ -354,12 +375,13 @@ impl AcmeManager {
                 _ => None,
             };
             let result = self.order(cert, replaces).await;
-            if let Some(lock) = held {
-                // Stored before the lock is given up, so an instance waiting for it finds it.
-                if let Ok(c) = &result {
+            let mut held = held;
+            if let Ok(c) = &result {
+                if let Some(lock) = held.take() {
+                    // Stored before the lock is given up, so an instance waiting finds it.
                     self.share(cert, c).await;
+                    lock.release().await;
                 }
-                lock.release().await;
             }
             match result {
                 Ok(c) => {
@@ -404,6 +426,11 @@ impl AcmeManager {
                         self.config.retry_max,
                         retry_after,
                     );
+                    if let Some(lock) = held.take() {
+                        // The whole cluster waits out the backoff, not only this instance:
+                        // the CA limits failed validations per account and name.
+                        lock.hold_for(wait).await;
+                    }
                     let next = SystemTime::now() + wait;
                     self.metrics
                         .next_attempt

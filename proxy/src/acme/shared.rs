@@ -210,6 +210,30 @@ impl SharedAcme {
             .await
     }
 
+    /// Set the expiry of this process's order lock of `name` to `d` from now.
+    pub(super) async fn hold(&self, name: &str, d: Duration) -> Result<(), PgError> {
+        let (pg, dir, name, holder) = (
+            self.pg.clone(),
+            self.directory.clone(),
+            name.to_owned(),
+            self.holder.clone(),
+        );
+        let ms = millis(d);
+        self.pg
+            .run(async move {
+                let c = pg.client().await?;
+                c.execute(
+                    "UPDATE acme_locks SET expires_at = now() + $4::float8 * interval '1 millisecond'
+                     WHERE directory = $1 AND name = $2 AND holder = $3",
+                    &[&dir, &name, &holder, &ms],
+                )
+                .await
+                .map_err(db("keeping the ACME order lock"))?;
+                Ok(())
+            })
+            .await
+    }
+
     /// Who holds the order lock of `name` (for the log), if anyone.
     pub(super) async fn lock_holder(&self, name: &str) -> Result<Option<String>, PgError> {
         let (pg, dir, name) = (self.pg.clone(), self.directory.clone(), name.to_owned());
