@@ -13,12 +13,13 @@ use crate::notify::Notifiers;
 use crate::outbox::{Delivery, Outcome, Settled};
 use crate::silence::{silence_of, Silence};
 use crate::store::AlertStore;
+use gatehouse_config::queue::{self, Receiver, Sender};
 use gatehouse_config::Config;
 use gatehouse_traffic::TrafficSignals;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{RecvTimeoutError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -132,7 +133,7 @@ pub struct Sources {
 
 /// The running alerting engine. Cheap to share behind an `Arc`.
 pub struct Alerting {
-    tx: SyncSender<Command>,
+    tx: Sender<Command>,
     notifiers: Notifiers,
     metrics: AlertMetrics,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -194,7 +195,7 @@ impl Alerting {
         metrics: AlertMetrics,
         rt: tokio::runtime::Handle,
     ) -> Result<Alerting, StartError> {
-        let (tx, rx) = sync_channel(QUEUE);
+        let (tx, rx) = queue::bounded(QUEUE);
         let sending = notifiers.clone();
         let m = metrics.clone();
         let thread = std::thread::Builder::new()

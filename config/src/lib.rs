@@ -14,12 +14,14 @@
 //! ```
 
 // Shared machinery: the problem collector and its typed readers, YAML path -> line, `${VAR}`
-// expansion, units (durations, sizes, rates), secrets, defaults.
+// expansion, units (durations, sizes, rates), secrets, defaults; and a bounded queue the
+// other crates share.
 mod compiler;
 pub mod defaults;
 mod document;
 mod env;
 mod error;
+pub mod queue;
 pub mod schema;
 pub mod secret;
 pub mod units;

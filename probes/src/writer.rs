@@ -7,8 +7,9 @@
 use crate::metrics::ProbeMetrics;
 use crate::result::CheckResult;
 use crate::store::Store;
+use gatehouse_config::queue::{self, Receiver, Sender};
 use std::collections::VecDeque;
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -27,7 +28,7 @@ enum Msg {
 
 /// The sending side.
 pub(crate) struct Writer {
-    tx: SyncSender<Msg>,
+    tx: Sender<Msg>,
     metrics: ProbeMetrics,
     last_error: LastError,
 }
@@ -42,7 +43,7 @@ impl Writer {
         metrics: ProbeMetrics,
         buffer: usize,
     ) -> std::io::Result<Self> {
-        let (tx, rx) = sync_channel(QUEUE);
+        let (tx, rx) = queue::bounded(QUEUE);
         let m = metrics.clone();
         let last_error = LastError::default();
         let last = last_error.clone();

@@ -2,8 +2,9 @@
 //! thread of its own. Pushing never blocks: when the queue is full the item is dropped and
 //! counted, so an exporter that is down or slow cannot slow the request path.
 
+use gatehouse_config::queue::{self, Receiver, Sender};
 use prometheus::IntCounter;
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, RecvTimeoutError, TrySendError};
 use std::time::{Duration, Instant};
 
 /// Where the items go. Runs on the outbox's thread, inside its single-threaded runtime.
@@ -19,7 +20,7 @@ enum Msg<T> {
 
 /// The sending side, cheap to share.
 pub(crate) struct Outbox<T> {
-    tx: SyncSender<Msg<T>>,
+    tx: Sender<Msg<T>>,
     queue_full: IntCounter,
 }
 
@@ -57,7 +58,7 @@ impl<T: Send + 'static> Outbox<T> {
         queue_full: IntCounter,
         sink: impl Sink<T>,
     ) -> std::io::Result<Self> {
-        let (tx, rx) = mpsc::sync_channel(batching.capacity.max(1));
+        let (tx, rx) = queue::bounded(batching.capacity.max(1));
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -82,17 +83,9 @@ impl<T: Send + 'static> Outbox<T> {
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
         let (done, wait) = mpsc::channel();
         let deadline = Instant::now() + timeout;
-        let mut msg = Msg::Flush(done);
-        // The flush request itself must get into a full queue; retry until the deadline.
-        loop {
-            match self.tx.try_send(msg) {
-                Ok(()) => break,
-                Err(TrySendError::Full(m)) if Instant::now() < deadline => {
-                    msg = m;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err(_) => return false,
-            }
+        // The flush request goes past the bound: it must get into a full queue.
+        if self.tx.send(Msg::Flush(done)).is_err() {
+            return false;
         }
         wait.recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .is_ok()
@@ -100,7 +93,7 @@ impl<T: Send + 'static> Outbox<T> {
 }
 
 fn drain<T>(
-    rx: mpsc::Receiver<Msg<T>>,
+    rx: Receiver<Msg<T>>,
     rt: tokio::runtime::Runtime,
     b: Batching,
     mut sink: impl Sink<T>,
