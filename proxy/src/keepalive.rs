@@ -2,21 +2,28 @@
 //! request machinery alive between two requests: the request future (~14 KB), the connection
 //! future (~4 KB), the session and a 4 KB head buffer, allocated before the next request's
 //! first byte. Here, between two requests only the stream is held: the next session is made
-//! when the next request's first byte has arrived, and that byte is handed to it. An idle
+//! when the next request's first bytes have arrived, and they are handed to it. They are read
+//! into a buffer on the stack of the poll that finds them, so an idle connection holds none,
+//! and a request costs one read (not a one-byte read and then the rest). An idle
 //! connection is closed after `server.keepalive_timeout`, and at once when the server shuts
 //! down (in-flight requests were drained before that signal).
 //!
 //! gatehouse never enables HTTP/1 pipelining, so Pingora hands back no pipelined bytes of its
-//! own that the handed-over byte would replace.
+//! own that the handed-over bytes would replace. The first read takes at most what Pingora's
+//! own first read of a head would (`HEAD_BUF`).
 
 use crate::state::SharedState;
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
+use std::future::poll_fn;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
 use std::sync::Arc;
-use tokio::io::AsyncReadExt;
+use std::task::Poll;
+use tokio::io::{AsyncRead, ReadBuf};
 
 /// The capacity Pingora gives a request head buffer (`INIT_HEADER_BUF_SIZE`).
 const HEAD_BUF: usize = 4096;
@@ -28,7 +35,7 @@ pub(crate) async fn serve_http1<A: HttpServerApp + Send + Sync + 'static>(
     shutdown: &ShutdownWatch,
     state: &SharedState,
 ) {
-    let mut first: Option<u8> = None;
+    let mut first: Option<BytesMut> = None;
     let mut settings: Option<HttpPersistentSettings> = None;
     loop {
         let mut session = ServerSession::new_http1(stream);
@@ -43,9 +50,7 @@ pub(crate) async fn serve_http1<A: HttpServerApp + Send + Sync + 'static>(
                 );
             }
         }
-        if let Some(b) = first.take() {
-            let mut prefix = BytesMut::with_capacity(HEAD_BUF);
-            prefix.put_u8(b);
+        if let Some(prefix) = first.take() {
             session.set_pipelined_prefix(prefix);
         }
         let Some(reused) = app.process_new_http(session, shutdown).await else {
@@ -54,21 +59,39 @@ pub(crate) async fn serve_http1<A: HttpServerApp + Send + Sync + 'static>(
         let (s, p) = reused.consume();
         stream = s;
         settings = p;
-        // Idle: wait for the next request's first byte, at most the keep-alive timeout.
+        // Idle: wait for the next request's first bytes, at most the keep-alive timeout.
         let idle = state.load().config.server.keepalive_timeout;
-        let mut byte = [0u8; 1];
         let mut watch = shutdown.clone();
-        let n = tokio::select! {
+        let read = tokio::select! {
             biased;
-            r = tokio::time::timeout(idle, stream.read(&mut byte)) => match r {
-                Ok(Ok(n)) => n,
+            r = tokio::time::timeout(idle, next_bytes(&mut stream)) => match r {
+                Ok(Ok(read)) => read,
                 _ => return,
             },
             _ = watch.wait_for(|down| *down) => return,
         };
-        if n == 0 {
+        if read.is_empty() {
             return;
         }
-        first = Some(byte[0]);
+        first = Some(read);
     }
+}
+
+/// The bytes the next read of `stream` gives (empty at its end), read into a stack buffer
+/// that exists only while a poll runs, then copied into a head buffer of Pingora's size.
+async fn next_bytes(stream: &mut Stream) -> std::io::Result<BytesMut> {
+    poll_fn(|cx| {
+        let mut space = [MaybeUninit::<u8>::uninit(); HEAD_BUF];
+        let mut buf = ReadBuf::uninit(&mut space);
+        match Pin::new(&mut *stream).poll_read(cx, &mut buf) {
+            Poll::Ready(Ok(())) => {
+                let mut head = BytesMut::with_capacity(HEAD_BUF);
+                head.extend_from_slice(buf.filled());
+                Poll::Ready(Ok(head))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
 }

@@ -96,7 +96,8 @@ impl<V: Held> Bounded<V> {
     ) -> R {
         let mut shard = self.shard(key);
         let tick = shard.next_tick();
-        if !shard.map.contains_key(&key) && shard.map.len() >= self.per_shard {
+        // The length first: a shard with room needs no second lookup of the key.
+        if shard.map.len() >= self.per_shard && !shard.map.contains_key(&key) {
             let gone = make_room(&mut shard.map, self.per_shard);
             self.evicted.inc_by(gone);
         }

@@ -12,6 +12,8 @@ pub(crate) struct Headers {
     hsts: Option<HeaderValue>,
     always: Vec<(Name, HeaderValue)>,
     remove: Vec<HeaderName>,
+    /// `remove` and Strict-Transport-Security: when HSTS is not written.
+    remove_without_hsts: Vec<HeaderName>,
     /// The built-in CSP report collector answers on this route.
     pub(crate) csp_collector: bool,
 }
@@ -26,40 +28,62 @@ impl Headers {
                 HeaderValue::from_str(v).ok()?,
             ))
         };
+        let remove: Vec<HeaderName> = h
+            .remove
+            .iter()
+            .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+            .collect();
+        let mut remove_without_hsts = remove.clone();
+        remove_without_hsts.push(http::header::STRICT_TRANSPORT_SECURITY);
         Headers {
             hsts: h
                 .hsts
                 .as_deref()
                 .and_then(|v| HeaderValue::from_str(v).ok()),
             always: h.always.iter().filter_map(|(n, v)| pair(n, v)).collect(),
-            remove: h
-                .remove
-                .iter()
-                .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
-                .collect(),
+            remove,
+            remove_without_hsts,
             csp_collector: h.csp_collector,
         }
     }
 
     /// Write the headers on `resp`; HSTS only when the client connected over HTTPS.
     pub(crate) fn apply(&self, resp: &mut ResponseHeader, https: bool) {
-        for name in &self.remove {
-            resp.remove_header(name);
-        }
+        let hsts = self.hsts.as_ref().filter(|_| https);
+        // An upstream's HSTS over plain HTTP is ignored by browsers and only confuses.
+        let remove = match hsts {
+            Some(_) => &self.remove,
+            None => &self.remove_without_hsts,
+        };
+        remove_present(resp, remove);
         for (name, value) in &self.always {
             let _ = resp.insert_header(name.clone(), value.clone());
         }
-        if let Some(hsts) = self.hsts.as_ref().filter(|_| https) {
+        if let Some(hsts) = hsts {
             let _ = resp.insert_header(wire_names::STRICT_TRANSPORT_SECURITY, hsts.clone());
-        } else {
-            // An upstream's HSTS over plain HTTP is ignored by browsers and only confuses.
-            resp.remove_header(&http::header::STRICT_TRANSPORT_SECURITY);
+        }
+    }
+}
+
+/// Remove the headers named in `names` from `resp`. A response carries a handful of headers
+/// and these are rarely among them: comparing with its names finds the ones to remove, where a
+/// removal by name is a hash lookup in each header map (~180 instructions) even for a name
+/// that is not there.
+pub(crate) fn remove_present(resp: &mut ResponseHeader, names: &[HeaderName]) {
+    for name in names {
+        if resp.headers.keys().any(|k| k == name) {
+            resp.remove_header(name);
         }
     }
 }
 
 /// Add `token` to the response's Vary unless it is there already (or Vary is `*`).
-pub(crate) fn add_vary(resp: &mut ResponseHeader, token: &str) {
+pub(crate) fn add_vary(resp: &mut ResponseHeader, token: &'static str) {
+    if !resp.headers.keys().any(|k| k == http::header::VARY) {
+        // The usual case: no Vary yet (found without a hash lookup; a static value, no copy).
+        let _ = resp.insert_header(wire_names::VARY, HeaderValue::from_static(token));
+        return;
+    }
     let value = {
         let mut current = resp
             .headers
@@ -71,8 +95,8 @@ pub(crate) fn add_vary(resp: &mut ResponseHeader, token: &str) {
             .filter(|t| !t.is_empty())
             .peekable();
         if current.peek().is_none() {
-            // The usual case: no Vary yet.
-            HeaderValue::from_str(token)
+            // Vary lines with no token.
+            Ok(HeaderValue::from_static(token))
         } else {
             let mut all: Vec<&str> = Vec::new();
             for t in current {

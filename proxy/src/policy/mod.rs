@@ -398,7 +398,7 @@ impl RoutePolicy {
                     }
                 }
                 Verdict::Limit(o) => {
-                    notes.ratelimit = HeaderValue::from_str(&limit.state_item(&o)).ok();
+                    notes.ratelimit = limit.state_value(&o);
                     return Some(Answer::Refuse {
                         refusal: Refusal::RATE_LIMITED,
                         message:
@@ -416,7 +416,7 @@ impl RoutePolicy {
                 Verdict::StoreErrorAdmit => {}
             }
         }
-        notes.ratelimit = tightest.and_then(|(l, o)| HeaderValue::from_str(&l.state_item(&o)).ok());
+        notes.ratelimit = tightest.and_then(|(l, o)| l.state_value(&o));
         None
     }
 

@@ -12,7 +12,9 @@ use super::key::Key;
 pub(crate) use super::redis_store::Outcome;
 use super::redis_store::RedisStore;
 use super::PolicyMetrics;
+use bytes::BytesMut;
 use gatehouse_config::policy::{FailMode, LimitStore, RateLimitRule};
+use http::HeaderValue;
 use prometheus::{IntCounter, IntGauge};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -192,16 +194,39 @@ impl Limit {
         format!("\"{}\";q={};w={w}", self.rule.name, self.rule.rate.count)
     }
 
-    /// `"name";r=REMAINING;t=SECONDS` for RateLimit.
-    pub(crate) fn state_item(&self, o: &Outcome) -> String {
-        let t = if o.admitted { o.reset } else { o.retry_after };
-        format!(
-            "\"{}\";r={};t={}",
-            self.rule.name,
-            o.remaining,
-            t.as_secs_f64().ceil() as u64
-        )
+    /// `"name";r=REMAINING;t=SECONDS` for RateLimit (on every response of the route: written
+    /// without the formatting machinery, which cost ~1,500 instructions a request).
+    pub(crate) fn state_value(&self, o: &Outcome) -> Option<HeaderValue> {
+        state_value(&self.rule.name, o)
     }
+}
+
+fn state_value(name: &str, o: &Outcome) -> Option<HeaderValue> {
+    let t = if o.admitted { o.reset } else { o.retry_after };
+    let secs = t.as_secs() + u64::from(t.subsec_nanos() > 0);
+    let mut v = BytesMut::with_capacity(name.len() + 32);
+    v.extend_from_slice(b"\"");
+    v.extend_from_slice(name.as_bytes());
+    v.extend_from_slice(b"\";r=");
+    push_decimal(&mut v, u64::from(o.remaining));
+    v.extend_from_slice(b";t=");
+    push_decimal(&mut v, secs);
+    HeaderValue::from_maybe_shared(v.freeze()).ok()
+}
+
+/// `n` in decimal digits.
+fn push_decimal(out: &mut BytesMut, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 #[cfg(test)]
@@ -244,6 +269,19 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_ratelimit_value_is_the_formatted_one(
+            remaining in any::<u32>(),
+            nanos in prop_oneof![Just(0u64), 0u64..5_000_000_000, any::<u64>()],
+            admitted in any::<bool>(),
+        ) {
+            let t = Duration::from_nanos(nanos);
+            let o = Outcome { admitted, remaining, reset: t, retry_after: t };
+            let want = format!("\"per-client\";r={remaining};t={}", t.as_secs_f64().ceil() as u64);
+            let got = state_value("per-client", &o).expect("value");
+            prop_assert_eq!(got.to_str().expect("ascii"), want);
+        }
+
         // GCRA bound: however requests arrive in an instant, at most `burst` are admitted.
         #[test]
         fn never_more_than_burst_at_once(burst in 1u32..50, count in 1u32..100, n in 1usize..200) {

@@ -8,13 +8,14 @@ impl RoutePolicy {
     /// Headers that depend on the request: CORS and RateLimit.
     pub(crate) fn decorate(&self, notes: &Notes, resp: &mut pingora::http::ResponseHeader) {
         if let Some((cors, _)) = &self.cors {
-            for h in [
-                http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            ] {
-                resp.remove_header(&h);
-            }
+            headers::remove_present(
+                resp,
+                &[
+                    http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                    http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                    http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                ],
+            );
             if let Some(origin) = &notes.cors_origin {
                 let _ = resp.insert_header(names::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
                 if cors.credentials() {
