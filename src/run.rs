@@ -29,6 +29,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Bytes a proxy connection buffers before writing to the socket (see the listeners below).
+const WRITE_BUFFER: usize = 4096;
+
 pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
     // Exactly one crypto provider, before anything touches rustls: ring, which Pingora's
     // rustls listeners and instant-acme (built without aws-lc-rs) both use.
@@ -317,9 +320,15 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         // No L4 read buffer: Pingora reads a request head into its own buffer and rustls
         // reads records into its own, so Pingora's default 64 KiB read buffer (zero-filled,
         // kept for the connection's life) only made each idle connection cost 64 KiB more.
+        // The write buffer is 4 KiB, not Pingora's 1,460 bytes: a response head with the
+        // security headers and a small body then goes out in one write instead of two (the
+        // second send was +28 % CPU per proxied 1 KiB response under wrk).
         service.add_listener(
-            pingora::listeners::ListenerConfig::tcp(l.address.to_string())
-                .l4_buffer(pingora::protocols::l4::stream::L4BufferSettings::default().read(0)),
+            pingora::listeners::ListenerConfig::tcp(l.address.to_string()).l4_buffer(
+                pingora::protocols::l4::stream::L4BufferSettings::default()
+                    .read(0)
+                    .write(WRITE_BUFFER),
+            ),
         );
         let scheme = if l.tls { "https" } else { "http" };
         tracing::info!(listener = %l.name, address = %l.address, scheme, "proxy listening");
