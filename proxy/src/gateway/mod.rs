@@ -471,7 +471,9 @@ impl ProxyHttp for Gateway {
         }
         // Room for ours: the request id, the security headers, CORS and RateLimit.
         response.reserve(12);
-        response.insert_header(crate::wire_names::X_REQUEST_ID, ctx.request_id.as_str())?;
+        if let Some(id) = request_id::response_value(&ctx.request_id) {
+            response.insert_header(crate::wire_names::X_REQUEST_ID, id)?;
+        }
         ctx.decorate(response);
         let bodiless = session.req_header().method == http::Method::HEAD
             || matches!(response.status.as_u16(), 204 | 304)

@@ -211,7 +211,11 @@ fn state_value(name: &str, o: &Outcome) -> Option<HeaderValue> {
     push_decimal(&mut v, u64::from(o.remaining));
     v.extend_from_slice(b";t=");
     push_decimal(&mut v, secs);
-    HeaderValue::from_maybe_shared(v.freeze()).ok()
+    let mut v = HeaderValue::from_maybe_shared(v.freeze()).ok()?;
+    // Changes from one response to the next: not for the HPACK table (see
+    // `request_id::response_value`).
+    v.set_sensitive(true);
+    Some(v)
 }
 
 /// `n` in decimal digits.
@@ -280,6 +284,8 @@ mod tests {
             let want = format!("\"per-client\";r={remaining};t={}", t.as_secs_f64().ceil() as u64);
             let got = state_value("per-client", &o).expect("value");
             prop_assert_eq!(got.to_str().expect("ascii"), want);
+            // Kept out of HTTP/2's HPACK table.
+            prop_assert!(got.is_sensitive());
         }
 
         // GCRA bound: however requests arrive in an instant, at most `burst` are admitted.
