@@ -147,9 +147,15 @@ fn warn_about_restart_only_changes(old: &Config, new: &Config) {
         changed.push("admin.connections");
     }
     // server.limits and server.underscores_in_headers are read per request: they reload.
-    if (old.server.threads, old.server.grace_period)
-        != (new.server.threads, new.server.grace_period)
-    {
+    if (
+        old.server.threads,
+        old.server.grace_period,
+        old.server.upstream_keepalive_pool,
+    ) != (
+        new.server.threads,
+        new.server.grace_period,
+        new.server.upstream_keepalive_pool,
+    ) {
         changed.push("server");
     }
     if old.demo != new.demo {

@@ -446,3 +446,46 @@ async fn post_chunked(
         .await
         .expect("req")
 }
+
+/// `server.upstream_keepalive_pool` bounds the idle upstream connections kept for reuse, per
+/// proxy worker thread (the tests run two). Eight requests at once need eight upstream
+/// connections. With the default pool (128) all eight stay open and the next eight requests
+/// reuse them; with a pool of 2 (4 for two threads) the other four are closed once released
+/// (the pool closes what it evicts a moment later) and four are new.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_upstream_keepalive_pool_bounds_the_idle_connections_kept() {
+    use std::sync::atomic::Ordering::SeqCst;
+    for (setting, kept) in [("", 8), ("  upstream_keepalive_pool: 2\n", 4)] {
+        let app = Upstream::start("app").await;
+        let body = format!(
+            "{setting}upstreams:\n  app: {{ backends: [{{ address: \"{}\" }}] }}\nroutes:\n  - {{ name: app, upstream: app }}\n",
+            app.addr
+        );
+        let g = Gatehouse::start(&body).await;
+        let url = g.url("/held?delay_ms=300");
+        let burst = || async {
+            let clients: Vec<_> = (0..8).map(|_| reqwest::Client::new()).collect();
+            let answers =
+                futures_util::future::join_all(clients.iter().map(|c| c.get(&url).send()));
+            for r in answers.await {
+                assert_eq!(r.expect("answer").status(), 200);
+            }
+        };
+        burst().await;
+        assert!(app.accepted.load(SeqCst) >= 8, "eight requests at once");
+        wait_for(
+            "the pool to keep its size",
+            Duration::from_secs(10),
+            || async { app.open.load(SeqCst) == kept },
+        )
+        .await;
+        let before = app.accepted.load(SeqCst);
+        burst().await;
+        let new = app.accepted.load(SeqCst) - before;
+        assert_eq!(
+            new,
+            8 - kept,
+            "{setting:?}: new upstream connections for the second burst"
+        );
+    }
+}

@@ -26,6 +26,8 @@ pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Between two reads of a request body, and between two writes of a response (nginx).
 pub const BODY_AND_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Idle upstream keep-alive connections kept per worker thread (Pingora's default).
+pub const UPSTREAM_KEEPALIVE_POOL: usize = 128;
 /// Requests per keep-alive connection (nginx: 1000).
 pub const KEEPALIVE_REQUESTS: u32 = 1000;
 /// Concurrent streams per HTTP/2 connection (nginx: 128).

@@ -24,6 +24,10 @@ pub struct Upstream {
     pub addr: SocketAddr,
     pub healthy: Arc<AtomicBool>,
     pub hits: Arc<AtomicUsize>,
+    /// Connections accepted so far.
+    pub accepted: Arc<AtomicUsize>,
+    /// Connections open now.
+    pub open: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -41,13 +45,18 @@ impl Upstream {
         let addr = listener.local_addr().expect("addr");
         let healthy = Arc::new(AtomicBool::new(true));
         let hits = Arc::new(AtomicUsize::new(0));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(AtomicUsize::new(0));
         let (n, h, c) = (name.to_string(), healthy.clone(), hits.clone());
+        let (a, o) = (accepted.clone(), open.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let (n, h, c) = (n.clone(), h.clone(), c.clone());
+                a.fetch_add(1, Ordering::SeqCst);
+                o.fetch_add(1, Ordering::SeqCst);
+                let (n, h, c, o) = (n.clone(), h.clone(), c.clone(), o.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         let (n, h, c) = (n.clone(), h.clone(), c.clone());
@@ -56,6 +65,7 @@ impl Upstream {
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection_with_upgrades(TokioIo::new(stream), svc)
                         .await;
+                    o.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
@@ -64,6 +74,8 @@ impl Upstream {
             addr,
             healthy,
             hits,
+            accepted,
+            open,
             task,
         }
     }

@@ -86,6 +86,11 @@ impl Compiler {
             "server.max_tls_handshakes",
             defaults::MAX_TLS_HANDSHAKES,
         );
+        let upstream_keepalive_pool = self.at_least_one(
+            raw.upstream_keepalive_pool,
+            "server.upstream_keepalive_pool",
+            defaults::UPSTREAM_KEEPALIVE_POOL,
+        );
         ServerConfig {
             threads,
             grace_period,
@@ -100,6 +105,7 @@ impl Compiler {
             http2_max_resets,
             tls_handshake_timeout,
             max_tls_handshakes,
+            upstream_keepalive_pool,
         }
     }
 

@@ -46,6 +46,10 @@ pub struct ServerConfig {
     /// TLS handshakes in progress at once on one listener; a connection arriving when this
     /// many are under way is closed at once (HAProxy: maxsslconn).
     pub max_tls_handshakes: usize,
+    /// Idle keep-alive connections to upstreams kept for reuse, over all upstreams, per proxy
+    /// worker thread (nginx: `keepalive` of an upstream block, per worker). A connection
+    /// released when the pool is full is closed; a request beyond that many at once opens one.
+    pub upstream_keepalive_pool: usize,
 }
 
 /// Size limits of a request head (nginx: `large_client_header_buffers`).

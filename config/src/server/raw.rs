@@ -21,6 +21,7 @@ pub(crate) struct RawServer {
     pub http2_max_resets: Option<u32>,
     pub tls_handshake_timeout: Option<String>,
     pub max_tls_handshakes: Option<usize>,
+    pub upstream_keepalive_pool: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

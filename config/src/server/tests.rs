@@ -64,6 +64,7 @@ fn request_integrity_and_connection_settings() {
     assert_eq!(ok.server.http2_max_resets, 100);
     assert_eq!(ok.server.tls_handshake_timeout, Duration::from_secs(10));
     assert_eq!(ok.server.max_tls_handshakes, 1024);
+    assert_eq!(ok.server.upstream_keepalive_pool, 128);
     assert!(!ok.server.underscores_in_headers);
     assert_eq!(ok.listeners[0].max_connections_per_ip, 1000);
     let text = r#"
@@ -76,6 +77,7 @@ server:
   tls_handshake_timeout: 5ms
   http2_max_resets: 0
   max_tls_handshakes: 0
+  upstream_keepalive_pool: 0
   limits: { headers: 300, header_line: "12", head: 1KiB, request_line: 4KiB }
 upstreams: { app: { backends: [{ address: "127.0.0.1:3000" }] } }
 routes:
@@ -93,6 +95,7 @@ routes:
         "server.tls_handshake_timeout",
         "server.http2_max_resets",
         "server.max_tls_handshakes",
+        "server.upstream_keepalive_pool",
         "server.limits.headers",
         "server.limits.header_line",
         "server.limits.head",
