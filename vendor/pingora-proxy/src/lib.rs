@@ -1881,7 +1881,11 @@ where
 /// the allocation directly, and the optimizer drops the copy of the bytes never written.
 #[inline(always)]
 fn box_future<F: std::future::Future>(make: impl FnOnce() -> F) -> std::pin::Pin<Box<F>> {
-    Box::into_pin(Box::write(Box::new_uninit(), make()))
+    let mut slot = Box::<F>::new_uninit();
+    slot.write(make());
+    // SAFETY: the line above initialized the slot. (`Box::write` does the same without
+    // `unsafe` but is newer than the Rust 1.85 the workspace declares.)
+    Box::into_pin(unsafe { slot.assume_init() })
 }
 
 #[cfg(test)]
