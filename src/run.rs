@@ -267,7 +267,8 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
         // Draining is done before Pingora is told to stop (see shutdown.rs).
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(1),
-        // Idle upstream connections kept, over all upstreams (Pingora's pool is one LRU).
+        // Idle upstream connections kept, over all upstreams: Pingora's pool is one LRU of
+        // this size times `threads` (per worker, as nginx's upstream keepalive).
         upstream_keepalive_pool_size: config.server.upstream_keepalive_pool,
         ..ServerConf::default()
     };
